@@ -1,0 +1,58 @@
+# One-command entry points. `make run` and `make test` are the README's quick start.
+SHELL := /bin/bash
+BUILD_DIR ?= build
+ASAN_DIR ?= build-asan
+JOBS ?= $(shell nproc)
+CONFIG ?= config/aiproxy.yaml
+CMAKE_FLAGS ?=
+
+PACKAGES := g++ cmake ninja-build ccache pkg-config libboost1.81-dev libssl-dev \
+            nlohmann-json3-dev libspdlog-dev libyaml-cpp-dev libgtest-dev libgmock-dev \
+            curl ca-certificates nodejs npm
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: deps build run test test-asan bench clean format
+
+# Installs only what is missing, so repeated runs cost a dpkg query.
+deps:
+	@missing=$$(for p in $(PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
+	    | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:" $$missing; \
+	    $(SUDO) apt-get update -q && \
+	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+$(BUILD_DIR)/build.ninja:
+	cmake -S . -B $(BUILD_DIR) -G Ninja $(CMAKE_FLAGS)
+
+build: deps $(BUILD_DIR)/build.ninja
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+# Starts the bundled mock LLM on 127.0.0.1:8000 (the default config's fallback) and the daemon
+# in the foreground; Ctrl-C stops both.
+run: build
+	@$(BUILD_DIR)/aiproxy-mock-llm --port 8000 --name local-mock & mock=$$!; \
+	trap "kill $$mock 2>/dev/null" EXIT INT TERM; \
+	echo; echo "aiproxyd: data plane on http://127.0.0.1:9080, mock LLM on http://127.0.0.1:8000"; \
+	echo "try: curl -X POST http://127.0.0.1:9080/llm/chat/completions -H 'Content-Type: application/json'" \
+	     "-d '{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}]}'"; \
+	echo; $(BUILD_DIR)/aiproxyd -c $(CONFIG)
+
+test: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+
+test-asan: deps
+	cmake -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DAIPROXY_SANITIZE=address,undefined $(CMAKE_FLAGS)
+	cmake --build $(ASAN_DIR) -j $(JOBS)
+	cd $(ASAN_DIR) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	    ctest --output-on-failure -j $(JOBS)
+
+bench: build
+	bash bench/run.sh
+
+format:
+	clang-format -i $$(git ls-files '*.cpp' '*.hpp')
+
+clean:
+	rm -rf $(BUILD_DIR) $(ASAN_DIR)
