@@ -1,0 +1,52 @@
+#pragma once
+// HttpSession: one coroutine per client connection. Reads each request with a fresh parser and
+// explicit limits (header bytes, body bytes, idle, header and body time), answers protocol
+// errors itself (400, 413, 431) and hands well-formed requests to the RequestHandler.
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "aiproxy/http/connection_tracker.hpp"
+#include "aiproxy/http/response_sink.hpp"
+#include "aiproxy/http/types.hpp"
+
+namespace aiproxy::http {
+
+struct SessionLimits {
+    std::size_t max_header_bytes = 64 * 1024;
+    std::size_t max_body_bytes = 16 * 1024 * 1024;
+    std::chrono::milliseconds header_timeout{10'000};
+    std::chrono::milliseconds body_timeout{60'000};
+    std::chrono::milliseconds keepalive_timeout{60'000};
+    std::chrono::milliseconds send_timeout{60'000};
+};
+
+struct ClientRequest {
+    Request message;
+    std::string_view path;   // target without the query
+    std::string_view query;  // after '?', without it; empty when none
+    std::string peer_address;
+    std::string request_id;  // propagated X-Request-Id or a generated one
+};
+
+class RequestHandler {
+public:
+    virtual ~RequestHandler() = default;
+    // Must answer through the sink (whole or relayed). Runs on the connection's worker.
+    virtual awaitable<void> handle(ClientRequest& request, ResponseSink& sink) = 0;
+    virtual std::string newRequestId() = 0;
+};
+
+struct SessionContext {
+    const SessionLimits& limits;
+    RequestHandler& handler;
+    ConnectionTracker& tracker;
+    std::atomic<std::size_t>& open_connections;  // process-wide, decremented on close
+};
+
+awaitable<void> runHttpSession(tcp::socket socket, SessionContext context);
+
+}  // namespace aiproxy::http

@@ -1,0 +1,56 @@
+#pragma once
+// ResponseSink: writes one response to the client, either whole (send) or as a relay
+// (begin, write..., finish) where each write goes out before the caller reads more upstream
+// data: that is the backpressure, and no body is ever held whole. Every write has a deadline.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/serializer.hpp>
+
+#include "aiproxy/http/types.hpp"
+
+namespace aiproxy::http {
+
+class ResponseSink {
+public:
+    ResponseSink(beast::tcp_stream& stream, std::chrono::milliseconds send_timeout,
+                 unsigned client_version, bool client_keep_alive, bool head_request);
+
+    // A complete response (errors, small answers).
+    awaitable<error_code> send(Response&& response);
+
+    // Relay: header first (sent together with the first write), then body pieces.
+    // content_length: the exact body size when known; otherwise chunked (HTTP/1.1) or
+    // close-delimited (HTTP/1.0).
+    void begin(bhttp::response_header<>&& header, std::optional<std::uint64_t> content_length);
+    awaitable<error_code> write(const void* data, std::size_t size);
+    awaitable<error_code> finish();
+    // Ends the response abruptly (upstream failed after the commit point): the connection is
+    // closed without a terminating chunk, so the client sees an incomplete body.
+    void abort();
+
+    bool committed() const { return committed_; }
+    bool keepAlive() const { return keep_alive_ && !aborted_; }
+    unsigned status() const { return status_; }
+    std::uint64_t bodyBytes() const { return body_bytes_; }
+
+private:
+    awaitable<error_code> writeSerializer();
+
+    beast::tcp_stream& stream_;
+    std::chrono::milliseconds send_timeout_;
+    unsigned version_;
+    bool keep_alive_;
+    bool head_;
+    bool committed_ = false;
+    bool aborted_ = false;
+    unsigned status_ = 0;
+    std::uint64_t body_bytes_ = 0;
+    std::optional<bhttp::response<bhttp::buffer_body>> relay_;
+    std::optional<bhttp::response_serializer<bhttp::buffer_body>> serializer_;
+};
+
+}  // namespace aiproxy::http

@@ -1,0 +1,27 @@
+#pragma once
+// Snapshot: the immutable, compiled configuration requests read (ARCHITECTURE.md section 3).
+// Built on the control thread, shared with workers as shared_ptr<const Snapshot>; a request
+// keeps the pointer it started with, so reloads never mix or drop in-flight requests.
+
+#include <memory>
+#include <vector>
+
+#include "aiproxy/ai/ai_proxy.hpp"
+#include "aiproxy/config/config.hpp"
+#include "aiproxy/router/route_table.hpp"
+#include "aiproxy/upstream/upstream.hpp"
+
+namespace aiproxy::server {
+
+struct Snapshot {
+    router::RouteTable routes;
+    std::vector<ai::AiProxyRoute> ai_routes;  // index-aligned with the config's routes
+    std::vector<std::shared_ptr<const upstream::Upstream>> upstreams;
+
+    // Reuses the previous snapshot's Upstream objects whose settings did not change (their TLS
+    // contexts and session caches survive). Throws std::runtime_error on TLS setup failure.
+    static std::shared_ptr<const Snapshot> build(const config::Config& config,
+                                                 const Snapshot* previous);
+};
+
+}  // namespace aiproxy::server

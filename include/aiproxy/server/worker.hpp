@@ -1,0 +1,67 @@
+#pragma once
+// Worker: one thread with its own io_context, acceptors, connection pool, DNS cache and
+// balancers (share nothing; ARCHITECTURE.md section 2). Other threads talk to it only by
+// posting: applySnapshot, drain, stop.
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include "aiproxy/ai/ai_proxy.hpp"
+#include "aiproxy/http/connection_tracker.hpp"
+#include "aiproxy/http/http_session.hpp"
+#include "aiproxy/server/snapshot.hpp"
+
+namespace aiproxy::server {
+
+class Worker final : public http::RequestHandler {
+public:
+    Worker(unsigned index, const http::SessionLimits& limits, std::size_t max_connections,
+           std::atomic<std::size_t>& open_connections);
+    ~Worker() override;
+    Worker(const Worker&) = delete;
+    Worker& operator=(const Worker&) = delete;
+
+    boost::asio::io_context& context() { return io_; }
+    void addAcceptor(http::tcp::acceptor acceptor);
+
+    // Starts the thread with a first snapshot.
+    void start(std::shared_ptr<const Snapshot> snapshot);
+    // Thread-safe: posts to the worker.
+    void post(std::shared_ptr<const Snapshot> snapshot);
+    // Thread-safe: stops accepting and keep-alive; on_drained runs on this worker when the last
+    // connection is gone.
+    void drain(std::function<void()> on_drained);
+    // Thread-safe: ends the event loop (in-flight work is abandoned) and joins the thread.
+    void stop();
+
+    http::awaitable<void> handle(http::ClientRequest& request, http::ResponseSink& sink) override;
+    std::string newRequestId() override;
+
+private:
+    void applySnapshot(std::shared_ptr<const Snapshot> snapshot);
+
+    unsigned index_;
+    boost::asio::io_context io_{1};
+    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+    const http::SessionLimits& limits_;
+    std::size_t max_connections_;
+    std::atomic<std::size_t>& open_connections_;
+    std::vector<std::unique_ptr<http::tcp::acceptor>> acceptors_;
+    http::ConnectionTracker tracker_;
+    upstream::ConnectionPool pool_;
+    upstream::DnsCache dns_;
+    upstream::BalancerRegistry balancers_;
+    ai::WorkerServices services_{pool_, dns_, balancers_};
+    std::shared_ptr<const Snapshot> snapshot_;
+    std::mt19937_64 random_;
+    std::thread thread_;
+};
+
+}  // namespace aiproxy::server

@@ -1,0 +1,29 @@
+#pragma once
+// ConnectionPool: idle keep-alive connections of one worker, keyed by upstream and node. Only a
+// connection whose response was read completely is given back (the caller's duty), so a taken
+// connection is always at a message boundary. Most recently used first: warm connections stay
+// warm and the oldest age out.
+
+#include <deque>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "aiproxy/config/config.hpp"
+#include "aiproxy/upstream/upstream_connection.hpp"
+
+namespace aiproxy::upstream {
+
+class ConnectionPool {
+public:
+    // An idle connection for key that is still usable, or nullptr.
+    std::unique_ptr<UpstreamConnection> take(const std::string& key);
+    // Keeps the connection if the pool settings allow; otherwise closes it.
+    void give(std::unique_ptr<UpstreamConnection> connection, const config::KeepalivePool& settings);
+    std::size_t idleCount() const;
+
+private:
+    std::unordered_map<std::string, std::deque<std::unique_ptr<UpstreamConnection>>> idle_;
+};
+
+}  // namespace aiproxy::upstream

@@ -1,0 +1,388 @@
+#include "aiproxy/ai/ai_proxy.hpp"
+
+#include <algorithm>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/span_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <spdlog/spdlog.h>
+
+#include "aiproxy/ai/attempt_plan.hpp"
+#include "aiproxy/http/header_rules.hpp"
+#include "aiproxy/http/json_error.hpp"
+
+namespace aiproxy::ai {
+namespace {
+
+namespace bhttp = http::bhttp;
+using http::awaitable;
+using http::error_code;
+using http::use_nothrow;
+using upstream::Clock;
+using upstream::UpstreamConnection;
+
+constexpr std::size_t kRelayBufferBytes = 16 * 1024;
+constexpr std::size_t kMaxKeptErrorBody = 64 * 1024;
+constexpr int kMaxInformationalResponses = 4;
+
+using UpstreamRequest = bhttp::request<bhttp::span_body<const char>>;
+using UpstreamParser = bhttp::response_parser<bhttp::buffer_body>;
+
+// A retryable answer kept in case every later attempt fails without one (section 4.7).
+struct KeptResponse {
+    unsigned status = 0;
+    std::string content_type;
+    std::string body;
+};
+
+struct AttemptReport {
+    AttemptOutcome outcome;
+    std::string detail;       // why the attempt failed, for logs and the final error
+    bool committed = false;   // the client has seen bytes of this attempt's response
+    bool reusable = false;    // the connection is at a message boundary and may be pooled
+    bool stale = false;       // a pooled connection died before any response byte
+    std::optional<KeptResponse> kept;
+};
+
+const char* failureName(Failure failure) {
+    switch (failure) {
+        case Failure::None: return "ok";
+        case Failure::Connect: return "connect_error";
+        case Failure::Timeout: return "timeout";
+        case Failure::Reset: return "reset";
+        case Failure::Status: return "status";
+    }
+    return "unknown";
+}
+
+bool isTimeout(const error_code& ec) {
+    return ec == boost::beast::error::timeout || ec == http::net::error::timed_out;
+}
+
+class ProxyCall {
+public:
+    ProxyCall(const AiProxyRoute& route, const ForwardPath& forward, http::ClientRequest& request,
+              http::ResponseSink& sink, WorkerServices& services)
+        : route_(route), forward_(forward), request_(request), sink_(sink), services_(services) {
+        forwarded_fields_ = request_.message.base();
+        http::removeHopByHop(forwarded_fields_);
+        for (auto field : {bhttp::field::host, bhttp::field::content_length, bhttp::field::expect}) {
+            forwarded_fields_.erase(field);
+        }
+        forwarded_fields_.erase("X-Forwarded-For");
+        forwarded_fields_.erase("X-Forwarded-Proto");
+        forwarded_fields_.erase("X-Forwarded-Host");
+        forwarded_fields_.set("X-Forwarded-For",
+                              http::appendForwardedFor(request_.message["X-Forwarded-For"],
+                                                       request_.peer_address));
+        forwarded_fields_.set("X-Forwarded-Proto", "http");
+        auto host = request_.message[bhttp::field::host];
+        if (!host.empty()) forwarded_fields_.set("X-Forwarded-Host", host);
+        forwarded_fields_.set("X-Request-Id", request_.request_id);
+    }
+
+    awaitable<void> run() {
+        std::optional<AttemptPlan::Pool> fallback;
+        if (route_.fallback) {
+            fallback = AttemptPlan::Pool{route_.fallback.get(),
+                                         &services_.balancers.get(*route_.fallback)};
+        }
+        AttemptPlan plan{route_.config.retry,
+                         route_.config.retry_on,
+                         {route_.primary.get(), &services_.balancers.get(*route_.primary)},
+                         fallback};
+        AttemptReport last;
+        std::optional<KeptResponse> kept;
+        const upstream::Upstream* last_upstream = route_.primary.get();
+        while (auto target = plan.next()) {
+            last_upstream = target->upstream;
+            last = co_await attempt(*target, plan);
+            if (last.committed) co_return;
+            const auto& node = target->upstream->nodes()[target->node];
+            spdlog::warn("request {}: attempt {} to {} {} failed: {} ({})", request_.request_id,
+                         plan.attempts(), target->upstream->id(), node.address,
+                         failureName(last.outcome.failure), last.detail);
+            if (last.kept) kept = std::move(last.kept);
+            if (plan.record(last.outcome) == Verdict::Done) break;
+        }
+        co_await answerFailure(last, std::move(kept), *last_upstream, plan.attempts());
+    }
+
+private:
+    UpstreamRequest buildRequest(const upstream::Upstream& upstream, const upstream::Node& node) {
+        UpstreamRequest request{request_.message.method(),
+                                upstreamTarget(upstream.config().base_path, forward_,
+                                               request_.path, request_.query),
+                                11};
+        request.base().method_string(request_.message.method_string());
+        for (const auto& field : forwarded_fields_) {
+            request.insert(field.name_string(), field.value());
+        }
+        request.set(bhttp::field::host, route_.config.enable_upstream_host
+                                            ? std::string_view(node.host_header)
+                                            : std::string_view(request_.message[bhttp::field::host]));
+        const auto& body = request_.message.body();
+        request.body() = boost::span<const char>(body.data(), body.size());
+        request.keep_alive(true);
+        request.prepare_payload();
+        return request;
+    }
+
+    awaitable<AttemptReport> attempt(const AttemptTarget& target, const AttemptPlan& plan) {
+        const auto& upstream = *target.upstream;
+        const auto& node = upstream.nodes()[target.node];
+        attempts_so_far_ = plan.attempts();
+        auto deadline = Clock::now() + route_.config.timeout;
+        // A pooled connection may have been closed by the peer just as we picked it; that is
+        // not the node's fault, so it gets one fresh connection without spending an attempt.
+        for (int round = 0; round < 2; ++round) {
+            std::unique_ptr<UpstreamConnection> connection;
+            if (round == 0) connection = services_.pool.take(upstream::poolKey(upstream, node));
+            if (!connection) {
+                auto connected = co_await upstream::connectTo(upstream, node, services_.dns, deadline);
+                if (!connected.connection) {
+                    bool timeout = connected.error == upstream::ConnectError::Timeout;
+                    co_return AttemptReport{
+                        .outcome = {.failure = timeout ? Failure::Timeout : Failure::Connect},
+                        .detail = connected.message};
+                }
+                connection = std::move(connected.connection);
+            }
+            AttemptReport report;
+            if (auto* plain = std::get_if<UpstreamConnection::Plain>(&connection->stream())) {
+                report = co_await exchange(*plain, *connection, target, plan, deadline);
+            } else {
+                report = co_await exchange(std::get<UpstreamConnection::Tls>(connection->stream()),
+                                           *connection, target, plan, deadline);
+            }
+            if (report.stale && round == 0) continue;
+            if (report.reusable) {
+                connection->requests++;
+                connection->tcp().expires_never();
+                services_.pool.give(std::move(connection), upstream.config().keepalive_pool);
+            }
+            co_return report;
+        }
+        co_return AttemptReport{.outcome = {.failure = Failure::Reset},
+                                .detail = "connection closed before the response"};
+    }
+
+    template <class Stream>
+    awaitable<AttemptReport> exchange(Stream& stream, UpstreamConnection& connection,
+                                      const AttemptTarget& target, const AttemptPlan& plan,
+                                      Clock::time_point deadline) {
+        const auto& upstream = *target.upstream;
+        const auto& node = upstream.nodes()[target.node];
+        const auto& timeouts = upstream.config().timeout;
+        auto& tcp = connection.tcp();
+        auto& buffer = connection.buffer();
+
+        auto request = buildRequest(upstream, node);
+        tcp.expires_at(std::min(deadline, Clock::now() + timeouts.send));
+        auto [write_ec, written] = co_await bhttp::async_write(stream, request, use_nothrow);
+        if (write_ec) {
+            co_return AttemptReport{
+                .outcome = {.failure = isTimeout(write_ec) ? Failure::Timeout : Failure::Reset},
+                .detail = "sending the request failed: " + write_ec.message(),
+                .stale = connection.reused};
+        }
+
+        std::optional<UpstreamParser> parser;
+        for (int informational = 0;; ++informational) {
+            parser.emplace();
+            parser->header_limit(static_cast<std::uint32_t>(route_.max_response_header_bytes));
+            parser->body_limit(route_.max_response_body_bytes);
+            if (request_.message.method() == bhttp::verb::head) parser->skip(true);
+            tcp.expires_at(deadline);
+            auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, *parser, use_nothrow);
+            if (ec) {
+                bool nothing = !parser->got_some() && informational == 0;
+                co_return AttemptReport{
+                    .outcome = {.failure = isTimeout(ec) ? Failure::Timeout : Failure::Reset},
+                    .detail = (isTimeout(ec) ? "no response within " +
+                                                   std::to_string(route_.config.timeout.count()) + " ms"
+                                             : "reading the response failed: " + ec.message()),
+                    .stale = nothing && connection.reused && !isTimeout(ec)};
+            }
+            unsigned status = parser->get().result_int();
+            if (status < 100 || status >= 200 || status == 101) break;
+            if (informational >= kMaxInformationalResponses) {
+                co_return AttemptReport{.outcome = {.failure = Failure::Reset},
+                                        .detail = "too many informational responses"};
+            }
+        }
+        auto& response = parser->get();
+        const unsigned status = response.result_int();
+        bool event_stream = response[bhttp::field::content_type].starts_with("text/event-stream");
+        if (event_stream) parser->body_limit(boost::none);  // streams are bounded by time instead
+
+        if (plan.wouldRetry(static_cast<int>(status))) {
+            co_return co_await keepRetryableAnswer(stream, connection, *parser, deadline);
+        }
+
+        // Commit point: the first body byte (or a complete empty body). Until it arrives the
+        // attempt can still fail over, so an upstream that says 200 and dies is retried.
+        std::array<char, kRelayBufferBytes> chunk;
+        std::size_t got = 0;
+        error_code body_ec;
+        while (!parser->is_done() && got == 0) {
+            std::tie(body_ec, got) = co_await readSome(stream, connection, *parser, chunk, deadline);
+            if (body_ec) {
+                co_return AttemptReport{
+                    .outcome = {.failure = isTimeout(body_ec) ? Failure::Timeout : Failure::Reset},
+                    .detail = "upstream failed before the first body byte: " + body_ec.message()};
+            }
+        }
+
+        sink_.begin(clientHeader(response, upstream, event_stream), clientContentLength(*parser));
+        AttemptReport report{.committed = true};
+        if (got > 0) {
+            if (auto ec = co_await sink_.write(chunk.data(), got); ec) co_return report;
+        }
+        while (!parser->is_done()) {
+            // Between chunks the route's timeout bounds the idle gap, not the whole stream.
+            auto idle_deadline = Clock::now() + route_.config.timeout;
+            std::tie(body_ec, got) =
+                co_await readSome(stream, connection, *parser, chunk, idle_deadline);
+            if (body_ec) {
+                spdlog::warn("request {}: {} {} failed after the response started: {}",
+                             request_.request_id, upstream.id(), node.address, body_ec.message());
+                sink_.abort();
+                co_return report;
+            }
+            if (got > 0) {
+                if (auto ec = co_await sink_.write(chunk.data(), got); ec) {
+                    co_return report;  // the client went away: drop the upstream connection
+                }
+            }
+        }
+        if (auto ec = co_await sink_.finish(); ec) co_return report;
+        report.reusable = response.keep_alive();
+        co_return report;
+    }
+
+    // One read from the upstream into chunk; returns the body bytes it produced.
+    template <class Stream>
+    awaitable<std::pair<error_code, std::size_t>> readSome(Stream& stream,
+                                                           UpstreamConnection& connection,
+                                                           UpstreamParser& parser,
+                                                           std::array<char, kRelayBufferBytes>& chunk,
+                                                           Clock::time_point deadline) {
+        auto& body = parser.get().body();
+        body.data = chunk.data();
+        body.size = chunk.size();
+        connection.tcp().expires_at(deadline);
+        auto [ec, n] = co_await bhttp::async_read_some(stream, connection.buffer(), parser, use_nothrow);
+        if (ec == bhttp::error::need_buffer) ec = {};
+        co_return std::pair{ec, chunk.size() - body.size};
+    }
+
+    // Reads a retryable answer's body (bounded) so it can be returned if nothing better comes.
+    template <class Stream>
+    awaitable<AttemptReport> keepRetryableAnswer(Stream& stream, UpstreamConnection& connection,
+                                                 UpstreamParser& parser, Clock::time_point deadline) {
+        auto& response = parser.get();
+        unsigned status = response.result_int();
+        KeptResponse kept{.status = status,
+                          .content_type = std::string(response[bhttp::field::content_type])};
+        std::array<char, kRelayBufferBytes> chunk;
+        bool complete = parser.is_done();
+        while (!complete && kept.body.size() < kMaxKeptErrorBody) {
+            auto [ec, got] = co_await readSome(stream, connection, parser, chunk, deadline);
+            if (ec) break;
+            kept.body.append(chunk.data(), got);
+            complete = parser.is_done();
+        }
+        if (kept.body.size() > kMaxKeptErrorBody) kept.body.resize(kMaxKeptErrorBody);
+        co_return AttemptReport{.outcome = {.failure = Failure::Status, .status = static_cast<int>(status)},
+                                .detail = "status " + std::to_string(status),
+                                .reusable = complete && response.keep_alive(),
+                                .kept = std::move(kept)};
+    }
+
+    bhttp::response_header<> clientHeader(const bhttp::response_header<>& upstream_header,
+                                          const upstream::Upstream& upstream, bool event_stream) {
+        bhttp::response_header<> header = upstream_header;
+        http::removeHopByHop(header);
+        header.erase(bhttp::field::content_length);
+        if (event_stream) header.set("X-Accel-Buffering", "no");
+        addGatewayHeaders(header, upstream.id());
+        return header;
+    }
+
+    template <class Fields>
+    void addGatewayHeaders(Fields& header, const std::string& upstream_id) {
+        header.set("X-Request-Id", request_.request_id);
+        if (route_.expose_upstream_headers) {
+            header.set("X-AIProxy-Upstream", upstream_id);
+            header.set("X-AIProxy-Attempts", std::to_string(attempts_so_far_));
+        }
+    }
+
+    static std::optional<std::uint64_t> clientContentLength(const UpstreamParser& parser) {
+        unsigned status = parser.get().result_int();
+        if (status == 204 || status == 304) return 0;
+        if (auto length = parser.content_length()) return *length;
+        return std::nullopt;
+    }
+
+    awaitable<void> answerFailure(const AttemptReport& last, std::optional<KeptResponse> kept,
+                                  const upstream::Upstream& upstream, int attempts) {
+        attempts_so_far_ = attempts;
+        http::Response response;
+        if (kept) {  // an upstream status beats a gateway-made one (section 4.7)
+            response.result(kept->status);
+            if (!kept->content_type.empty()) {
+                response.set(bhttp::field::content_type, kept->content_type);
+            }
+            response.body() = std::move(kept->body);
+        } else {
+            bool timeout = last.outcome.failure == Failure::Timeout;
+            response = http::jsonErrorResponse(
+                timeout ? 504 : 502,
+                "all " + std::to_string(attempts) + " upstream attempt(s) failed; last: " + last.detail,
+                timeout ? "timeout_error" : "upstream_error",
+                timeout ? "upstream_timeout" : "upstream_unavailable");
+        }
+        addGatewayHeaders(response, upstream.id());
+        response.prepare_payload();
+        co_await sink_.send(std::move(response));
+    }
+
+    const AiProxyRoute& route_;
+    const ForwardPath& forward_;
+    http::ClientRequest& request_;
+    http::ResponseSink& sink_;
+    WorkerServices& services_;
+    bhttp::fields forwarded_fields_;
+    int attempts_so_far_ = 0;
+};
+
+}  // namespace
+
+std::string upstreamTarget(std::string_view base_path, const ForwardPath& forward,
+                           std::string_view path, std::string_view query) {
+    std::string target(base_path);
+    if (forward.prefix) {
+        target += '/';
+        target += forward.rest;
+    } else {
+        target += path;
+    }
+    if (target.empty()) target = "/";
+    if (!query.empty()) {
+        target += '?';
+        target += query;
+    }
+    return target;
+}
+
+awaitable<void> proxyRequest(const AiProxyRoute& route, const ForwardPath& forward,
+                             http::ClientRequest& request, http::ResponseSink& sink,
+                             WorkerServices& services) {
+    ProxyCall call{route, forward, request, sink, services};
+    co_await call.run();
+}
+
+}  // namespace aiproxy::ai

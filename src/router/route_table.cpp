@@ -1,0 +1,94 @@
+#include "aiproxy/router/route_table.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+namespace aiproxy::router {
+namespace {
+
+bool equalsIgnoreCase(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return std::tolower(static_cast<unsigned char>(x)) ==
+                      std::tolower(static_cast<unsigned char>(y));
+           });
+}
+
+std::string_view stripPort(std::string_view host) {
+    if (!host.empty() && host.front() == '[') {  // [::1]:8080
+        auto close = host.find(']');
+        return close == std::string_view::npos ? host : host.substr(0, close + 1);
+    }
+    auto colon = host.rfind(':');
+    if (colon != std::string_view::npos && host.find(':') == colon) return host.substr(0, colon);
+    return host;
+}
+
+}  // namespace
+
+RouteTable::RouteTable(const std::vector<config::RouteConfig>& routes) {
+    for (std::size_t i = 0; i < routes.size(); ++i) {
+        const auto& route = routes[i];
+        for (const auto& uri : route.uris) {
+            Entry entry{.priority = route.priority,
+                        .route_index = i,
+                        .methods = route.methods,
+                        .hosts = route.hosts};
+            if (uri.size() >= 2 && uri.ends_with("/*")) {
+                entry.pattern = uri.substr(0, uri.size() - 1);  // keep the '/'
+                entry.prefix = true;
+                prefixes_.push_back(std::move(entry));
+            } else {
+                entry.pattern = uri;
+                exact_.push_back(std::move(entry));
+            }
+        }
+    }
+    std::stable_sort(exact_.begin(), exact_.end(),
+                     [](const Entry& a, const Entry& b) { return a.priority > b.priority; });
+    std::stable_sort(prefixes_.begin(), prefixes_.end(), [](const Entry& a, const Entry& b) {
+        if (a.pattern.size() != b.pattern.size()) return a.pattern.size() > b.pattern.size();
+        return a.priority > b.priority;
+    });
+}
+
+bool RouteTable::methodMatches(const Entry& entry, std::string_view method) {
+    return entry.methods.empty() ||
+           std::find(entry.methods.begin(), entry.methods.end(), method) != entry.methods.end();
+}
+
+bool RouteTable::hostMatches(const Entry& entry, std::string_view host) {
+    if (entry.hosts.empty()) return true;
+    host = stripPort(host);
+    for (const auto& pattern : entry.hosts) {
+        if (pattern.starts_with("*.")) {
+            std::string_view suffix = std::string_view(pattern).substr(1);  // ".example.com"
+            if (host.size() > suffix.size() &&
+                equalsIgnoreCase(host.substr(host.size() - suffix.size()), suffix)) {
+                return true;
+            }
+        } else if (equalsIgnoreCase(host, pattern)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+std::optional<RouteMatch> RouteTable::match(std::string_view method, std::string_view host,
+                                            std::string_view path) const {
+    for (const auto& entry : exact_) {
+        if (entry.pattern == path && methodMatches(entry, method) && hostMatches(entry, host)) {
+            return RouteMatch{.route_index = entry.route_index};
+        }
+    }
+    for (const auto& entry : prefixes_) {
+        if (path.starts_with(entry.pattern) && methodMatches(entry, method) &&
+            hostMatches(entry, host)) {
+            return RouteMatch{.route_index = entry.route_index,
+                              .prefix = true,
+                              .rest = path.substr(entry.pattern.size())};
+        }
+    }
+    return std::nullopt;
+}
+
+}  // namespace aiproxy::router

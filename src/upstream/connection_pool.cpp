@@ -1,0 +1,40 @@
+#include "aiproxy/upstream/connection_pool.hpp"
+
+namespace aiproxy::upstream {
+
+std::unique_ptr<UpstreamConnection> ConnectionPool::take(const std::string& key) {
+    auto it = idle_.find(key);
+    if (it == idle_.end()) return nullptr;
+    auto& list = it->second;
+    auto now = Clock::now();
+    while (!list.empty()) {
+        auto connection = std::move(list.back());
+        list.pop_back();
+        if (connection->idle_until > now && !connection->peerClosedWhileIdle()) {
+            connection->reused = true;
+            return connection;
+        }
+    }
+    return nullptr;
+}
+
+void ConnectionPool::give(std::unique_ptr<UpstreamConnection> connection,
+                          const config::KeepalivePool& settings) {
+    if (settings.size == 0 || connection->requests >= settings.requests) return;
+    auto& list = idle_[connection->poolKey()];
+    // Expired entries sit at the front (oldest); drop them so idle sockets do not pile up.
+    auto now = Clock::now();
+    while (!list.empty() && list.front()->idle_until <= now) list.pop_front();
+    if (list.size() >= settings.size) list.pop_front();
+    connection->reused = false;
+    connection->idle_until = now + settings.idle_timeout;
+    list.push_back(std::move(connection));
+}
+
+std::size_t ConnectionPool::idleCount() const {
+    std::size_t count = 0;
+    for (const auto& [key, list] : idle_) count += list.size();
+    return count;
+}
+
+}  // namespace aiproxy::upstream

@@ -1,0 +1,153 @@
+#include "aiproxy/ai/attempt_plan.hpp"
+
+#include <gtest/gtest.h>
+
+#include "aiproxy/upstream/round_robin_balancer.hpp"
+#include "aiproxy/upstream/upstream.hpp"
+
+namespace aiproxy::ai {
+namespace {
+
+const std::vector<int> kRetryOn{429, 500, 502, 503, 504};
+
+struct Pools {
+    upstream::Upstream primary;
+    upstream::Upstream fallback;
+    upstream::RoundRobinBalancer primary_balancer;
+    upstream::RoundRobinBalancer fallback_balancer;
+
+    Pools(std::vector<int> primary_weights, std::vector<int> fallback_weights)
+        : primary(makeConfig("primary", primary_weights)),
+          fallback(makeConfig("fallback", fallback_weights)),
+          primary_balancer(primary_weights),
+          fallback_balancer(fallback_weights) {}
+
+    static config::UpstreamConfig makeConfig(std::string id, const std::vector<int>& weights) {
+        config::UpstreamConfig upstream{.id = std::move(id)};
+        for (std::size_t i = 0; i < weights.size(); ++i) {
+            upstream.nodes.push_back(
+                {.host = "10.0.0." + std::to_string(i + 1), .port = 80, .weight = weights[i]});
+        }
+        return upstream;
+    }
+
+    AttemptPlan plan(int retry, bool with_fallback = true) {
+        std::optional<AttemptPlan::Pool> fb;
+        if (with_fallback) fb = AttemptPlan::Pool{&fallback, &fallback_balancer};
+        return AttemptPlan{retry, kRetryOn, {&primary, &primary_balancer}, fb};
+    }
+};
+
+std::string describe(const std::optional<AttemptTarget>& target) {
+    if (!target) return "none";
+    return target->upstream->id() + "#" + std::to_string(target->node);
+}
+
+TEST(AttemptPlanTest, FirstAttemptGoesToThePrimary) {
+    Pools pools{{1}, {1}};
+    auto plan = pools.plan(1);
+    EXPECT_EQ(describe(plan.next()), "primary#0");
+    EXPECT_EQ(plan.attempts(), 1);
+}
+
+TEST(AttemptPlanTest, SecondAttemptGoesToFallbackWhenPrimaryHasOneNode) {
+    Pools pools{{1}, {1}};
+    auto plan = pools.plan(1);
+    plan.next();
+    EXPECT_EQ(plan.record({.failure = Failure::Connect}), Verdict::Retry);
+    auto second = plan.next();
+    EXPECT_EQ(describe(second), "fallback#0");
+    EXPECT_TRUE(second->fallback);
+}
+
+TEST(AttemptPlanTest, RetriesOnOtherNodeBeforeFallback) {
+    Pools pools{{1, 1}, {1}};
+    auto plan = pools.plan(2);
+    EXPECT_EQ(describe(plan.next()), "primary#0");
+    EXPECT_EQ(plan.record({.failure = Failure::Connect}), Verdict::Retry);
+    EXPECT_EQ(describe(plan.next()), "primary#1");
+    EXPECT_EQ(plan.record({.failure = Failure::Timeout}), Verdict::Retry);
+    EXPECT_EQ(describe(plan.next()), "fallback#0");
+    EXPECT_EQ(plan.record({.failure = Failure::Reset}), Verdict::Done);
+    EXPECT_EQ(describe(plan.next()), "none");
+}
+
+TEST(AttemptPlanTest, RetryBudgetLimitsAttemptsEvenWithNodesLeft) {
+    Pools pools{{1, 1, 1}, {1}};
+    auto plan = pools.plan(1);
+    plan.next();
+    EXPECT_EQ(plan.record({.failure = Failure::Connect}), Verdict::Retry);
+    EXPECT_EQ(describe(plan.next()), "primary#1");
+    EXPECT_EQ(plan.record({.failure = Failure::Connect}), Verdict::Done);
+    EXPECT_EQ(describe(plan.next()), "none");
+}
+
+TEST(AttemptPlanTest, RetryZeroNeverRetries) {
+    Pools pools{{1, 1}, {1}};
+    auto plan = pools.plan(0);
+    plan.next();
+    EXPECT_EQ(plan.record({.failure = Failure::Connect}), Verdict::Done);
+    EXPECT_FALSE(plan.wouldRetry(503));
+}
+
+TEST(AttemptPlanTest, RetryableStatusesRetryAndOthersAreFinal) {
+    Pools pools{{1}, {1}};
+    for (int status : kRetryOn) {
+        auto plan = pools.plan(1);
+        plan.next();
+        EXPECT_TRUE(plan.wouldRetry(status)) << status;
+        EXPECT_EQ(plan.record({.failure = Failure::Status, .status = status}), Verdict::Retry);
+    }
+    for (int status : {200, 400, 401, 403, 404, 422, 501}) {
+        auto plan = pools.plan(1);
+        plan.next();
+        EXPECT_FALSE(plan.wouldRetry(status)) << status;
+        EXPECT_EQ(plan.record({.failure = Failure::None, .status = status}), Verdict::Done);
+    }
+}
+
+TEST(AttemptPlanTest, LastAttemptWithRetryableStatusIsRelayed) {
+    Pools pools{{1}, {1}};
+    auto plan = pools.plan(1);
+    plan.next();
+    plan.record({.failure = Failure::Status, .status = 503});
+    plan.next();
+    EXPECT_FALSE(plan.wouldRetry(503));
+    EXPECT_EQ(plan.record({.failure = Failure::Status, .status = 503}), Verdict::Done);
+}
+
+TEST(AttemptPlanTest, WithoutFallbackRetriesStopWhenPrimaryIsExhausted) {
+    Pools pools{{1}, {1}};
+    auto plan = pools.plan(3, /*with_fallback=*/false);
+    plan.next();
+    EXPECT_EQ(plan.record({.failure = Failure::Connect}), Verdict::Done);
+    EXPECT_EQ(describe(plan.next()), "none");
+}
+
+TEST(AttemptPlanTest, ZeroWeightPrimaryGoesStraightToFallback) {
+    Pools pools{{0}, {1}};
+    auto plan = pools.plan(1);
+    EXPECT_EQ(describe(plan.next()), "fallback#0");
+}
+
+TEST(AttemptPlanTest, FallbackNodesAreAllTriedWhenBudgetAllows) {
+    Pools pools{{1}, {1, 1}};
+    auto plan = pools.plan(5);
+    plan.next();
+    plan.record({.failure = Failure::Connect});
+    EXPECT_EQ(describe(plan.next()), "fallback#0");
+    EXPECT_EQ(plan.record({.failure = Failure::Connect}), Verdict::Retry);
+    EXPECT_EQ(describe(plan.next()), "fallback#1");
+    EXPECT_EQ(plan.record({.failure = Failure::Connect}), Verdict::Done);
+}
+
+TEST(AttemptPlanTest, BalancerOrderIsKeptAcrossRequests) {
+    Pools pools{{1, 1}, {1}};
+    auto first = pools.plan(1);
+    auto second = pools.plan(1);
+    EXPECT_EQ(describe(first.next()), "primary#0");
+    EXPECT_EQ(describe(second.next()), "primary#1");
+}
+
+}  // namespace
+}  // namespace aiproxy::ai
