@@ -95,10 +95,23 @@ public:
         AttemptReport last;
         std::optional<KeptResponse> kept;
         const upstream::Upstream* last_upstream = route_.primary.get();
+        sink_.watchForClose([this] {
+            client_gone_ = true;
+            if (active_connection_) active_connection_->tcp().cancel();
+        });
         while (auto target = plan.next()) {
             last_upstream = target->upstream;
             last = co_await attempt(*target, plan);
-            if (last.committed) co_return;
+            if (client_gone_) {
+                spdlog::info("request {}: client closed the connection; upstream request cancelled",
+                             request_.request_id);
+                sink_.abort();
+                co_return;
+            }
+            if (last.committed) {
+                sink_.stopWatching();
+                co_return;
+            }
             const auto& node = target->upstream->nodes()[target->node];
             spdlog::warn("request {}: attempt {} to {} {} failed: {} ({})", request_.request_id,
                          plan.attempts(), target->upstream->id(), node.address,
@@ -106,6 +119,7 @@ public:
             if (last.kept) kept = std::move(last.kept);
             if (plan.record(last.outcome) == Verdict::Done) break;
         }
+        sink_.stopWatching();
         co_await answerFailure(last, std::move(kept), *last_upstream, plan.attempts());
     }
 
@@ -150,12 +164,15 @@ private:
                 connection = std::move(connected.connection);
             }
             AttemptReport report;
+            active_connection_ = connection.get();
             if (auto* plain = std::get_if<UpstreamConnection::Plain>(&connection->stream())) {
                 report = co_await exchange(*plain, *connection, target, plan, deadline);
             } else {
                 report = co_await exchange(std::get<UpstreamConnection::Tls>(connection->stream()),
                                            *connection, target, plan, deadline);
             }
+            active_connection_ = nullptr;
+            if (client_gone_) co_return report;
             if (report.stale && round == 0) continue;
             if (report.reusable) {
                 connection->requests++;
@@ -246,8 +263,11 @@ private:
             std::tie(body_ec, got) =
                 co_await readSome(stream, connection, *parser, chunk, idle_deadline);
             if (body_ec) {
-                spdlog::warn("request {}: {} {} failed after the response started: {}",
-                             request_.request_id, upstream.id(), node.address, body_ec.message());
+                if (!client_gone_) {
+                    spdlog::warn("request {}: {} {} failed after the response started: {}",
+                                 request_.request_id, upstream.id(), node.address,
+                                 body_ec.message());
+                }
                 sink_.abort();
                 co_return report;
             }
@@ -357,6 +377,8 @@ private:
     WorkerServices& services_;
     bhttp::fields forwarded_fields_;
     int attempts_so_far_ = 0;
+    bool client_gone_ = false;
+    UpstreamConnection* active_connection_ = nullptr;  // the attempt in progress, if connected
 };
 
 }  // namespace

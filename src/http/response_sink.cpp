@@ -1,6 +1,9 @@
 #include "aiproxy/http/response_sink.hpp"
 
+#include <sys/socket.h>
+
 #include <boost/beast/http/write.hpp>
+#include <cerrno>
 
 namespace aiproxy::http {
 
@@ -11,6 +14,41 @@ ResponseSink::ResponseSink(beast::tcp_stream& stream, std::chrono::milliseconds 
       version_(client_version),
       keep_alive_(client_keep_alive),
       head_(head_request) {}
+
+ResponseSink::~ResponseSink() { stopWatching(); }
+
+void ResponseSink::watchForClose(std::function<void()> on_close) {
+    stopWatching();
+    auto watch = std::make_shared<CloseWatch>();
+    watch->on_close = std::move(on_close);
+    watch_ = watch;
+    auto& socket = stream_.socket();
+    socket.async_wait(tcp::socket::wait_read, [watch, &socket](const error_code& ec) {
+        if (ec || !watch->active) return;  // inactive: the socket may be gone, do not touch it
+        char byte = 0;
+        auto n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+        bool closed = n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+        // n > 0: the client pipelined its next request; it is alive, stop watching.
+        if (closed && watch->on_close) {
+            watch->active = false;
+            watch->on_close();
+        }
+    });
+}
+
+void ResponseSink::stopWatching() {
+    if (!watch_) return;
+    bool pending = watch_->active;
+    watch_->active = false;
+    watch_->on_close = nullptr;
+    watch_.reset();
+    // Nothing else waits on the socket between a response and the next read, so this cancels
+    // only the watch.
+    if (pending && !aborted_) {
+        error_code ignored;
+        stream_.socket().cancel(ignored);
+    }
+}
 
 awaitable<error_code> ResponseSink::send(Response&& response) {
     response.version(version_);
@@ -78,6 +116,7 @@ awaitable<error_code> ResponseSink::finish() {
 }
 
 void ResponseSink::abort() {
+    stopWatching();
     aborted_ = true;
     error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);

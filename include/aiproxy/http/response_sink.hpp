@@ -5,6 +5,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 
 #include <boost/beast/http/buffer_body.hpp>
@@ -18,6 +20,15 @@ class ResponseSink {
 public:
     ResponseSink(beast::tcp_stream& stream, std::chrono::milliseconds send_timeout,
                  unsigned client_version, bool client_keep_alive, bool head_request);
+    ~ResponseSink();
+    ResponseSink(const ResponseSink&) = delete;
+    ResponseSink& operator=(const ResponseSink&) = delete;
+
+    // Watches the client connection while the handler waits on an upstream: when the client
+    // closes it, on_close runs once on this worker, so the caller can cancel the upstream work
+    // (an abandoned LLM call should stop costing tokens). Active until stopWatching().
+    void watchForClose(std::function<void()> on_close);
+    void stopWatching();
 
     // A complete response (errors, small answers).
     awaitable<error_code> send(Response&& response);
@@ -38,6 +49,10 @@ public:
     std::uint64_t bodyBytes() const { return body_bytes_; }
 
 private:
+    struct CloseWatch {
+        bool active = true;
+        std::function<void()> on_close;
+    };
     awaitable<error_code> writeSerializer();
 
     beast::tcp_stream& stream_;
@@ -51,6 +66,7 @@ private:
     std::uint64_t body_bytes_ = 0;
     std::optional<bhttp::response<bhttp::buffer_body>> relay_;
     std::optional<bhttp::response_serializer<bhttp::buffer_body>> serializer_;
+    std::shared_ptr<CloseWatch> watch_;
 };
 
 }  // namespace aiproxy::http
