@@ -1,12 +1,12 @@
 #include "aiproxy/ai/ai_proxy.hpp"
 
+#include <spdlog/spdlog.h>
 #include <algorithm>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/span_body.hpp>
 #include <boost/beast/http/write.hpp>
-#include <spdlog/spdlog.h>
 
 #include "aiproxy/ai/attempt_plan.hpp"
 #include "aiproxy/http/header_rules.hpp"
@@ -38,20 +38,25 @@ struct KeptResponse {
 
 struct AttemptReport {
     AttemptOutcome outcome;
-    std::string detail;       // why the attempt failed, for logs and the final error
-    bool committed = false;   // the client has seen bytes of this attempt's response
-    bool reusable = false;    // the connection is at a message boundary and may be pooled
-    bool stale = false;       // a pooled connection died before any response byte
+    std::string detail;      // why the attempt failed, for logs and the final error
+    bool committed = false;  // the client has seen bytes of this attempt's response
+    bool reusable = false;   // the connection is at a message boundary and may be pooled
+    bool stale = false;      // a pooled connection died before any response byte
     std::optional<KeptResponse> kept;
 };
 
 const char* failureName(Failure failure) {
     switch (failure) {
-        case Failure::None: return "ok";
-        case Failure::Connect: return "connect_error";
-        case Failure::Timeout: return "timeout";
-        case Failure::Reset: return "reset";
-        case Failure::Status: return "status";
+        case Failure::None:
+            return "ok";
+        case Failure::Connect:
+            return "connect_error";
+        case Failure::Timeout:
+            return "timeout";
+        case Failure::Reset:
+            return "reset";
+        case Failure::Status:
+            return "status";
     }
     return "unknown";
 }
@@ -67,15 +72,16 @@ public:
         : route_(route), forward_(forward), request_(request), sink_(sink), services_(services) {
         forwarded_fields_ = request_.message.base();
         http::removeHopByHop(forwarded_fields_);
-        for (auto field : {bhttp::field::host, bhttp::field::content_length, bhttp::field::expect}) {
+        for (auto field :
+             {bhttp::field::host, bhttp::field::content_length, bhttp::field::expect}) {
             forwarded_fields_.erase(field);
         }
         forwarded_fields_.erase("X-Forwarded-For");
         forwarded_fields_.erase("X-Forwarded-Proto");
         forwarded_fields_.erase("X-Forwarded-Host");
-        forwarded_fields_.set("X-Forwarded-For",
-                              http::appendForwardedFor(request_.message["X-Forwarded-For"],
-                                                       request_.peer_address));
+        forwarded_fields_.set(
+            "X-Forwarded-For",
+            http::appendForwardedFor(request_.message["X-Forwarded-For"], request_.peer_address));
         forwarded_fields_.set("X-Forwarded-Proto", "http");
         auto host = request_.message[bhttp::field::host];
         if (!host.empty()) forwarded_fields_.set("X-Forwarded-Host", host);
@@ -125,17 +131,18 @@ public:
 
 private:
     UpstreamRequest buildRequest(const upstream::Upstream& upstream, const upstream::Node& node) {
-        UpstreamRequest request{request_.message.method(),
-                                upstreamTarget(upstream.config().base_path, forward_,
-                                               request_.path, request_.query),
-                                11};
+        UpstreamRequest request{
+            request_.message.method(),
+            upstreamTarget(upstream.config().base_path, forward_, request_.path, request_.query),
+            11};
         request.base().method_string(request_.message.method_string());
         for (const auto& field : forwarded_fields_) {
             request.insert(field.name_string(), field.value());
         }
-        request.set(bhttp::field::host, route_.config.enable_upstream_host
-                                            ? std::string_view(node.host_header)
-                                            : std::string_view(request_.message[bhttp::field::host]));
+        request.set(bhttp::field::host,
+                    route_.config.enable_upstream_host
+                        ? std::string_view(node.host_header)
+                        : std::string_view(request_.message[bhttp::field::host]));
         const auto& body = request_.message.body();
         request.body() = boost::span<const char>(body.data(), body.size());
         request.keep_alive(true);
@@ -154,7 +161,8 @@ private:
             std::unique_ptr<UpstreamConnection> connection;
             if (round == 0) connection = services_.pool.take(upstream::poolKey(upstream, node));
             if (!connection) {
-                auto connected = co_await upstream::connectTo(upstream, node, services_.dns, deadline);
+                auto connected =
+                    co_await upstream::connectTo(upstream, node, services_.dns, deadline);
                 if (!connected.connection) {
                     bool timeout = connected.error == upstream::ConnectError::Timeout;
                     co_return AttemptReport{
@@ -217,9 +225,10 @@ private:
                 bool nothing = !parser->got_some() && informational == 0;
                 co_return AttemptReport{
                     .outcome = {.failure = isTimeout(ec) ? Failure::Timeout : Failure::Reset},
-                    .detail = (isTimeout(ec) ? "no response within " +
-                                                   std::to_string(route_.config.timeout.count()) + " ms"
-                                             : "reading the response failed: " + ec.message()),
+                    .detail =
+                        (isTimeout(ec) ? "no response within " +
+                                             std::to_string(route_.config.timeout.count()) + " ms"
+                                       : "reading the response failed: " + ec.message()),
                     .stale = nothing && connection.reused && !isTimeout(ec)};
             }
             unsigned status = parser->get().result_int();
@@ -244,7 +253,8 @@ private:
         std::size_t got = 0;
         error_code body_ec;
         while (!parser->is_done() && got == 0) {
-            std::tie(body_ec, got) = co_await readSome(stream, connection, *parser, chunk, deadline);
+            std::tie(body_ec, got) =
+                co_await readSome(stream, connection, *parser, chunk, deadline);
             if (body_ec) {
                 co_return AttemptReport{
                     .outcome = {.failure = isTimeout(body_ec) ? Failure::Timeout : Failure::Reset},
@@ -284,16 +294,15 @@ private:
 
     // One read from the upstream into chunk; returns the body bytes it produced.
     template <class Stream>
-    awaitable<std::pair<error_code, std::size_t>> readSome(Stream& stream,
-                                                           UpstreamConnection& connection,
-                                                           UpstreamParser& parser,
-                                                           std::array<char, kRelayBufferBytes>& chunk,
-                                                           Clock::time_point deadline) {
+    awaitable<std::pair<error_code, std::size_t>> readSome(
+        Stream& stream, UpstreamConnection& connection, UpstreamParser& parser,
+        std::array<char, kRelayBufferBytes>& chunk, Clock::time_point deadline) {
         auto& body = parser.get().body();
         body.data = chunk.data();
         body.size = chunk.size();
         connection.tcp().expires_at(deadline);
-        auto [ec, n] = co_await bhttp::async_read_some(stream, connection.buffer(), parser, use_nothrow);
+        auto [ec, n] =
+            co_await bhttp::async_read_some(stream, connection.buffer(), parser, use_nothrow);
         if (ec == bhttp::error::need_buffer) ec = {};
         co_return std::pair{ec, chunk.size() - body.size};
     }
@@ -301,7 +310,8 @@ private:
     // Reads a retryable answer's body (bounded) so it can be returned if nothing better comes.
     template <class Stream>
     awaitable<AttemptReport> keepRetryableAnswer(Stream& stream, UpstreamConnection& connection,
-                                                 UpstreamParser& parser, Clock::time_point deadline) {
+                                                 UpstreamParser& parser,
+                                                 Clock::time_point deadline) {
         auto& response = parser.get();
         unsigned status = response.result_int();
         KeptResponse kept{.status = status,
@@ -315,10 +325,11 @@ private:
             complete = parser.is_done();
         }
         if (kept.body.size() > kMaxKeptErrorBody) kept.body.resize(kMaxKeptErrorBody);
-        co_return AttemptReport{.outcome = {.failure = Failure::Status, .status = static_cast<int>(status)},
-                                .detail = "status " + std::to_string(status),
-                                .reusable = complete && response.keep_alive(),
-                                .kept = std::move(kept)};
+        co_return AttemptReport{
+            .outcome = {.failure = Failure::Status, .status = static_cast<int>(status)},
+            .detail = "status " + std::to_string(status),
+            .reusable = complete && response.keep_alive(),
+            .kept = std::move(kept)};
     }
 
     bhttp::response_header<> clientHeader(const bhttp::response_header<>& upstream_header,
@@ -359,11 +370,12 @@ private:
             response.body() = std::move(kept->body);
         } else {
             bool timeout = last.outcome.failure == Failure::Timeout;
-            response = http::jsonErrorResponse(
-                timeout ? 504 : 502,
-                "all " + std::to_string(attempts) + " upstream attempt(s) failed; last: " + last.detail,
-                timeout ? "timeout_error" : "upstream_error",
-                timeout ? "upstream_timeout" : "upstream_unavailable");
+            response =
+                http::jsonErrorResponse(timeout ? 504 : 502,
+                                        "all " + std::to_string(attempts) +
+                                            " upstream attempt(s) failed; last: " + last.detail,
+                                        timeout ? "timeout_error" : "upstream_error",
+                                        timeout ? "upstream_timeout" : "upstream_unavailable");
         }
         addGatewayHeaders(response, upstream.id());
         response.prepare_payload();

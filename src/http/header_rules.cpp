@@ -7,14 +7,21 @@
 namespace aiproxy::http {
 namespace {
 
-constexpr std::array<std::string_view, 9> kHopByHop{
-    "connection",          "keep-alive", "proxy-connection", "proxy-authenticate",
-    "proxy-authorization", "te",         "trailer",          "transfer-encoding",
-    "upgrade"};
+constexpr std::array<std::string_view, 9> kHopByHop{"connection",
+                                                    "keep-alive",
+                                                    "proxy-connection",
+                                                    "proxy-authenticate",
+                                                    "proxy-authorization",
+                                                    "te",
+                                                    "trailer",
+                                                    "transfer-encoding",
+                                                    "upgrade"};
 
 std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+        s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
+        s.remove_suffix(1);
     return s;
 }
 
@@ -29,8 +36,7 @@ bool isHopByHop(std::string_view name) {
 
 void removeHopByHop(boost::beast::http::fields& fields) {
     std::vector<std::string> named;
-    for (auto it = fields.find(boost::beast::http::field::connection); it != fields.end();
-         ++it) {
+    for (auto it = fields.find(boost::beast::http::field::connection); it != fields.end(); ++it) {
         if (!boost::beast::iequals(it->name_string(), "connection")) break;
         std::string_view value = it->value();
         while (!value.empty()) {
@@ -40,8 +46,10 @@ void removeHopByHop(boost::beast::http::fields& fields) {
             value = comma == std::string_view::npos ? std::string_view{} : value.substr(comma + 1);
         }
     }
-    for (const auto& name : named) fields.erase(name);
-    for (auto hop : kHopByHop) fields.erase(hop);
+    for (const auto& name : named)
+        fields.erase(name);
+    for (auto hop : kHopByHop)
+        fields.erase(hop);
 }
 
 std::string appendForwardedFor(std::string_view existing, std::string_view peer) {

@@ -58,8 +58,8 @@ public:
             if (context_.tracker.draining()) co_return;
             if (buffer_.size() == 0) {
                 stream_.expires_after(limits.keepalive_timeout);
-                auto [ec, n] = co_await stream_.async_read_some(
-                    buffer_.prepare(kFirstReadBytes), use_nothrow);
+                auto [ec, n] =
+                    co_await stream_.async_read_some(buffer_.prepare(kFirstReadBytes), use_nothrow);
                 if (ec) co_return;  // closed, idle timeout or drain
                 buffer_.commit(n);
             }
@@ -127,10 +127,11 @@ private:
         } else if (ec == bhttp::error::header_limit) {
             co_await answerAndClose(stream_, timeout, 431, "request header too large",
                                     "header_too_large");
-        } else if (ec.category() == bhttp::make_error_code(bhttp::error::end_of_stream).category() &&
+        } else if (ec.category() ==
+                       bhttp::make_error_code(bhttp::error::end_of_stream).category() &&
                    ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
-            co_await answerAndClose(stream_, timeout, 400, "malformed HTTP request: " + ec.message(),
-                                    "bad_request");
+            co_await answerAndClose(stream_, timeout, 400,
+                                    "malformed HTTP request: " + ec.message(), "bad_request");
         }
         // Timeouts, resets and a client that went away: close without an answer.
     }

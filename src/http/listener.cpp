@@ -2,9 +2,9 @@
 
 #include <sys/socket.h>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <spdlog/spdlog.h>
 
 namespace aiproxy::http {
 

@@ -15,7 +15,9 @@ ResponseSink::ResponseSink(beast::tcp_stream& stream, std::chrono::milliseconds 
       keep_alive_(client_keep_alive),
       head_(head_request) {}
 
-ResponseSink::~ResponseSink() { stopWatching(); }
+ResponseSink::~ResponseSink() {
+    stopWatching();
+}
 
 void ResponseSink::watchForClose(std::function<void()> on_close) {
     stopWatching();
@@ -55,8 +57,14 @@ awaitable<error_code> ResponseSink::send(Response&& response) {
     response.keep_alive(keep_alive_);
     status_ = response.result_int();
     committed_ = true;
-    body_bytes_ = response.body().size();
     stream_.expires_after(send_timeout_);
+    if (head_) {  // same header as for GET, no body (RFC 9110 section 9.3.2)
+        bhttp::response_serializer<bhttp::string_body> serializer{response};
+        auto [ec, n] = co_await bhttp::async_write_header(stream_, serializer, use_nothrow);
+        if (ec) aborted_ = true;
+        co_return ec;
+    }
+    body_bytes_ = response.body().size();
     auto [ec, n] = co_await bhttp::async_write(stream_, response, use_nothrow);
     if (ec) aborted_ = true;
     co_return ec;

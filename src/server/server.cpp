@@ -2,11 +2,11 @@
 
 #include <csignal>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <spdlog/spdlog.h>
 
 #include "aiproxy/config/config_loader.hpp"
 #include "aiproxy/http/listener.hpp"
@@ -34,23 +34,27 @@ std::string displayAddress(const std::string& host, std::uint16_t port) {
 class ControlThread {
 public:
     ControlThread(const ServerOptions& options, config::Config config)
-        : options_(options), config_(std::move(config)), limits_(sessionLimits(config_.server.limits)) {}
+        : options_(options),
+          config_(std::move(config)),
+          limits_(sessionLimits(config_.server.limits)) {}
 
     int run() {
         unsigned count = config_.server.workers;
         if (count == 0) count = std::max(1u, std::thread::hardware_concurrency());
         for (unsigned i = 0; i < count; ++i) {
-            workers_.push_back(std::make_unique<Worker>(i, limits_, config_.server.limits.max_connections,
-                                                        open_connections_));
+            workers_.push_back(std::make_unique<Worker>(
+                i, limits_, config_.server.limits.max_connections, open_connections_));
         }
         bind();
         snapshot_ = Snapshot::build(config_, nullptr);
-        for (auto& worker : workers_) worker->start(snapshot_);
-        spdlog::info("aiproxyd {} ready: {} worker(s), {} route(s), {} upstream(s)", AIPROXY_VERSION,
-                     count, config_.routes.size(), config_.upstreams.size());
+        for (auto& worker : workers_)
+            worker->start(snapshot_);
+        spdlog::info("aiproxyd {} ready: {} worker(s), {} route(s), {} upstream(s)",
+                     AIPROXY_VERSION, count, config_.routes.size(), config_.upstreams.size());
         waitForSignal();
         control_.run();
-        for (auto& worker : workers_) worker->stop();
+        for (auto& worker : workers_)
+            worker->stop();
         spdlog::info("aiproxyd stopped");
         return 0;
     }
@@ -66,8 +70,9 @@ private:
                     if (port == 0) port = acceptor.local_endpoint().port();
                     worker->addAcceptor(std::move(acceptor));
                 } catch (const boost::system::system_error& error) {
-                    throw std::runtime_error("cannot listen on " + displayAddress(address.host, port) +
-                                             ": " + error.code().message());
+                    throw std::runtime_error("cannot listen on " +
+                                             displayAddress(address.host, port) + ": " +
+                                             error.code().message());
                 }
             }
             spdlog::info("listening on {}", displayAddress(address.host, port));
@@ -89,9 +94,11 @@ private:
     void reload() {
         spdlog::info("SIGHUP: reloading {}", options_.config_path);
         auto result = config::loadConfigFile(options_.config_path);
-        for (const auto& warning : result.warnings) spdlog::warn("config: {}", warning.toString());
+        for (const auto& warning : result.warnings)
+            spdlog::warn("config: {}", warning.toString());
         if (!result.config) {
-            for (const auto& error : result.errors) spdlog::error("config: {}", error.toString());
+            for (const auto& error : result.errors)
+                spdlog::error("config: {}", error.toString());
             spdlog::error("reload rejected: {} error(s); the previous configuration stays",
                           result.errors.size());
             return;
@@ -104,7 +111,8 @@ private:
         }
         try {
             auto snapshot = Snapshot::build(next, snapshot_.get());
-            for (auto& worker : workers_) worker->post(snapshot);
+            for (auto& worker : workers_)
+                worker->post(snapshot);
             snapshot_ = std::move(snapshot);
             config_.routes = next.routes;
             config_.upstreams = next.upstreams;

@@ -23,10 +23,11 @@ std::shared_ptr<const Snapshot> Snapshot::build(const config::Config& config,
 
     std::vector<ai::AiProxyRoute> ai_routes;
     for (const auto& route : config.routes) {
-        ai::AiProxyRoute compiled{.route_id = route.id,
-                                  .expose_upstream_headers = route.expose_upstream_headers,
-                                  .max_response_header_bytes = config.server.limits.max_response_header_bytes,
-                                  .max_response_body_bytes = config.server.limits.max_response_body_bytes};
+        ai::AiProxyRoute compiled{
+            .route_id = route.id,
+            .expose_upstream_headers = route.expose_upstream_headers,
+            .max_response_header_bytes = config.server.limits.max_response_header_bytes,
+            .max_response_body_bytes = config.server.limits.max_response_body_bytes};
         if (route.ai_proxy) {
             compiled.config = *route.ai_proxy;
             auto primary = by_id.find(route.ai_proxy->upstream_id);

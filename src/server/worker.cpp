@@ -1,9 +1,9 @@
 #include "aiproxy/server/worker.hpp"
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
-#include <spdlog/spdlog.h>
 
 #include "aiproxy/http/json_error.hpp"
 #include "aiproxy/http/listener.hpp"
@@ -22,7 +22,9 @@ Worker::Worker(unsigned index, const http::SessionLimits& limits, std::size_t ma
       dns_(io_.get_executor()),
       random_(std::random_device{}() ^ (static_cast<std::uint64_t>(index) << 32)) {}
 
-Worker::~Worker() { stop(); }
+Worker::~Worker() {
+    stop();
+}
 
 void Worker::addAcceptor(http::tcp::acceptor acceptor) {
     acceptors_.push_back(std::make_unique<http::tcp::acceptor>(std::move(acceptor)));
@@ -35,7 +37,8 @@ void Worker::start(std::shared_ptr<const Snapshot> snapshot) {
                                  .tracker = tracker_,
                                  .open_connections = open_connections_};
     for (auto& acceptor : acceptors_) {
-        net::co_spawn(io_, http::acceptLoop(*acceptor, context, {.max_connections = max_connections_}),
+        net::co_spawn(io_,
+                      http::acceptLoop(*acceptor, context, {.max_connections = max_connections_}),
                       net::detached);
     }
     thread_ = std::thread([this] {
@@ -100,6 +103,12 @@ http::awaitable<void> Worker::handle(http::ClientRequest& request, http::Respons
         co_return;
     }
     const auto& route = snapshot->ai_routes[match->route_index];
+    if (!route.primary) {  // validation requires a terminal stage; never crash if it slips
+        co_await sink.send(
+            http::jsonErrorResponse(500, "route " + route.route_id + " has no terminal stage",
+                                    "server_error", "route_misconfigured"));
+        co_return;
+    }
     ai::ForwardPath forward{.prefix = match->prefix, .rest = match->rest};
     co_await ai::proxyRequest(route, forward, request, sink, services_);
 }

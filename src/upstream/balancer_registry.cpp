@@ -11,8 +11,9 @@ void BalancerRegistry::rebuild(const std::vector<std::shared_ptr<const Upstream>
             old->second.type == config.type) {
             next.emplace(config.id, std::move(old->second));
         } else {
-            next.emplace(config.id,
-                         Entry{.nodes = config.nodes, .type = config.type, .balancer = makeBalancer(config)});
+            next.emplace(config.id, Entry{.nodes = config.nodes,
+                                          .type = config.type,
+                                          .balancer = makeBalancer(config)});
         }
     }
     by_id_ = std::move(next);

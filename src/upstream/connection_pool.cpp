@@ -24,7 +24,8 @@ void ConnectionPool::give(std::unique_ptr<UpstreamConnection> connection,
     auto& list = idle_[connection->poolKey()];
     // Expired entries sit at the front (oldest); drop them so idle sockets do not pile up.
     auto now = Clock::now();
-    while (!list.empty() && list.front()->idle_until <= now) list.pop_front();
+    while (!list.empty() && list.front()->idle_until <= now)
+        list.pop_front();
     if (list.size() >= settings.size) list.pop_front();
     connection->reused = false;
     connection->idle_until = now + settings.idle_timeout;
@@ -33,7 +34,8 @@ void ConnectionPool::give(std::unique_ptr<UpstreamConnection> connection,
 
 std::size_t ConnectionPool::idleCount() const {
     std::size_t count = 0;
-    for (const auto& [key, list] : idle_) count += list.size();
+    for (const auto& [key, list] : idle_)
+        count += list.size();
     return count;
 }
 

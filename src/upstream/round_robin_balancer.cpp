@@ -22,7 +22,8 @@ std::optional<std::size_t> RoundRobinBalancer::pick(const PickContext& context) 
 std::unique_ptr<Balancer> makeBalancer(const config::UpstreamConfig& upstream) {
     std::vector<int> weights;
     weights.reserve(upstream.nodes.size());
-    for (const auto& node : upstream.nodes) weights.push_back(node.weight);
+    for (const auto& node : upstream.nodes)
+        weights.push_back(node.weight);
     return std::make_unique<RoundRobinBalancer>(std::move(weights));
 }
 

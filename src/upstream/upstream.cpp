@@ -39,7 +39,8 @@ std::unique_ptr<boost::asio::ssl::context> makeTlsContext(const config::TlsConfi
 
 Upstream::Upstream(config::UpstreamConfig config) : config_(std::move(config)) {
     nodes_.reserve(config_.nodes.size());
-    for (const auto& node : config_.nodes) nodes_.push_back(makeNode(node, config_.scheme));
+    for (const auto& node : config_.nodes)
+        nodes_.push_back(makeNode(node, config_.scheme));
     if (config_.scheme == config::Scheme::Https) tls_context_ = makeTlsContext(config_.tls);
 }
 

@@ -37,9 +37,8 @@ awaitable<std::pair<error_code, tcp::resolver::results_type>> DnsCache::resolve(
     }
     auto [ec, results] =
         co_await resolver_.async_resolve(host, std::to_string(port), http::use_nothrow);
-    entries_[key] = Entry{.error = ec,
-                          .results = results,
-                          .expires = Clock::now() + (ec ? kDnsFailureTtl : kDnsTtl)};
+    entries_[key] = Entry{
+        .error = ec, .results = results, .expires = Clock::now() + (ec ? kDnsFailureTtl : kDnsTtl)};
     co_return std::pair{ec, results};
 }
 
@@ -113,8 +112,8 @@ awaitable<ConnectResult> connectTo(const Upstream& upstream, const Node& node, D
         tls.set_verify_callback(boost::asio::ssl::host_name_verification(server_name));
     }
     tls.next_layer().expires_at(earliest(deadline, settings.client_hello_timeout));
-    auto [tls_ec] = co_await tls.async_handshake(boost::asio::ssl::stream_base::client,
-                                                 http::use_nothrow);
+    auto [tls_ec] =
+        co_await tls.async_handshake(boost::asio::ssl::stream_base::client, http::use_nothrow);
     if (tls_ec) {
         bool timeout = tls_ec == boost::beast::error::timeout;
         co_return ConnectResult{
@@ -122,8 +121,8 @@ awaitable<ConnectResult> connectTo(const Upstream& upstream, const Node& node, D
             .message = "TLS handshake with " + node.address + " failed: " + tls_ec.message()};
     }
     tls.next_layer().expires_never();
-    co_return ConnectResult{
-        .connection = std::make_unique<UpstreamConnection>(std::move(tls), poolKey(upstream, node))};
+    co_return ConnectResult{.connection = std::make_unique<UpstreamConnection>(
+                                std::move(tls), poolKey(upstream, node))};
 }
 
 }  // namespace aiproxy::upstream

@@ -47,7 +47,8 @@ public:
     };
 
     // retry_on must outlive the plan (it lives in the route's compiled config).
-    AttemptPlan(int retry, std::span<const int> retry_on, Pool primary, std::optional<Pool> fallback);
+    AttemptPlan(int retry, std::span<const int> retry_on, Pool primary,
+                std::optional<Pool> fallback);
 
     // The next target, or nullopt when no untried node is left.
     std::optional<AttemptTarget> next();

@@ -14,7 +14,7 @@ namespace aiproxy::config {
 using Milliseconds = std::chrono::milliseconds;
 
 struct ListenAddress {
-    std::string host;  // "0.0.0.0", "127.0.0.1", "::", "::1" (brackets stripped)
+    std::string host;        // "0.0.0.0", "127.0.0.1", "::", "::1" (brackets stripped)
     std::uint16_t port = 0;  // 0 = pick a free port (tests); all workers share the one picked
     bool operator==(const ListenAddress&) const = default;
 };
@@ -61,7 +61,8 @@ struct TlsConfig {
     bool operator==(const TlsConfig&) const = default;
 };
 
-// upstreams[].timeout.{connect,send,read}: seconds in the file (fractions allowed), APISIX defaults.
+// upstreams[].timeout.{connect,send,read}: seconds in the file (fractions allowed), APISIX
+// defaults.
 struct UpstreamTimeouts {
     Milliseconds connect{60'000};
     Milliseconds send{60'000};
@@ -90,7 +91,7 @@ struct UpstreamConfig {
 
 // routes[].plugins.ai-proxy
 struct AiProxyConfig {
-    std::string upstream_id;  // required, must name an upstream
+    std::string upstream_id;           // required, must name an upstream
     std::string upstream_fallback_id;  // optional, must name an upstream when set
     Milliseconds timeout{30'000};  // per attempt: connect + TLS + response header; stream idle gap
     int retry = 1;                 // attempts = 1 + retry

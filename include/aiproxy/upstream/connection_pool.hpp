@@ -19,7 +19,8 @@ public:
     // An idle connection for key that is still usable, or nullptr.
     std::unique_ptr<UpstreamConnection> take(const std::string& key);
     // Keeps the connection if the pool settings allow; otherwise closes it.
-    void give(std::unique_ptr<UpstreamConnection> connection, const config::KeepalivePool& settings);
+    void give(std::unique_ptr<UpstreamConnection> connection,
+              const config::KeepalivePool& settings);
     std::size_t idleCount() const;
 
 private:

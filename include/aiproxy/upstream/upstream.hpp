@@ -17,7 +17,7 @@ class context;
 namespace aiproxy::upstream {
 
 struct Node {
-    std::string host;         // as configured; IPv6 without brackets
+    std::string host;  // as configured; IPv6 without brackets
     std::uint16_t port = 0;
     int weight = 1;
     std::string address;      // "host:port", "[v6]:port": logs, pool keys, headers

@@ -31,7 +31,8 @@ TEST(HeaderRulesTest, RemovesHopByHopAndHeadersNamedByConnection) {
     fields.set("Content-Type", "application/json");
     removeHopByHop(fields);
     std::vector<std::string> left;
-    for (const auto& field : fields) left.emplace_back(field.name_string());
+    for (const auto& field : fields)
+        left.emplace_back(field.name_string());
     EXPECT_EQ(left, (std::vector<std::string>{"Authorization", "Content-Type"}));
 }
 

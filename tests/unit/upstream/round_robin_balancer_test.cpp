@@ -43,12 +43,13 @@ TEST(RoundRobinBalancerTest, ExcludedNodesAreSkipped) {
 }
 
 TEST(RoundRobinBalancerTest, MakeBalancerUsesNodeWeights) {
-    config::UpstreamConfig upstream{.id = "u",
-                                    .nodes = {{.host = "a", .port = 1, .weight = 4},
-                                              {.host = "b", .port = 1, .weight = 1}}};
+    config::UpstreamConfig upstream{
+        .id = "u",
+        .nodes = {{.host = "a", .port = 1, .weight = 4}, {.host = "b", .port = 1, .weight = 1}}};
     auto balancer = makeBalancer(upstream);
     int first = 0;
-    for (int i = 0; i < 10; ++i) first += balancer->pick({.excluded = {}}) == 0u ? 1 : 0;
+    for (int i = 0; i < 10; ++i)
+        first += balancer->pick({.excluded = {}}) == 0u ? 1 : 0;
     EXPECT_EQ(first, 8);
 }
 
