@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# The official openai npm SDK against aiproxyd: four mock backends on port 0, the daemon on
+# port 0 with a temporary config, then `node --test openai_sdk.test.mjs`.
+#
+# usage: openai_sdk.sh AIPROXYD MOCK_LLM    (exit 0 pass, 1 fail, 77 skipped)
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=SCRIPTDIR/lib.sh
+source "$here/lib.sh"
+
+aiproxyd=${1:?usage: openai_sdk.sh AIPROXYD MOCK_LLM}
+mock=${2:?usage: openai_sdk.sh AIPROXYD MOCK_LLM}
+
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    echo "SKIP: node and npm are needed for the openai SDK test (make deps installs them)"
+    exit 77
+fi
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if ((node_major < 20)); then
+    echo "SKIP: node $(node --version) is too old; the pinned openai SDK needs node >= 20"
+    exit 77
+fi
+
+# npm ci only when node_modules does not match the lock file, so reruns need no network.
+if ! cmp -s <(node -p 'require(process.argv[1]).packages["node_modules/openai"]?.version' \
+    "$here/package-lock.json") \
+    <(node -p 'require(process.argv[1]).version' "$here/node_modules/openai/package.json" \
+        2>/dev/null); then
+    echo "# npm ci in $here"
+    (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+e2e_init openai-sdk
+
+# start_mock NAME ARGS...: starts a mock on 127.0.0.1:0; its port is in LISTEN_PORT.
+start_mock() {
+    start_listening "$1" 10 "$mock" --host 127.0.0.1 --port 0 --name "$@"
+}
+
+start_mock primary-mock
+primary_port=$LISTEN_PORT
+start_mock fallback-mock
+fallback_port=$LISTEN_PORT
+start_mock unavailable-mock --status 503
+unavailable_port=$LISTEN_PORT
+start_mock unauthorized-mock --status 401
+unauthorized_port=$LISTEN_PORT
+
+cat >"$E2E_TMP/aiproxy.yaml" <<EOF
+server:
+  listen: ["127.0.0.1:0"]
+  workers: 1
+  drain_timeout: 5
+log:
+  level: info
+upstreams:
+  - id: primary
+    nodes: {"127.0.0.1:$primary_port": 1}
+  - id: fallback
+    nodes: {"127.0.0.1:$fallback_port": 1}
+  - id: unavailable
+    nodes: {"127.0.0.1:$unavailable_port": 1}
+  - id: unauthorized
+    nodes: {"127.0.0.1:$unauthorized_port": 1}
+routes:
+  - id: llm
+    uri: /llm/*
+    plugins:
+      ai-proxy:
+        upstream_id: primary
+        upstream_fallback_id: fallback
+        timeout: 10000
+        retry: 1
+  - id: degraded
+    uri: /degraded/*
+    plugins:
+      ai-proxy:
+        upstream_id: unavailable
+        upstream_fallback_id: fallback
+        timeout: 10000
+        retry: 1
+  - id: bad
+    uri: /bad/*
+    plugins:
+      ai-proxy:
+        upstream_id: unauthorized
+        timeout: 10000
+        retry: 0
+EOF
+
+start_listening aiproxyd 15 "$aiproxyd" -c "$E2E_TMP/aiproxy.yaml"
+aiproxyd_pid=$BG_PID
+gateway_port=$LISTEN_PORT
+
+rc=0
+AIPROXY_URL="http://127.0.0.1:$gateway_port" \
+    MOCK_PRIMARY_URL="http://127.0.0.1:$primary_port" \
+    MOCK_FALLBACK_URL="http://127.0.0.1:$fallback_port" \
+    MOCK_UNAVAILABLE_URL="http://127.0.0.1:$unavailable_port" \
+    MOCK_UNAUTHORIZED_URL="http://127.0.0.1:$unauthorized_port" \
+    timeout 120 node --test "$here/openai_sdk.test.mjs" || rc=$?
+
+drain_rc=0
+stop_process "$aiproxyd_pid" 10 || drain_rc=$?
+if ((rc != 0 || drain_rc != 0)); then
+    ((drain_rc == 0)) || echo "FAIL: aiproxyd exited $drain_rc on SIGTERM" >&2
+    show_log "$E2E_TMP/aiproxyd.log"
+    exit 1
+fi
+echo "# openai SDK e2e passed"

@@ -1,0 +1,166 @@
+// The official openai SDK pointed at aiproxyd, as an application would use it. Started by
+// openai_sdk.sh, which provides the gateway and mock URLs in the environment.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import OpenAI from 'openai';
+
+const gatewayUrl = process.env.AIPROXY_URL;
+assert.ok(gatewayUrl, 'AIPROXY_URL must be set (run through openai_sdk.sh)');
+
+const kTimeoutMs = 20000;
+const messages = [{ role: 'user', content: 'Hello' }];
+
+// maxRetries: 0 so that every retry seen here is the gateway's, not the SDK's.
+function client(prefix) {
+    return new OpenAI({
+        baseURL: `${gatewayUrl}/${prefix}`,
+        apiKey: 'sk-test',
+        maxRetries: 0,
+        timeout: kTimeoutMs,
+    });
+}
+
+const llm = client('llm');
+
+// The mock's own view: request counters and the last request it received.
+async function mockStats(envName) {
+    const response = await fetch(`${process.env[envName]}/_mock/stats`);
+    assert.equal(response.status, 200);
+    return response.json();
+}
+
+test('chat completion is answered by the primary upstream', { timeout: kTimeoutMs }, async () => {
+    const { data, response } = await llm.chat.completions
+        .create({ model: 'gpt-4o-mini', messages })
+        .withResponse();
+    assert.equal(data.object, 'chat.completion');
+    assert.equal(data.choices[0].message.role, 'assistant');
+    assert.match(data.choices[0].message.content, /^\[primary-mock\] /);
+    assert.equal(data.choices[0].finish_reason, 'stop');
+    assert.ok(data.usage.total_tokens > 0);
+    assert.equal(response.headers.get('x-aiproxy-upstream'), 'primary');
+    assert.equal(response.headers.get('x-aiproxy-attempts'), '1');
+    assert.ok(data._request_id, 'X-Request-Id reaches the SDK');
+
+    const upstream = (await mockStats('MOCK_PRIMARY_URL')).last_request;
+    assert.equal(upstream.method, 'POST');
+    assert.equal(upstream.target, '/v1/chat/completions');
+    assert.equal(upstream.headers['authorization'], 'Bearer sk-test');
+    assert.equal(upstream.headers['host'], new URL(process.env.MOCK_PRIMARY_URL).host);
+    assert.equal(upstream.headers['x-request-id'], data._request_id);
+    assert.equal(upstream.headers['x-forwarded-for'], '127.0.0.1');
+    assert.equal(upstream.headers['x-forwarded-proto'], 'http');
+    assert.equal(upstream.headers['x-forwarded-host'], new URL(gatewayUrl).host);
+    assert.deepEqual(JSON.parse(upstream.body).messages, messages);
+});
+
+test('streaming chat relays every delta, the finish reason and usage', { timeout: kTimeoutMs },
+    async () => {
+        const stream = await llm.chat.completions.create({
+            model: 'gpt-4o-mini',
+            messages,
+            stream: true,
+            stream_options: { include_usage: true },
+        });
+        let text = '';
+        let chunks = 0;
+        let finishReason = null;
+        let usage = null;
+        for await (const chunk of stream) {
+            chunks += 1;
+            assert.equal(chunk.object, 'chat.completion.chunk');
+            const choice = chunk.choices[0];
+            if (choice?.delta?.content) text += choice.delta.content;
+            if (choice?.finish_reason) finishReason = choice.finish_reason;
+            if (chunk.usage) usage = chunk.usage;
+        }
+        assert.ok(chunks > 2, `expected several chunks, got ${chunks}`);
+        assert.match(text, /^\[primary-mock\] .+/);
+        assert.equal(finishReason, 'stop');
+        assert.ok(usage, 'include_usage yields a usage chunk');
+        assert.ok(usage.completion_tokens > 0);
+        assert.equal(usage.total_tokens, usage.prompt_tokens + usage.completion_tokens);
+    });
+
+test('embeddings come back as vectors', { timeout: kTimeoutMs }, async () => {
+    const result = await llm.embeddings.create({
+        model: 'text-embedding-3-small',
+        input: ['first', 'second'],
+        encoding_format: 'float',
+    });
+    assert.equal(result.object, 'list');
+    assert.equal(result.data.length, 2);
+    for (const [index, item] of result.data.entries()) {
+        assert.equal(item.index, index);
+        assert.ok(item.embedding.length > 0);
+        assert.ok(item.embedding.every((x) => typeof x === 'number' && Number.isFinite(x)));
+    }
+});
+
+test('embeddings in the SDK default base64 encoding are decoded', { timeout: kTimeoutMs },
+    async () => {
+        const result = await llm.embeddings.create({
+            model: 'text-embedding-3-small',
+            input: 'hello',
+        });
+        assert.equal(result.data.length, 1);
+        assert.ok(result.data[0].embedding.length > 0);
+        assert.ok(result.data[0].embedding.every((x) => Number.isFinite(x)));
+    });
+
+test('models.list pages through the models', { timeout: kTimeoutMs }, async () => {
+    const ids = [];
+    for await (const model of llm.models.list()) ids.push(model.id);
+    assert.ok(ids.length > 0);
+    assert.ok(ids.every((id) => typeof id === 'string' && id.length > 0));
+});
+
+test('a 401 from the upstream is an AuthenticationError, not retried', { timeout: kTimeoutMs },
+    async () => {
+        await assert.rejects(
+            client('bad').chat.completions.create({ model: 'gpt-4o-mini', messages }),
+            (error) => {
+                assert.ok(error instanceof OpenAI.AuthenticationError, `got ${error}`);
+                assert.equal(error.status, 401);
+                assert.equal(error.headers.get('x-aiproxy-upstream'), 'unauthorized');
+                assert.equal(error.headers.get('x-aiproxy-attempts'), '1');
+                return true;
+            });
+        assert.equal((await mockStats('MOCK_UNAUTHORIZED_URL')).requests, 1);
+    });
+
+test('an unknown route is a NotFoundError with the gateway error code', { timeout: kTimeoutMs },
+    async () => {
+        await assert.rejects(
+            client('nope').models.list(),
+            (error) => {
+                assert.ok(error instanceof OpenAI.NotFoundError, `got ${error}`);
+                assert.equal(error.status, 404);
+                assert.equal(error.code, 'route_not_found');
+                assert.equal(error.type, 'invalid_request_error');
+                return true;
+            });
+    });
+
+test('a 503 primary falls back to the fallback upstream', { timeout: kTimeoutMs }, async () => {
+    const degraded = client('degraded');
+    const { data, response } = await degraded.chat.completions
+        .create({ model: 'gpt-4o-mini', messages })
+        .withResponse();
+    assert.match(data.choices[0].message.content, /^\[fallback-mock\] /);
+    assert.equal(response.headers.get('x-aiproxy-upstream'), 'fallback');
+    assert.equal(response.headers.get('x-aiproxy-attempts'), '2');
+    const unavailable = await mockStats('MOCK_UNAVAILABLE_URL');
+    assert.equal(unavailable.requests, 1);
+    assert.equal(unavailable.last_request.target, '/v1/chat/completions');
+
+    const stream = await degraded.chat.completions.create({
+        model: 'gpt-4o-mini',
+        messages,
+        stream: true,
+    });
+    let text = '';
+    for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
+    assert.match(text, /^\[fallback-mock\] .+/);
+});
