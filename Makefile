@@ -8,7 +8,7 @@ CMAKE_FLAGS ?=
 
 PACKAGES := g++ cmake ninja-build ccache pkg-config libboost1.81-dev libssl-dev \
             nlohmann-json3-dev libspdlog-dev libyaml-cpp-dev libgtest-dev libgmock-dev \
-            curl jq ca-certificates nodejs npm nginx-light wrk
+            curl jq ca-certificates nodejs npm
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: deps build run test test-asan bench clean format
@@ -49,6 +49,7 @@ test-asan: deps
 	    ctest --output-on-failure -j $(JOBS)
 
 bench: build
+	@$(MAKE) --no-print-directory deps PACKAGES="nginx-light wrk"
 	bash bench/run.sh
 
 format:
