@@ -2,10 +2,10 @@
 
 #include <spdlog/spdlog.h>
 #include <algorithm>
+#include <boost/asio/write.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/span_body.hpp>
 #include <boost/beast/http/write.hpp>
 
 #include "aiproxy/ai/attempt_plan.hpp"
@@ -26,7 +26,6 @@ constexpr std::size_t kRelayBufferBytes = 16 * 1024;
 constexpr std::size_t kMaxKeptErrorBody = 64 * 1024;
 constexpr int kMaxInformationalResponses = 4;
 
-using UpstreamRequest = bhttp::request<bhttp::span_body<const char>>;
 using UpstreamParser = bhttp::response_parser<bhttp::buffer_body>;
 
 // A retryable answer kept in case every later attempt fails without one (section 4.7).
@@ -70,22 +69,33 @@ public:
     ProxyCall(const AiProxyRoute& route, const ForwardPath& forward, http::ClientRequest& request,
               http::ResponseSink& sink, WorkerServices& services)
         : route_(route), forward_(forward), request_(request), sink_(sink), services_(services) {
-        forwarded_fields_ = request_.message.base();
-        http::removeHopByHop(forwarded_fields_);
-        for (auto field :
-             {bhttp::field::host, bhttp::field::content_length, bhttp::field::expect}) {
-            forwarded_fields_.erase(field);
+        // Serialized once per request; each attempt adds only its request line and Host.
+        const auto& client = request_.message;
+        forwarded_head_.reserve(1024);
+        http::appendEndToEndFields(forwarded_head_, client.base(),
+                                   {"host", "content-length", "expect", "x-forwarded-for",
+                                    "x-forwarded-proto", "x-forwarded-host", "x-request-id"});
+        forwarded_head_ += "X-Forwarded-For: ";
+        forwarded_head_ +=
+            http::appendForwardedFor(client["X-Forwarded-For"], request_.peer_address);
+        forwarded_head_ += "\r\nX-Forwarded-Proto: http\r\n";
+        if (auto host = client[bhttp::field::host]; !host.empty()) {
+            forwarded_head_ += "X-Forwarded-Host: ";
+            forwarded_head_ += host;
+            forwarded_head_ += "\r\n";
         }
-        forwarded_fields_.erase("X-Forwarded-For");
-        forwarded_fields_.erase("X-Forwarded-Proto");
-        forwarded_fields_.erase("X-Forwarded-Host");
-        forwarded_fields_.set(
-            "X-Forwarded-For",
-            http::appendForwardedFor(request_.message["X-Forwarded-For"], request_.peer_address));
-        forwarded_fields_.set("X-Forwarded-Proto", "http");
-        auto host = request_.message[bhttp::field::host];
-        if (!host.empty()) forwarded_fields_.set("X-Forwarded-Host", host);
-        forwarded_fields_.set("X-Request-Id", request_.request_id);
+        forwarded_head_ += "X-Request-Id: ";
+        forwarded_head_ += request_.request_id;
+        forwarded_head_ += "\r\n";
+        const auto& body = client.body();
+        auto method = client.method();
+        if (!body.empty() || method == bhttp::verb::post || method == bhttp::verb::put ||
+            method == bhttp::verb::patch) {
+            forwarded_head_ += "Content-Length: ";
+            forwarded_head_ += std::to_string(body.size());
+            forwarded_head_ += "\r\n";
+        }
+        forwarded_head_ += "\r\n";
     }
 
     awaitable<void> run() {
@@ -130,24 +140,21 @@ public:
     }
 
 private:
-    UpstreamRequest buildRequest(const upstream::Upstream& upstream, const upstream::Node& node) {
-        UpstreamRequest request{
-            request_.message.method(),
-            upstreamTarget(upstream.config().base_path, forward_, request_.path, request_.query),
-            11};
-        request.base().method_string(request_.message.method_string());
-        for (const auto& field : forwarded_fields_) {
-            request.insert(field.name_string(), field.value());
-        }
-        request.set(bhttp::field::host,
-                    route_.config.enable_upstream_host
-                        ? std::string_view(node.host_header)
-                        : std::string_view(request_.message[bhttp::field::host]));
-        const auto& body = request_.message.body();
-        request.body() = boost::span<const char>(body.data(), body.size());
-        request.keep_alive(true);
-        request.prepare_payload();
-        return request;
+    // "METHOD target HTTP/1.1", Host, then the per-request part.
+    std::string requestHead(const upstream::Upstream& upstream, const upstream::Node& node) {
+        const auto& client = request_.message;
+        std::string head;
+        head.reserve(forwarded_head_.size() + 160);
+        head += client.method_string();
+        head += ' ';
+        head +=
+            upstreamTarget(upstream.config().base_path, forward_, request_.path, request_.query);
+        head += " HTTP/1.1\r\nHost: ";
+        head += route_.config.enable_upstream_host ? std::string_view(node.host_header)
+                                                   : std::string_view(client[bhttp::field::host]);
+        head += "\r\n";
+        head += forwarded_head_;
+        return head;
     }
 
     awaitable<AttemptReport> attempt(const AttemptTarget& target, const AttemptPlan& plan) {
@@ -203,9 +210,12 @@ private:
         auto& tcp = connection.tcp();
         auto& buffer = connection.buffer();
 
-        auto request = buildRequest(upstream, node);
+        std::string head = requestHead(upstream, node);
+        const auto& body = request_.message.body();
+        std::array<http::net::const_buffer, 2> request{http::net::buffer(head),
+                                                       http::net::buffer(body)};
         tcp.expires_at(std::min(deadline, Clock::now() + timeouts.send));
-        auto [write_ec, written] = co_await bhttp::async_write(stream, request, use_nothrow);
+        auto [write_ec, written] = co_await http::net::async_write(stream, request, use_nothrow);
         if (write_ec) {
             co_return AttemptReport{
                 .outcome = {.failure = isTimeout(write_ec) ? Failure::Timeout : Failure::Reset},
@@ -264,6 +274,9 @@ private:
 
         sink_.begin(clientHeader(response, upstream, event_stream), clientContentLength(*parser));
         AttemptReport report{.committed = true};
+        // The client may send its next request as soon as it has this response; stop watching
+        // before the last write, or its next request would wake the watch for nothing.
+        if (parser->is_done()) sink_.stopWatching();
         if (got > 0) {
             if (auto ec = co_await sink_.write(chunk.data(), got); ec) co_return report;
         }
@@ -281,6 +294,7 @@ private:
                 sink_.abort();
                 co_return report;
             }
+            if (parser->is_done()) sink_.stopWatching();
             if (got > 0) {
                 if (auto ec = co_await sink_.write(chunk.data(), got); ec) {
                     co_return report;  // the client went away: drop the upstream connection
@@ -387,7 +401,7 @@ private:
     http::ClientRequest& request_;
     http::ResponseSink& sink_;
     WorkerServices& services_;
-    bhttp::fields forwarded_fields_;
+    std::string forwarded_head_;  // end-to-end headers + X-Forwarded-* + Content-Length + CRLF
     int attempts_so_far_ = 0;
     bool client_gone_ = false;
     UpstreamConnection* active_connection_ = nullptr;  // the attempt in progress, if connected

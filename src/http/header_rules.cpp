@@ -1,5 +1,6 @@
 #include "aiproxy/http/header_rules.hpp"
 
+#include <algorithm>
 #include <array>
 #include <boost/beast/core/string.hpp>
 #include <vector>
@@ -25,19 +26,11 @@ std::string_view trim(std::string_view s) {
     return s;
 }
 
-}  // namespace
-
-bool isHopByHop(std::string_view name) {
-    for (auto hop : kHopByHop) {
-        if (boost::beast::iequals(name, hop)) return true;
-    }
-    return false;
-}
-
-void removeHopByHop(boost::beast::http::fields& fields) {
+// The header names a Connection header lists (RFC 9110 section 7.6.1).
+std::vector<std::string> namedByConnection(const boost::beast::http::fields& fields) {
     std::vector<std::string> named;
-    for (auto it = fields.find(boost::beast::http::field::connection); it != fields.end(); ++it) {
-        if (!boost::beast::iequals(it->name_string(), "connection")) break;
+    auto [first, last] = fields.equal_range(boost::beast::http::field::connection);
+    for (auto it = first; it != last; ++it) {
         std::string_view value = it->value();
         while (!value.empty()) {
             auto comma = value.find(',');
@@ -46,10 +39,38 @@ void removeHopByHop(boost::beast::http::fields& fields) {
             value = comma == std::string_view::npos ? std::string_view{} : value.substr(comma + 1);
         }
     }
-    for (const auto& name : named)
+    return named;
+}
+
+}  // namespace
+
+bool isHopByHop(std::string_view name) {
+    return std::any_of(kHopByHop.begin(), kHopByHop.end(),
+                       [name](std::string_view hop) { return boost::beast::iequals(name, hop); });
+}
+
+void removeHopByHop(boost::beast::http::fields& fields) {
+    for (const auto& name : namedByConnection(fields))
         fields.erase(name);
     for (auto hop : kHopByHop)
         fields.erase(hop);
+}
+
+void appendEndToEndFields(std::string& out, const boost::beast::http::fields& fields,
+                          std::initializer_list<std::string_view> skip) {
+    auto named = namedByConnection(fields);
+    for (const auto& field : fields) {
+        std::string_view name = field.name_string();
+        auto same = [name](std::string_view other) { return boost::beast::iequals(name, other); };
+        if (isHopByHop(name) || std::any_of(skip.begin(), skip.end(), same) ||
+            std::any_of(named.begin(), named.end(), same)) {
+            continue;
+        }
+        out += name;
+        out += ": ";
+        out += field.value();
+        out += "\r\n";
+    }
 }
 
 std::string appendForwardedFor(std::string_view existing, std::string_view peer) {

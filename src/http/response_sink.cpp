@@ -2,8 +2,10 @@
 
 #include <sys/socket.h>
 
-#include <boost/beast/http/write.hpp>
+#include <boost/asio/write.hpp>
 #include <cerrno>
+#include <cstdio>
+#include <span>
 
 namespace aiproxy::http {
 
@@ -52,75 +54,100 @@ void ResponseSink::stopWatching() {
     }
 }
 
-awaitable<error_code> ResponseSink::send(Response&& response) {
-    response.version(version_);
-    response.keep_alive(keep_alive_);
-    status_ = response.result_int();
+void ResponseSink::serializeHead(const bhttp::response_header<>& header,
+                                 std::optional<std::uint64_t> content_length) {
+    status_ = header.result_int();
+    chunked_ = false;
+    auto& out = head_buffer_;
+    out.clear();
+    out.reserve(512);
+    out += version_ >= 11 ? "HTTP/1.1 " : "HTTP/1.0 ";
+    out += std::to_string(status_);
+    out += ' ';
+    std::string_view reason = header.reason();
+    out += reason.empty() ? std::string_view(bhttp::obsolete_reason(header.result())) : reason;
+    out += "\r\n";
+    for (const auto& field : header) {
+        auto name = field.name();
+        if (name == bhttp::field::content_length || name == bhttp::field::transfer_encoding ||
+            name == bhttp::field::connection) {
+            continue;  // framing is ours to decide
+        }
+        out += field.name_string();
+        out += ": ";
+        out += field.value();
+        out += "\r\n";
+    }
+    if (content_length) {
+        out += "Content-Length: ";
+        out += std::to_string(*content_length);
+        out += "\r\n";
+    } else if (head_) {
+        // A HEAD answer has no body to frame.
+    } else if (version_ >= 11) {
+        out += "Transfer-Encoding: chunked\r\n";
+        chunked_ = true;
+    } else {
+        keep_alive_ = false;  // HTTP/1.0 without a length: the close ends the body
+    }
+    if (version_ >= 11 && !keep_alive_) out += "Connection: close\r\n";
+    if (version_ < 11 && keep_alive_) out += "Connection: keep-alive\r\n";
+    out += "\r\n";
+}
+
+awaitable<error_code> ResponseSink::writeBuffers(const net::const_buffer* buffers,
+                                                 std::size_t count) {
     committed_ = true;
     stream_.expires_after(send_timeout_);
-    if (head_) {  // same header as for GET, no body (RFC 9110 section 9.3.2)
-        bhttp::response_serializer<bhttp::string_body> serializer{response};
-        auto [ec, n] = co_await bhttp::async_write_header(stream_, serializer, use_nothrow);
-        if (ec) aborted_ = true;
-        co_return ec;
-    }
-    body_bytes_ = response.body().size();
-    auto [ec, n] = co_await bhttp::async_write(stream_, response, use_nothrow);
+    auto [ec, n] = co_await net::async_write(
+        stream_, std::span<const net::const_buffer>(buffers, count), use_nothrow);
     if (ec) aborted_ = true;
     co_return ec;
+}
+
+awaitable<error_code> ResponseSink::send(Response&& response) {
+    std::optional<std::uint64_t> length = response.body().size();
+    serializeHead(response.base(), length);
+    head_sent_ = true;
+    net::const_buffer buffers[2] = {net::buffer(head_buffer_), net::buffer(response.body())};
+    body_bytes_ = head_ ? 0 : response.body().size();
+    // Same header as for GET, no body for HEAD (RFC 9110 section 9.3.2).
+    co_return co_await writeBuffers(buffers, head_ ? 1 : 2);
 }
 
 void ResponseSink::begin(bhttp::response_header<>&& header,
                          std::optional<std::uint64_t> content_length) {
-    relay_.emplace(std::move(header));
-    relay_->version(version_);
-    status_ = relay_->result_int();
-    if (content_length) {
-        relay_->content_length(*content_length);
-    } else if (head_) {
-        // A HEAD answer has no body to frame.
-    } else if (version_ >= 11) {
-        relay_->chunked(true);
-    } else {
-        keep_alive_ = false;  // HTTP/1.0 without a length: the close ends the body
-    }
-    relay_->keep_alive(keep_alive_);
-    relay_->body().data = nullptr;
-    relay_->body().size = 0;
-    relay_->body().more = true;
-    serializer_.emplace(*relay_);
-}
-
-awaitable<error_code> ResponseSink::writeSerializer() {
-    committed_ = true;
-    stream_.expires_after(send_timeout_);
-    auto [ec, n] = co_await bhttp::async_write(stream_, *serializer_, use_nothrow);
-    if (ec == bhttp::error::need_buffer) ec = {};
-    if (ec) aborted_ = true;
-    co_return ec;
+    serializeHead(header, content_length);
+    head_sent_ = false;
 }
 
 awaitable<error_code> ResponseSink::write(const void* data, std::size_t size) {
-    if (size == 0) co_return error_code{};
-    relay_->body().data = const_cast<void*>(data);
-    relay_->body().size = size;
-    relay_->body().more = true;
+    if (size == 0 || head_) co_return error_code{};
+    char chunk_line[24];
+    std::size_t chunk_line_size = 0;
+    if (chunked_) {
+        chunk_line_size =
+            static_cast<std::size_t>(std::snprintf(chunk_line, sizeof chunk_line, "%zx\r\n", size));
+    }
+    net::const_buffer buffers[4];
+    std::size_t count = 0;
+    if (!head_sent_) buffers[count++] = net::buffer(head_buffer_);
+    if (chunked_) buffers[count++] = net::buffer(chunk_line, chunk_line_size);
+    buffers[count++] = net::buffer(data, size);
+    if (chunked_) buffers[count++] = net::buffer("\r\n", 2);
+    head_sent_ = true;
     body_bytes_ += size;
-    co_return co_await writeSerializer();
+    co_return co_await writeBuffers(buffers, count);
 }
 
 awaitable<error_code> ResponseSink::finish() {
-    if (head_) {
-        committed_ = true;
-        stream_.expires_after(send_timeout_);
-        auto [ec, n] = co_await bhttp::async_write_header(stream_, *serializer_, use_nothrow);
-        if (ec) aborted_ = true;
-        co_return ec;
-    }
-    relay_->body().data = nullptr;
-    relay_->body().size = 0;
-    relay_->body().more = false;
-    co_return co_await writeSerializer();
+    net::const_buffer buffers[2];
+    std::size_t count = 0;
+    if (!head_sent_) buffers[count++] = net::buffer(head_buffer_);
+    if (chunked_ && !head_) buffers[count++] = net::buffer("0\r\n\r\n", 5);
+    head_sent_ = true;
+    if (count == 0) co_return error_code{};
+    co_return co_await writeBuffers(buffers, count);
 }
 
 void ResponseSink::abort() {

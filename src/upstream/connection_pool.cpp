@@ -1,6 +1,9 @@
 #include "aiproxy/upstream/connection_pool.hpp"
 
 namespace aiproxy::upstream {
+namespace {
+constexpr auto kTrustIdleFor = std::chrono::seconds(1);
+}
 
 std::unique_ptr<UpstreamConnection> ConnectionPool::take(const std::string& key) {
     auto it = idle_.find(key);
@@ -10,7 +13,10 @@ std::unique_ptr<UpstreamConnection> ConnectionPool::take(const std::string& key)
     while (!list.empty()) {
         auto connection = std::move(list.back());
         list.pop_back();
-        if (connection->idle_until > now && !connection->peerClosedWhileIdle()) {
+        // A connection idle for under a second is taken on trust (no poll syscall): if the peer
+        // did close it, the attempt sees that before any response byte and reconnects once.
+        bool recent = now - connection->idle_since < kTrustIdleFor;
+        if (connection->idle_until > now && (recent || !connection->peerClosedWhileIdle())) {
             connection->reused = true;
             return connection;
         }
@@ -28,6 +34,7 @@ void ConnectionPool::give(std::unique_ptr<UpstreamConnection> connection,
         list.pop_front();
     if (list.size() >= settings.size) list.pop_front();
     connection->reused = false;
+    connection->idle_since = now;
     connection->idle_until = now + settings.idle_timeout;
     list.push_back(std::move(connection));
 }

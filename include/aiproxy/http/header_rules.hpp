@@ -2,6 +2,7 @@
 // Header rules shared by both directions of the proxy (RFC 9110 section 7.6.1).
 
 #include <boost/beast/http/fields.hpp>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 
@@ -13,6 +14,12 @@ bool isHopByHop(std::string_view name);
 
 // Removes the hop-by-hop headers and every header the Connection header names.
 void removeHopByHop(boost::beast::http::fields& fields);
+
+// Appends "Name: value\r\n" for every end-to-end field (not hop-by-hop, not named by
+// Connection) whose name is not in skip (case-insensitive). Used to serialize forwarded
+// headers once per request instead of copying them field by field per attempt.
+void appendEndToEndFields(std::string& out, const boost::beast::http::fields& fields,
+                          std::initializer_list<std::string_view> skip);
 
 // The X-Forwarded-For value to send on: the client's list (if any) with the peer appended.
 std::string appendForwardedFor(std::string_view existing, std::string_view peer);

@@ -2,15 +2,15 @@
 // ResponseSink: writes one response to the client, either whole (send) or as a relay
 // (begin, write..., finish) where each write goes out before the caller reads more upstream
 // data: that is the backpressure, and no body is ever held whole. Every write has a deadline.
+// The status line and header are serialized into one contiguous buffer and go out with the
+// first body bytes in a single gathered write: Beast's serializer hands the kernel one iovec
+// per header token, which cost a third of the proxy's user time in the benchmark.
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
-
-#include <boost/beast/http/buffer_body.hpp>
-#include <boost/beast/http/serializer.hpp>
 
 #include "aiproxy/http/types.hpp"
 
@@ -53,7 +53,9 @@ private:
         bool active = true;
         std::function<void()> on_close;
     };
-    awaitable<error_code> writeSerializer();
+    void serializeHead(const bhttp::response_header<>& header,
+                       std::optional<std::uint64_t> content_length);
+    awaitable<error_code> writeBuffers(const net::const_buffer* buffers, std::size_t count);
 
     beast::tcp_stream& stream_;
     std::chrono::milliseconds send_timeout_;
@@ -64,8 +66,9 @@ private:
     bool aborted_ = false;
     unsigned status_ = 0;
     std::uint64_t body_bytes_ = 0;
-    std::optional<bhttp::response<bhttp::buffer_body>> relay_;
-    std::optional<bhttp::response_serializer<bhttp::buffer_body>> serializer_;
+    bool chunked_ = false;
+    bool head_sent_ = false;
+    std::string head_buffer_;
     std::shared_ptr<CloseWatch> watch_;
 };
 

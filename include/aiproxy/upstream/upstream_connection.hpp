@@ -56,6 +56,7 @@ public:
 
     std::size_t requests = 0;  // responses read on this connection
     bool reused = false;       // came from the pool for the current attempt
+    Clock::time_point idle_since{};
     Clock::time_point idle_until{};
 
     // True when the peer closed or sent unsolicited bytes while idle (a cheap poll()).

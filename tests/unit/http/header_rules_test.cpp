@@ -44,3 +44,23 @@ TEST(HeaderRulesTest, ForwardedForAppendsThePeer) {
 
 }  // namespace
 }  // namespace aiproxy::http
+
+namespace aiproxy::http {
+namespace {
+
+TEST(HeaderRulesTest, EndToEndFieldsAreSerializedWithoutHopByHopOrSkippedOnes) {
+    boost::beast::http::fields fields;
+    fields.set("Host", "gateway");
+    fields.set("Connection", "keep-alive, X-Secret-Hop");
+    fields.set("X-Secret-Hop", "1");
+    fields.set("Authorization", "Bearer sk");
+    fields.set("Content-Length", "10");
+    fields.set("Upgrade", "h2c");
+    fields.set("Content-Type", "application/json");
+    std::string out;
+    appendEndToEndFields(out, fields, {"host", "Content-Length"});
+    EXPECT_EQ(out, "Authorization: Bearer sk\r\nContent-Type: application/json\r\n");
+}
+
+}  // namespace
+}  // namespace aiproxy::http
