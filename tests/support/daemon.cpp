@@ -1,0 +1,235 @@
+#include "support/daemon.hpp"
+
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <condition_variable>
+#include <csignal>
+#include <cstdlib>
+#include <fstream>
+#include <mutex>
+#include <stdexcept>
+#include <system_error>
+#include <thread>
+
+namespace aiproxy::test {
+namespace {
+
+constexpr std::string_view kListeningMarker = "listening on ";
+
+[[noreturn]] void throwErrno(const char* what) {
+    throw std::system_error(errno, std::generic_category(), what);
+}
+
+// Runs in the forked child: only async-signal-safe calls until exec.
+[[noreturn]] void execChild(char* const* argv, int output_fd, int null_fd, pid_t parent) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(126);
+    sigset_t none;
+    ::sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    for (int number : {SIGHUP, SIGINT, SIGTERM, SIGPIPE})
+        ::signal(number, SIG_DFL);
+    ::dup2(null_fd, STDIN_FILENO);
+    ::dup2(output_fd, STDOUT_FILENO);
+    ::dup2(output_fd, STDERR_FILENO);
+    ::close_range(3, ~0U, 0);
+    ::execv(argv[0], argv);
+    static constexpr char kMessage[] = "exec of aiproxyd failed\n";
+    [[maybe_unused]] auto ignored = ::write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
+    ::_exit(127);
+}
+
+}  // namespace
+
+TempDir::TempDir() {
+    const char* base = std::getenv("TMPDIR");
+    std::string pattern = std::string(base && *base ? base : "/tmp") + "/aiproxy-it-XXXXXX";
+    if (::mkdtemp(pattern.data()) == nullptr) throwErrno("mkdtemp");
+    path_ = pattern;
+}
+
+TempDir::~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+}
+
+std::filesystem::path TempDir::write(std::string_view name, std::string_view content) const {
+    auto target = path_ / name;
+    auto staging = path_ / (std::string(name) + ".tmp");
+    {
+        std::ofstream out(staging, std::ios::binary | std::ios::trunc);
+        out.write(content.data(), static_cast<std::streamsize>(content.size()));
+        if (!out) throw std::runtime_error("cannot write " + staging.string());
+    }
+    std::filesystem::rename(staging, target);
+    return target;
+}
+
+struct ChildProcess::Impl {
+    // The reader ends when the child closes its end of the pipe, i.e. when it exits; it then
+    // reaps the child, so waiting for the exit is waiting on this condition variable.
+    void readOutput(int fd) {
+        char chunk[4096];
+        for (;;) {
+            ssize_t n = ::read(fd, chunk, sizeof chunk);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) break;
+            std::lock_guard lock(mutex);
+            output.append(chunk, static_cast<std::size_t>(n));
+            changed.notify_all();
+        }
+        ::close(fd);
+        // Reap under the lock, so signal() never hits a recycled pid.
+        siginfo_t info{};
+        while (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT) < 0 &&
+               errno == EINTR) {
+        }
+        std::lock_guard lock(mutex);
+        int status = 0;
+        while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
+        exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        changed.notify_all();
+    }
+
+    pid_t pid = -1;
+    std::thread reader;
+    mutable std::mutex mutex;
+    mutable std::condition_variable changed;
+    std::string output;
+    std::optional<int> exit_code;
+};
+
+ChildProcess::ChildProcess(const std::vector<std::string>& argv) : impl_(std::make_unique<Impl>()) {
+    std::vector<char*> args;
+    for (const auto& arg : argv)
+        args.push_back(const_cast<char*>(arg.c_str()));
+    args.push_back(nullptr);
+
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) throwErrno("pipe2");
+    int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (null_fd < 0) throwErrno("open /dev/null");
+    pid_t parent = ::getpid();
+    impl_->pid = ::fork();
+    if (impl_->pid == 0) execChild(args.data(), fds[1], null_fd, parent);
+    int fork_errno = errno;
+    ::close(fds[1]);
+    ::close(null_fd);
+    if (impl_->pid < 0) {
+        ::close(fds[0]);
+        errno = fork_errno;
+        throwErrno("fork");
+    }
+    impl_->reader = std::thread([impl = impl_.get(), fd = fds[0]] { impl->readOutput(fd); });
+}
+
+ChildProcess::~ChildProcess() {
+    signal(SIGKILL);
+    impl_->reader.join();
+}
+
+pid_t ChildProcess::pid() const {
+    return impl_->pid;
+}
+
+std::string ChildProcess::output() const {
+    std::lock_guard lock(impl_->mutex);
+    return impl_->output;
+}
+
+bool ChildProcess::signal(int number) const {
+    std::lock_guard lock(impl_->mutex);
+    return !impl_->exit_code && ::kill(impl_->pid, number) == 0;
+}
+
+bool ChildProcess::waitForOutput(std::string_view needle, std::chrono::milliseconds timeout,
+                                 std::size_t from) const {
+    std::unique_lock lock(impl_->mutex);
+    auto found = [&] {
+        return from <= impl_->output.size() &&
+               impl_->output.find(needle, from) != std::string::npos;
+    };
+    impl_->changed.wait_for(lock, timeout, [&] { return found() || impl_->exit_code; });
+    return found();
+}
+
+std::optional<int> ChildProcess::waitExit(std::chrono::milliseconds timeout) const {
+    std::unique_lock lock(impl_->mutex);
+    impl_->changed.wait_for(lock, timeout, [&] { return impl_->exit_code.has_value(); });
+    return impl_->exit_code;
+}
+
+RunResult runAiproxyd(const std::vector<std::string>& args, std::chrono::milliseconds timeout) {
+    std::vector<std::string> argv{AIPROXYD_PATH};
+    argv.insert(argv.end(), args.begin(), args.end());
+    ChildProcess process(argv);
+    RunResult result;
+    result.exit_code = process.waitExit(timeout);
+    result.output = process.output();
+    return result;
+}
+
+std::optional<uint16_t> parseListeningPort(std::string_view log) {
+    auto at = log.find(kListeningMarker);
+    if (at == std::string_view::npos) return std::nullopt;
+    std::string_view rest = log.substr(at + kListeningMarker.size());
+    auto end = rest.find_first_of(" \t\r\n\"',;)");
+    std::string_view address = rest.substr(0, end);
+    auto colon = address.rfind(':');
+    if (colon == std::string_view::npos || colon + 1 == address.size()) return std::nullopt;
+    unsigned port = 0;
+    for (char c : address.substr(colon + 1)) {
+        if (c < '0' || c > '9' || port > 65535) return std::nullopt;
+        port = port * 10 + static_cast<unsigned>(c - '0');
+    }
+    if (port == 0 || port > 65535) return std::nullopt;
+    return static_cast<uint16_t>(port);
+}
+
+Daemon::Daemon() = default;
+
+Daemon::~Daemon() = default;
+
+bool Daemon::start(std::string_view config, std::chrono::milliseconds timeout) {
+    writeConfig(config);
+    process_ = std::make_unique<ChildProcess>(
+        std::vector<std::string>{AIPROXYD_PATH, "-c", configPath().string()});
+    if (!process_->waitForOutput(kListeningMarker, timeout)) return false;
+    // The line may still be arriving: wait for its end before parsing the port.
+    if (!process_->waitForOutput("\n", timeout, process_->output().find(kListeningMarker)))
+        return false;
+    port_ = parseListeningPort(process_->output()).value_or(0);
+    return port_ != 0;
+}
+
+std::filesystem::path Daemon::configPath() const {
+    return dir_.path() / "aiproxy.yaml";
+}
+
+void Daemon::writeConfig(std::string_view config) const {
+    dir_.write("aiproxy.yaml", config);
+}
+
+std::string Daemon::stderrText() const {
+    return process_ ? process_->output() : std::string();
+}
+
+bool Daemon::signal(int number) const {
+    return process_ && process_->signal(number);
+}
+
+bool Daemon::waitForStderr(std::string_view needle, std::chrono::milliseconds timeout,
+                           std::size_t from) const {
+    return process_ && process_->waitForOutput(needle, timeout, from);
+}
+
+std::optional<int> Daemon::waitExit(std::chrono::milliseconds timeout) const {
+    return process_ ? process_->waitExit(timeout) : std::nullopt;
+}
+
+}  // namespace aiproxy::test
