@@ -187,13 +187,13 @@ private:
                                            *connection, target, plan, deadline);
             }
             active_connection_ = nullptr;
-            if (client_gone_) co_return report;
-            if (report.stale && round == 0) continue;
+            // A complete exchange leaves the connection reusable even if the client has left.
             if (report.reusable) {
                 connection->requests++;
                 connection->tcp().expires_never();
                 services_.pool.give(std::move(connection), upstream.config().keepalive_pool);
             }
+            if (report.stale && round == 0 && !client_gone_) continue;
             co_return report;
         }
         co_return AttemptReport{.outcome = {.failure = Failure::Reset},
