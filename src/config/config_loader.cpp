@@ -1,0 +1,86 @@
+#include "aiproxy/config/config_loader.hpp"
+
+#include <array>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+#include "document_parser.hpp"
+#include "schema.hpp"
+
+namespace aiproxy::config {
+namespace {
+
+// A config file is a few kilobytes; this only stops /dev/zero and the like.
+constexpr std::size_t kMaxFileBytes = std::size_t{16} * 1024 * 1024;
+
+bool endsWith(std::string_view text, std::string_view suffix) {
+    if (text.size() < suffix.size()) return false;
+    auto tail = text.substr(text.size() - suffix.size());
+    for (std::size_t i = 0; i < suffix.size(); ++i) {
+        char c = tail[i];
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+        if (c != suffix[i]) return false;
+    }
+    return true;
+}
+
+std::optional<Format> formatOf(std::string_view path) {
+    if (endsWith(path, ".yaml") || endsWith(path, ".yml")) return Format::Yaml;
+    if (endsWith(path, ".json")) return Format::Json;
+    return std::nullopt;
+}
+
+LoadResult fileError(std::string message) {
+    LoadResult result;
+    result.errors.push_back({"", std::move(message)});
+    return result;
+}
+
+}  // namespace
+
+LoadResult parseConfig(std::string_view text, Format format, const EnvLookup& env) {
+    detail::DiagnosticSink sink;
+    LoadResult result;
+    try {
+        std::string expanded = expandEnvironment(text, env, sink.errors);
+        std::optional<detail::Json> document = format == Format::Yaml
+                                                   ? detail::parseYaml(expanded, sink)
+                                                   : detail::parseJson(expanded, sink);
+        if (document) result.config = detail::readConfig(*document, sink);
+    } catch (const std::exception& e) {
+        // Only allocation failures are expected here; callers get a diagnostic, not an exception.
+        sink.error("", std::string{"cannot load the configuration: "} + e.what());
+    }
+    if (!sink.errors.empty()) result.config.reset();
+    result.errors = std::move(sink.errors);
+    result.warnings = std::move(sink.warnings);
+    return result;
+}
+
+LoadResult loadConfigFile(const std::string& path, const EnvLookup& env) {
+    std::optional<Format> format = formatOf(path);
+    if (!format) {
+        return fileError(path + ": unknown file extension (expected .yaml, .yml or .json)");
+    }
+    std::unique_ptr<std::FILE, int (*)(std::FILE*)> file{std::fopen(path.c_str(), "rb"),
+                                                         &std::fclose};
+    if (!file) return fileError("cannot read " + path + ": " + std::strerror(errno));
+    std::string text;
+    std::array<char, 8192> buffer{};
+    while (true) {
+        std::size_t n = std::fread(buffer.data(), 1, buffer.size(), file.get());
+        text.append(buffer.data(), n);
+        if (text.size() > kMaxFileBytes) {
+            return fileError("cannot read " + path + ": larger than 16 MiB");
+        }
+        if (n < buffer.size()) break;
+    }
+    if (std::ferror(file.get()) != 0) {
+        return fileError("cannot read " + path + ": " + std::strerror(errno));
+    }
+    return parseConfig(text, *format, env);
+}
+
+}  // namespace aiproxy::config

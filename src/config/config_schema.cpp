@@ -1,0 +1,107 @@
+// The top level of the file: which sections exist, and the checks that span sections (unique ids,
+// references from routes to upstreams).
+
+#include "schema.hpp"
+
+#include <algorithm>
+#include <limits>
+
+namespace aiproxy::config::detail {
+
+void readSeconds(const Value& value, Milliseconds& duration) {
+    if (auto parsed = value.seconds()) duration = *parsed;
+}
+
+void readSize(const Value& value, std::size_t& size) {
+    if (auto parsed = value.integer(1, std::numeric_limits<std::int64_t>::max())) {
+        size = static_cast<std::size_t>(*parsed);
+    }
+}
+
+void readInt(const Value& value, int min, int& out) {
+    if (auto parsed = value.integer(min, std::numeric_limits<int>::max())) {
+        out = static_cast<int>(*parsed);
+    }
+}
+
+bool isAllDigits(std::string_view text) {
+    return !text.empty() &&
+           std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+bool hasSpace(std::string_view text) {
+    return std::any_of(text.begin(), text.end(),
+                       [](char c) { return static_cast<unsigned char>(c) <= ' '; });
+}
+
+namespace {
+
+// The ids the file declares, read leniently, so routes can be checked wherever they appear.
+std::set<std::string> declaredUpstreamIds(const Json& document) {
+    std::set<std::string> ids;
+    auto upstreams = document.find("upstreams");
+    if (upstreams == document.end() || !upstreams->is_array()) return ids;
+    for (const Json& upstream : *upstreams) {
+        if (!upstream.is_object()) continue;
+        auto id = upstream.find("id");
+        if (id == upstream.end()) continue;
+        if (id->is_string()) {
+            ids.insert(id->get<std::string>());
+        } else if (id->is_number_unsigned()) {
+            ids.insert(std::to_string(id->get<std::uint64_t>()));
+        } else if (id->is_number_integer()) {
+            ids.insert(std::to_string(id->get<std::int64_t>()));
+        }
+    }
+    return ids;
+}
+
+void checkUniqueId(const Value& element, const std::string& id, std::set<std::string>& seen) {
+    if (id.empty()) return;  // missing or invalid: reported already
+    if (!seen.insert(id).second) {
+        element.sink().error(memberPath(element.path(), "id"), "duplicate id \"" + id + "\"");
+    }
+}
+
+}  // namespace
+
+std::optional<Config> readConfig(const Json& document, DiagnosticSink& sink) {
+    Config config;
+    if (document.is_null()) {
+        sink.warning("", "the file is empty; every setting has its default");
+    } else if (!document.is_object()) {
+        sink.error(
+            "", "the top level must be an object with server, status, log, upstreams and routes");
+    } else {
+        std::set<std::string> upstream_ids = declaredUpstreamIds(document);
+        std::set<std::string> seen_upstreams;
+        std::set<std::string> seen_routes;
+        ObjectReader{}
+            .on("server", [&](const Value& v) { readServer(v, config.server); })
+            .on("status", [&](const Value& v) { readStatus(v, config.status); })
+            .on("log", [&](const Value& v) { readLog(v, config.log); })
+            .on("upstreams",
+                [&](const Value& v) {
+                    v.forEachElement([&](const Value& element) {
+                        UpstreamConfig upstream;
+                        readUpstream(element, upstream);
+                        checkUniqueId(element, upstream.id, seen_upstreams);
+                        config.upstreams.push_back(std::move(upstream));
+                    });
+                })
+            .on("routes",
+                [&](const Value& v) {
+                    v.forEachElement([&](const Value& element) {
+                        RouteConfig route;
+                        readRoute(element, upstream_ids, route);
+                        checkUniqueId(element, route.id, seen_routes);
+                        config.routes.push_back(std::move(route));
+                    });
+                })
+            .read(Value{document, "", sink});
+    }
+    if (!sink.errors.empty()) return std::nullopt;
+    return config;
+}
+
+}  // namespace aiproxy::config::detail

@@ -1,0 +1,239 @@
+// routes[]: what a request must look like, and the ai-proxy plugin that answers it.
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <limits>
+
+#include "host_port.hpp"
+#include "schema.hpp"
+
+namespace aiproxy::config::detail {
+namespace {
+
+constexpr std::string_view kAiProxy = "ai-proxy";
+constexpr std::array<std::string_view, 10> kMethods{
+    "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE", "PURGE"};
+
+// "/x" is matched exactly, "/x/*" as a prefix; no other use of "*".
+std::optional<std::string> readUri(const Value& value) {
+    auto uri = value.string();
+    if (!uri) return std::nullopt;
+    if (uri->empty() || uri->front() != '/') {
+        value.error("must start with \"/\"");
+        return std::nullopt;
+    }
+    if (hasSpace(*uri)) {
+        value.error("must not contain spaces");
+        return std::nullopt;
+    }
+    if (uri->find_first_of("?#") != std::string::npos) {
+        value.error(R"(must be a path without "?" or "#")");
+        return std::nullopt;
+    }
+    auto star = uri->find('*');
+    bool trailing_prefix = star == uri->size() - 1 && uri->size() >= 2 && (*uri)[star - 1] == '/';
+    if (star != std::string::npos && !trailing_prefix) {
+        value.error(R"("*" is only allowed as a trailing "/*")");
+        return std::nullopt;
+    }
+    return uri;
+}
+
+// Host names compare case-insensitively, so they are kept in lower case.
+std::optional<std::string> readHost(const Value& value) {
+    auto host = value.string();
+    if (!host) return std::nullopt;
+    if (host->empty()) {
+        value.error("must not be empty");
+        return std::nullopt;
+    }
+    if (hasSpace(*host)) {
+        value.error("must not contain spaces");
+        return std::nullopt;
+    }
+    std::string_view name = *host;
+    if (name.substr(0, 2) == "*.") name.remove_prefix(2);
+    if (name.find('*') != std::string_view::npos) {
+        value.error(R"("*" is only allowed as a leading "*.")");
+        return std::nullopt;
+    }
+    if (!isValidHost(name)) {
+        value.error("must be a host name");
+        return std::nullopt;
+    }
+    std::transform(host->begin(), host->end(), host->begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return host;
+}
+
+std::optional<std::string> readMethod(const Value& value) {
+    auto method = value.string();
+    if (!method) return std::nullopt;
+    std::transform(method->begin(), method->end(), method->begin(),
+                   [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+    if (std::find(kMethods.begin(), kMethods.end(), *method) == kMethods.end()) {
+        value.error(
+            "must be one of: GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS, CONNECT, TRACE, PURGE");
+        return std::nullopt;
+    }
+    return method;
+}
+
+// Reads a list of strings with `read`, dropping repeats. An empty list is reported when
+// `allow_empty` is false.
+void readList(const Value& value, bool allow_empty,
+              const std::function<std::optional<std::string>(const Value&)>& read,
+              std::vector<std::string>& out) {
+    std::vector<std::string> items;
+    bool is_list = value.forEachElement([&](const Value& element) {
+        auto item = read(element);
+        if (item && std::find(items.begin(), items.end(), *item) == items.end()) {
+            items.push_back(std::move(*item));
+        }
+    });
+    if (!is_list) return;
+    if (!allow_empty && value.json().empty()) value.error("must not be empty");
+    out = std::move(items);
+}
+
+void readUpstreamRef(const Value& value, const std::set<std::string>& upstream_ids,
+                     std::string& id) {
+    auto parsed = value.id();
+    if (!parsed) return;
+    id = *parsed;
+    if (upstream_ids.count(id) == 0) value.error("upstream \"" + id + "\" does not exist");
+}
+
+// plugins.ai-proxy. Unknown keys are warnings, not errors: APISIX files carry provider, auth and
+// model options that this gateway does not use (yet), and they should still load.
+void readAiProxy(const Value& value, const std::set<std::string>& upstream_ids,
+                 AiProxyConfig& ai_proxy, std::optional<bool>& expose_upstream_headers) {
+    ObjectReader reader;
+    reader
+        .on("upstream_id",
+            [&](const Value& v) { readUpstreamRef(v, upstream_ids, ai_proxy.upstream_id); })
+        .on("upstream_fallback_id",
+            [&](const Value& v) {
+                // "" means no fallback, so "${FALLBACK:-}" can switch it off.
+                if (v.json().is_string() && v.json().get<std::string>().empty()) return;
+                readUpstreamRef(v, upstream_ids, ai_proxy.upstream_fallback_id);
+            })
+        .on("timeout",
+            [&](const Value& v) {
+                if (auto timeout = v.milliseconds()) ai_proxy.timeout = *timeout;
+            })
+        .on("retry", [&](const Value& v) { readInt(v, 0, ai_proxy.retry); })
+        .on("enable_upstream_host",
+            [&](const Value& v) {
+                if (auto enable = v.boolean()) ai_proxy.enable_upstream_host = *enable;
+            })
+        .on("retry_on",
+            [&](const Value& v) {
+                std::vector<int> statuses;
+                bool is_list = v.forEachElement([&](const Value& element) {
+                    auto status = element.integer(std::numeric_limits<std::int64_t>::min(),
+                                                  std::numeric_limits<std::int64_t>::max());
+                    if (!status) return;
+                    if (*status < 100 || *status > 599) {
+                        element.error("must be between 100 and 599");
+                        return;
+                    }
+                    statuses.push_back(static_cast<int>(*status));
+                });
+                if (is_list) ai_proxy.retry_on = std::move(statuses);
+            })
+        .on("expose_upstream_headers",
+            [&](const Value& v) { expose_upstream_headers = v.boolean(); });
+    if (!reader.read(value, ObjectReader::Unknown::Warning)) return;
+    if (!reader.seen("upstream_id")) {
+        value.sink().error(memberPath(value.path(), "upstream_id"), "required");
+    }
+    if (!ai_proxy.upstream_fallback_id.empty()) {
+        if (ai_proxy.upstream_fallback_id == ai_proxy.upstream_id) {
+            value.sink().error(memberPath(value.path(), "upstream_fallback_id"),
+                               "must differ from upstream_id");
+        } else if (ai_proxy.retry == 0) {
+            value.sink().warning(memberPath(value.path(), "retry"),
+                                 "the fallback upstream is never used when retry is 0");
+        }
+    }
+}
+
+}  // namespace
+
+void readRoute(const Value& value, const std::set<std::string>& upstream_ids, RouteConfig& route) {
+    std::optional<bool> route_expose;
+    std::optional<bool> plugin_expose;
+    std::string plugin_path;
+    bool plugins_malformed = false;
+    ObjectReader reader;
+    reader
+        .on("id",
+            [&](const Value& v) {
+                if (auto id = v.id()) route.id = *id;
+            })
+        .on("uri",
+            [&](const Value& v) {
+                if (auto uri = readUri(v)) route.uris = {*uri};
+            })
+        .on("uris", [&](const Value& v) { readList(v, false, readUri, route.uris); })
+        .on("methods", [&](const Value& v) { readList(v, true, readMethod, route.methods); })
+        .on("host",
+            [&](const Value& v) {
+                if (auto host = readHost(v)) route.hosts = {*host};
+            })
+        .on("hosts", [&](const Value& v) { readList(v, false, readHost, route.hosts); })
+        .on("priority",
+            [&](const Value& v) { readInt(v, std::numeric_limits<int>::min(), route.priority); })
+        .on("expose_upstream_headers",
+            [&](const Value& v) {
+                route_expose = v.boolean();
+                if (route_expose) route.expose_upstream_headers = *route_expose;
+            })
+        .on("plugins",
+            [&](const Value& v) {
+                plugins_malformed =
+                    !v.forEachMember([&](const std::string& name, const Value& plugin) {
+                        if (name != kAiProxy) {
+                            plugin.warning("unknown plugin, ignored");
+                            return;
+                        }
+                        // "ai-proxy:" with nothing under it reads as an empty configuration.
+                        static const Json kEmpty = Json::object();
+                        Value config = plugin.json().is_null()
+                                           ? Value{kEmpty, plugin.path(), plugin.sink()}
+                                           : plugin;
+                        route.ai_proxy.emplace();
+                        plugin_path = plugin.path();
+                        readAiProxy(config, upstream_ids, *route.ai_proxy, plugin_expose);
+                    });
+            })
+        .ignore("name")
+        .ignore("desc")
+        .ignore("labels");
+    if (!reader.read(value)) return;
+
+    auto fieldPath = [&](std::string_view key) { return memberPath(value.path(), key); };
+    if (!reader.seen("id")) value.sink().error(fieldPath("id"), "required");
+    if (reader.seen("uri") && reader.seen("uris")) {
+        value.sink().error(fieldPath("uris"), "cannot be used together with uri");
+    } else if (!reader.seen("uri") && !reader.seen("uris")) {
+        value.sink().error(fieldPath("uri"), "required");
+    }
+    if (reader.seen("host") && reader.seen("hosts")) {
+        value.sink().error(fieldPath("hosts"), "cannot be used together with host");
+    }
+    if (!route.ai_proxy && !plugins_malformed) {
+        value.sink().error(fieldPath("plugins"), "a route needs the ai-proxy plugin");
+    }
+    if (plugin_expose) {
+        if (route_expose && *route_expose != *plugin_expose) {
+            value.sink().error(memberPath(plugin_path, "expose_upstream_headers"),
+                               "conflicts with " + fieldPath("expose_upstream_headers"));
+        }
+        route.expose_upstream_headers = *plugin_expose;
+    }
+}
+
+}  // namespace aiproxy::config::detail

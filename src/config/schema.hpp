@@ -1,0 +1,33 @@
+#pragma once
+// The config schema: readers that fill the structs of config.hpp from a document tree and report
+// every problem with its path. One reader per section; readConfig() ties them together.
+
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+
+#include "aiproxy/config/config.hpp"
+#include "json_reader.hpp"
+
+namespace aiproxy::config::detail {
+
+void readServer(const Value& value, ServerConfig& server);
+void readStatus(const Value& value, StatusConfig& status);
+void readLog(const Value& value, LogConfig& log);
+void readUpstream(const Value& value, UpstreamConfig& upstream);
+// upstream_ids: every id declared in the file, for the references of the ai-proxy plugin.
+void readRoute(const Value& value, const std::set<std::string>& upstream_ids, RouteConfig& route);
+
+// Shared by the section readers. The read* helpers assign only a valid value, so an invalid one
+// leaves the default in place (the error is reported either way).
+void readSeconds(const Value& value, Milliseconds& duration);
+void readSize(const Value& value, std::size_t& size);  // an integer > 0
+void readInt(const Value& value, int min, int& out);   // an integer in [min, INT_MAX]
+bool isAllDigits(std::string_view text);
+bool hasSpace(std::string_view text);  // any whitespace or control character
+
+// Returns the config only when no error was reported (by this call or before it).
+std::optional<Config> readConfig(const Json& document, DiagnosticSink& sink);
+
+}  // namespace aiproxy::config::detail
