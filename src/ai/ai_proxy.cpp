@@ -42,6 +42,47 @@ struct AttemptReport {
     bool reusable = false;   // the connection is at a message boundary and may be pooled
     bool stale = false;      // a pooled connection died before any response byte
     std::optional<KeptResponse> kept;
+    unsigned status = 0;  // the upstream's status, when a response header arrived
+    std::optional<double> time_to_first_token;  // seconds from sending to the first body byte
+    StreamOutcome stream = StreamOutcome::None;
+};
+
+AttemptLabel labelOf(const AttemptReport& report) {
+    switch (report.outcome.failure) {
+        case Failure::Connect:
+            return AttemptLabel::ConnectError;
+        case Failure::Timeout:
+            return AttemptLabel::Timeout;
+        case Failure::Reset:
+            return AttemptLabel::Reset;
+        case Failure::Status:
+        case Failure::None:
+            break;
+    }
+    if (report.status == 429) return AttemptLabel::Status429;
+    if (report.status >= 500) return AttemptLabel::Status5xx;
+    if (report.status >= 400) return AttemptLabel::Status4xx;
+    return AttemptLabel::Success;
+}
+
+double secondsSince(Clock::time_point start) {
+    return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+class StreamGauge {
+public:
+    StreamGauge(metrics::GaugeCell* cell, std::size_t slot) : cell_(cell), slot_(slot) {
+        if (cell_) cell_->add(slot_, +1);
+    }
+    ~StreamGauge() {
+        if (cell_) cell_->add(slot_, -1);
+    }
+    StreamGauge(const StreamGauge&) = delete;
+    StreamGauge& operator=(const StreamGauge&) = delete;
+
+private:
+    metrics::GaugeCell* cell_;
+    std::size_t slot_;
 };
 
 const char* failureName(Failure failure) {
@@ -115,9 +156,18 @@ public:
             client_gone_ = true;
             if (active_connection_) active_connection_->tcp().cancel();
         });
+        bool fell_back = false;
         while (auto target = plan.next()) {
             last_upstream = target->upstream;
+            result_.upstream_id = &target->upstream->id();
+            if (plan.attempts() > 1) count(route_.metrics.retries[target->fallback ? 1 : 0]);
+            if (target->fallback && !fell_back) {
+                fell_back = true;
+                count(route_.metrics.fallbacks);
+            }
+            auto started = Clock::now();
             last = co_await attempt(*target, plan);
+            recordAttempt(*target, last, started);
             if (client_gone_) {
                 spdlog::info("request {}: client closed the connection; upstream request cancelled",
                              request_.request_id);
@@ -139,7 +189,45 @@ public:
         co_await answerFailure(last, std::move(kept), *last_upstream, plan.attempts());
     }
 
+    ProxyResult& result() { return result_; }
+
 private:
+    void count(metrics::CounterCell* cell) {
+        if (cell) cell->add(services_.metrics_slot);
+    }
+    void gauge(metrics::GaugeCell* cell, std::int64_t delta) {
+        if (cell) cell->add(services_.metrics_slot, delta);
+    }
+    const DataPathMetrics& metricsOf() const {
+        static const DataPathMetrics kNone;
+        return services_.metrics ? *services_.metrics : kNone;
+    }
+
+    void recordAttempt(const AttemptTarget& target, const AttemptReport& report,
+                       Clock::time_point started) {
+        const auto& node = target.upstream->nodes()[target.node];
+        auto label = labelOf(report);
+        double seconds = secondsSince(started);
+        result_.node = node.address;
+        result_.trace.push_back(AttemptTrace{.upstream_id = target.upstream->id(),
+                                             .node = node.address,
+                                             .label = label,
+                                             .status = report.status,
+                                             .ms = seconds * 1000});
+        result_.attempts = static_cast<int>(result_.trace.size());
+        // Relaying a committed response is upstream time too: the gateway only forwards.
+        result_.upstream_seconds += seconds;
+        if (report.committed) {
+            result_.time_to_first_token = report.time_to_first_token;
+            result_.stream = report.stream;
+        }
+        const auto* upstream_metrics =
+            target.fallback ? route_.metrics.fallback : route_.metrics.primary;
+        if (upstream_metrics && target.node < upstream_metrics->attempts.size()) {
+            count(upstream_metrics->attempts[target.node][static_cast<std::size_t>(label)]);
+        }
+    }
+
     // "METHOD target HTTP/1.1", Host, then the per-request part.
     std::string requestHead(const upstream::Upstream& upstream, const upstream::Node& node) {
         const auto& client = request_.message;
@@ -180,6 +268,7 @@ private:
             }
             AttemptReport report;
             active_connection_ = connection.get();
+            gauge(metricsOf().connections_active, +1);
             if (auto* plain = std::get_if<UpstreamConnection::Plain>(&connection->stream())) {
                 report = co_await exchange(*plain, *connection, target, plan, deadline);
             } else {
@@ -187,6 +276,7 @@ private:
                                            *connection, target, plan, deadline);
             }
             active_connection_ = nullptr;
+            gauge(metricsOf().connections_active, -1);
             // A complete exchange leaves the connection reusable even if the client has left.
             if (report.reusable) {
                 connection->requests++;
@@ -214,7 +304,8 @@ private:
         const auto& body = request_.message.body();
         std::array<http::net::const_buffer, 2> request{http::net::buffer(head),
                                                        http::net::buffer(body)};
-        tcp.expires_at(std::min(deadline, Clock::now() + timeouts.send));
+        auto sent_at = Clock::now();
+        tcp.expires_at(std::min(deadline, sent_at + timeouts.send));
         auto [write_ec, written] = co_await http::net::async_write(stream, request, use_nothrow);
         if (write_ec) {
             co_return AttemptReport{
@@ -254,7 +345,9 @@ private:
         if (event_stream) parser->body_limit(boost::none);  // streams are bounded by time instead
 
         if (plan.wouldRetry(static_cast<int>(status))) {
-            co_return co_await keepRetryableAnswer(stream, connection, *parser, deadline);
+            auto kept = co_await keepRetryableAnswer(stream, connection, *parser, deadline);
+            kept.status = status;
+            co_return kept;
         }
 
         // Commit point: the first body byte (or a complete empty body). Until it arrives the
@@ -268,12 +361,20 @@ private:
             if (body_ec) {
                 co_return AttemptReport{
                     .outcome = {.failure = isTimeout(body_ec) ? Failure::Timeout : Failure::Reset},
-                    .detail = "upstream failed before the first body byte: " + body_ec.message()};
+                    .detail = "upstream failed before the first body byte: " + body_ec.message(),
+                    .status = status};
             }
         }
 
         sink_.begin(clientHeader(response, upstream, event_stream), clientContentLength(*parser));
-        AttemptReport report{.committed = true};
+        AttemptReport report{
+            .committed = true,
+            .status = status,
+            .time_to_first_token = secondsSince(sent_at),
+            .stream = event_stream ? StreamOutcome::ClientCancel : StreamOutcome::None};
+        // Counted while it runs; whatever way it ends, the guard takes it off again.
+        StreamGauge active{event_stream ? route_.metrics.active_streams : nullptr,
+                           services_.metrics_slot};
         // The client may send its next request as soon as it has this response; stop watching
         // before the last write, or its next request would wake the watch for nothing.
         if (parser->is_done()) sink_.stopWatching();
@@ -292,6 +393,7 @@ private:
                                  body_ec.message());
                 }
                 sink_.abort();
+                if (event_stream && !client_gone_) report.stream = StreamOutcome::UpstreamCut;
                 co_return report;
             }
             if (parser->is_done()) sink_.stopWatching();
@@ -303,6 +405,7 @@ private:
         }
         if (auto ec = co_await sink_.finish(); ec) co_return report;
         report.reusable = response.keep_alive();
+        if (event_stream) report.stream = StreamOutcome::Complete;
         co_return report;
     }
 
@@ -404,6 +507,7 @@ private:
     std::string forwarded_head_;  // end-to-end headers + X-Forwarded-* + Content-Length + CRLF
     int attempts_so_far_ = 0;
     bool client_gone_ = false;
+    ProxyResult result_;
     UpstreamConnection* active_connection_ = nullptr;  // the attempt in progress, if connected
 };
 
@@ -426,11 +530,32 @@ std::string upstreamTarget(std::string_view base_path, const ForwardPath& forwar
     return target;
 }
 
-awaitable<void> proxyRequest(const AiProxyRoute& route, const ForwardPath& forward,
-                             http::ClientRequest& request, http::ResponseSink& sink,
-                             WorkerServices& services) {
+std::string_view attemptLabelName(AttemptLabel label) {
+    switch (label) {
+        case AttemptLabel::Success:
+            return "success";
+        case AttemptLabel::ConnectError:
+            return "connect_error";
+        case AttemptLabel::Timeout:
+            return "timeout";
+        case AttemptLabel::Reset:
+            return "reset";
+        case AttemptLabel::Status4xx:
+            return "status_4xx";
+        case AttemptLabel::Status429:
+            return "status_429";
+        case AttemptLabel::Status5xx:
+            return "status_5xx";
+    }
+    return "unknown";
+}
+
+awaitable<ProxyResult> proxyRequest(const AiProxyRoute& route, const ForwardPath& forward,
+                                    http::ClientRequest& request, http::ResponseSink& sink,
+                                    WorkerServices& services) {
     ProxyCall call{route, forward, request, sink, services};
     co_await call.run();
+    co_return std::move(call.result());
 }
 
 }  // namespace aiproxy::ai

@@ -1,5 +1,6 @@
 #include "aiproxy/observe/metrics_registry.hpp"
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -23,13 +24,10 @@ std::string labelKey(const Labels& labels) {
 std::string formatDouble(double value) {
     if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
     if (std::isnan(value)) return "NaN";
-    // The shortest form that reads back as the same double: "0.1", not "0.10000000000000001".
+        // The shortest form that reads back as the same double: "0.1", "10", "2.5e-05".
     char buffer[32];
-    for (int precision = 1; precision <= 17; ++precision) {
-        std::snprintf(buffer, sizeof buffer, "%.*g", precision, value);
-        if (std::strtod(buffer, nullptr) == value) break;
-    }
-    return buffer;
+    auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, value);
+    return ec == std::errc{} ? std::string(buffer, end) : "NaN";
 }
 
 void appendSample(std::string& out, const std::string& name, const std::string& labels,
@@ -70,16 +68,14 @@ std::string escapeLabelValue(std::string_view value) {
 }
 
 const std::vector<double>& latencyBuckets() {
-    static const std::vector<double> kBuckets{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-                                              0.25,  0.5,    1,     2.5,  5,     10,   30,
-                                              60,    120};
+    static const std::vector<double> kBuckets{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                              0.5,   1,      2.5,   5,    10,    30,   60,  120};
     return kBuckets;
 }
 
 const std::vector<double>& overheadBuckets() {
-    static const std::vector<double> kBuckets{0.00001, 0.000025, 0.00005, 0.0001, 0.00025,
-                                              0.0005,  0.001,    0.0025,  0.005,  0.01,
-                                              0.025,   0.1};
+    static const std::vector<double> kBuckets{0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005,
+                                              0.001,   0.0025,   0.005,   0.01,   0.025,   0.1};
     return kBuckets;
 }
 
@@ -90,7 +86,9 @@ MetricsRegistry::Family& MetricsRegistry::family(std::string_view name, Type typ
                                                  const std::vector<double>& bounds) {
     auto it = families_.find(name);
     if (it == families_.end()) {
-        it = families_.emplace(std::string(name), Family{.type = type, .help = std::string(help), .bounds = bounds})
+        it = families_
+                 .emplace(std::string(name),
+                          Family{.type = type, .help = std::string(help), .bounds = bounds})
                  .first;
     }
     if (it->second.type != type) {
@@ -169,7 +167,8 @@ std::string MetricsRegistry::render() const {
                 break;
         }
     }
-    for (const auto& collector : collectors_) collector(out);
+    for (const auto& collector : collectors_)
+        collector(out);
     return out;
 }
 

@@ -8,8 +8,11 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "aiproxy/admin/status_server.hpp"
+#include "aiproxy/common/systemd_notify.hpp"
 #include "aiproxy/config/config_loader.hpp"
 #include "aiproxy/http/listener.hpp"
+#include "aiproxy/server/process_metrics.hpp"
 #include "aiproxy/server/worker.hpp"
 
 namespace aiproxy::server {
@@ -41,14 +44,29 @@ public:
     int run() {
         unsigned count = config_.server.workers;
         if (count == 0) count = std::max(1u, std::thread::hardware_concurrency());
+        // One metrics slot per worker and one for this thread.
+        registry_ = std::make_unique<observe::MetricsRegistry>(count + 1);
+        control_slot_ = count;
+        registerServerMetrics();
         for (unsigned i = 0; i < count; ++i) {
             workers_.push_back(std::make_unique<Worker>(
-                i, limits_, config_.server.limits.max_connections, open_connections_));
+                i, limits_, config_.server.limits.max_connections, open_connections_, &metrics_));
         }
         bind();
-        snapshot_ = Snapshot::build(config_, nullptr);
+        if (config_.status.enabled) {
+            const auto& listen = config_.status.listen;
+            status_ = std::make_unique<admin::StatusServer>(control_, listen.host, listen.port,
+                                                            *registry_, status_state_);
+            status_->start();
+            spdlog::info("status endpoint on {} (/metrics /healthz /readyz)",
+                         displayAddress(listen.host, status_->port()));
+        }
+        snapshot_ = Snapshot::build(config_, nullptr, registry_.get());
         for (auto& worker : workers_)
             worker->start(snapshot_);
+                status_state_.ready = true;
+        // Listeners are bound (the kernel queues connections from here on) and workers run.
+        common::notifySystemd("READY=1\nSTATUS=serving");
         spdlog::info("aiproxyd {} ready: {} worker(s), {} route(s), {} upstream(s)",
                      AIPROXY_VERSION, count, config_.routes.size(), config_.upstreams.size());
         waitForSignal();
@@ -60,6 +78,35 @@ public:
     }
 
 private:
+    void registerServerMetrics() {
+        auto& registry = *registry_;
+        auto& data_path = metrics_.data_path;
+        const char* outcomes[] = {"complete", "client_cancel", "upstream_cut"};
+        for (std::size_t i = 0; i < data_path.stream_outcomes.size(); ++i) {
+            data_path.stream_outcomes[i] = registry.counter(
+                "aiproxy_llm_stream_outcomes_total", "Relayed event streams, by how they ended.",
+                {{"outcome", outcomes[i]}});
+        }
+        data_path.overhead = registry.histogram(
+            "aiproxy_gateway_overhead_seconds",
+            "Time a request spent in the gateway itself, upstream waits excluded.",
+            observe::overheadBuckets());
+        const char* help = "Upstream connections of all workers, by state.";
+        data_path.connections_idle =
+            registry.gauge("aiproxy_upstream_connections", help, {{"state", "idle"}});
+        data_path.connections_active =
+            registry.gauge("aiproxy_upstream_connections", help, {{"state", "active"}});
+        metrics_.unrouted =
+            registry.counter("aiproxy_http_requests_total",
+                             "Requests answered, by route, upstream and status class.",
+                             {{"route", ""}, {"upstream", ""}, {"status_class", "4xx"}});
+        reloads_ok_ = registry.counter("aiproxy_config_reloads_total", "Config reloads, by result.",
+                                       {{"result", "success"}});
+        reloads_failed_ = registry.counter("aiproxy_config_reloads_total",
+                                           "Config reloads, by result.", {{"result", "failure"}});
+        addProcessMetrics(registry, AIPROXY_VERSION);
+    }
+
     void bind() {
         for (const auto& address : config_.server.listen) {
             std::uint16_t port = address.port;
@@ -92,7 +139,12 @@ private:
     }
 
     void reload() {
-        spdlog::info("SIGHUP: reloading {}", options_.config_path);
+                spdlog::info("SIGHUP: reloading {}", options_.config_path);
+        common::notifySystemdReloading();
+        // Applied or rejected, the service is ready again when this returns.
+        struct ReadyAgain {
+            ~ReadyAgain() { common::notifySystemd("READY=1"); }
+        } ready_again;
         auto result = config::loadConfigFile(options_.config_path);
         for (const auto& warning : result.warnings)
             spdlog::warn("config: {}", warning.toString());
@@ -101,6 +153,7 @@ private:
                 spdlog::error("config: {}", error.toString());
             spdlog::error("reload rejected: {} error(s); the previous configuration stays",
                           result.errors.size());
+            reloads_failed_->add(control_slot_);
             return;
         }
         const auto& next = *result.config;
@@ -110,7 +163,7 @@ private:
             spdlog::warn("reload: changes under server.* take effect only after a restart");
         }
         try {
-            auto snapshot = Snapshot::build(next, snapshot_.get());
+            auto snapshot = Snapshot::build(next, snapshot_.get(), registry_.get());
             for (auto& worker : workers_)
                 worker->post(snapshot);
             snapshot_ = std::move(snapshot);
@@ -118,8 +171,10 @@ private:
             config_.upstreams = next.upstreams;
             spdlog::info("reload done: {} route(s), {} upstream(s)", config_.routes.size(),
                          config_.upstreams.size());
+            reloads_ok_->add(control_slot_);
         } catch (const std::exception& error) {
             spdlog::error("reload rejected: {}; the previous configuration stays", error.what());
+            reloads_failed_->add(control_slot_);
         }
     }
 
@@ -130,6 +185,9 @@ private:
             return;
         }
         draining_ = true;
+        // Readiness turns 503 before the listeners close, so balancers in front stop sending.
+                status_state_.draining = true;
+        common::notifySystemd("STOPPING=1\nSTATUS=draining");
         spdlog::info("signal {}: draining (up to {} ms)", signal,
                      config_.server.drain_timeout.count());
         for (auto& worker : workers_) {
@@ -151,6 +209,12 @@ private:
         });
     }
 
+    std::unique_ptr<observe::MetricsRegistry> registry_;
+    std::size_t control_slot_ = 0;
+    ServerMetrics metrics_;
+    metrics::CounterCell* reloads_ok_ = nullptr;
+    metrics::CounterCell* reloads_failed_ = nullptr;
+    admin::StatusState status_state_;
     const ServerOptions& options_;
     config::Config config_;
     http::SessionLimits limits_;
@@ -160,6 +224,7 @@ private:
     std::atomic<std::size_t> open_connections_{0};
     std::vector<std::unique_ptr<Worker>> workers_;
     std::shared_ptr<const Snapshot> snapshot_;
+    std::unique_ptr<admin::StatusServer> status_;  // declared after control_: destroyed first
     bool draining_ = false;
     std::size_t drained_ = 0;
 };

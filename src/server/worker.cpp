@@ -13,14 +13,22 @@ namespace aiproxy::server {
 namespace net = boost::asio;
 
 Worker::Worker(unsigned index, const http::SessionLimits& limits, std::size_t max_connections,
-               std::atomic<std::size_t>& open_connections)
+               std::atomic<std::size_t>& open_connections, const ServerMetrics* metrics)
     : index_(index),
       work_(io_.get_executor()),
       limits_(limits),
       max_connections_(max_connections),
       open_connections_(open_connections),
       dns_(io_.get_executor()),
-      random_(std::random_device{}() ^ (static_cast<std::uint64_t>(index) << 32)) {}
+      metrics_(metrics),
+      services_{.pool = pool_,
+                .dns = dns_,
+                .balancers = balancers_,
+                .metrics_slot = index,
+                .metrics = metrics ? &metrics->data_path : nullptr},
+      random_(std::random_device{}() ^ (static_cast<std::uint64_t>(index) << 32)) {
+    if (metrics_) pool_.setIdleGauge(metrics_->data_path.connections_idle, index_);
+}
 
 Worker::~Worker() {
     stop();
@@ -88,7 +96,16 @@ std::string Worker::newRequestId() {
     return id;
 }
 
+namespace {
+
+std::size_t statusClassIndex(unsigned status) {
+    return status >= 100 && status < 600 ? status / 100 - 1 : 4;
+}
+
+}  // namespace
+
 http::awaitable<void> Worker::handle(http::ClientRequest& request, http::ResponseSink& sink) {
+    auto started = std::chrono::steady_clock::now();
     // The request finishes on the snapshot it started with, whatever is posted meanwhile.
     std::shared_ptr<const Snapshot> snapshot = snapshot_;
     auto host = request.message[http::bhttp::field::host];
@@ -100,6 +117,7 @@ http::awaitable<void> Worker::handle(http::ClientRequest& request, http::Respons
             http::jsonErrorResponse(404, message, "invalid_request_error", "route_not_found");
         response.set("X-Request-Id", request.request_id);
         co_await sink.send(std::move(response));
+        if (metrics_ && metrics_->unrouted) metrics_->unrouted->add(index_);
         co_return;
     }
     const auto& route = snapshot->ai_routes[match->route_index];
@@ -110,7 +128,32 @@ http::awaitable<void> Worker::handle(http::ClientRequest& request, http::Respons
         co_return;
     }
     ai::ForwardPath forward{.prefix = match->prefix, .rest = match->rest};
-    co_await ai::proxyRequest(route, forward, request, sink, services_);
+    auto result = co_await ai::proxyRequest(route, forward, request, sink, services_);
+    recordRequest(route, result, sink, started);
+}
+
+void Worker::recordRequest(const ai::AiProxyRoute& route, const ai::ProxyResult& result,
+                           const http::ResponseSink& sink,
+                           std::chrono::steady_clock::time_point started) {
+    if (!metrics_) return;
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    const auto& cells = route.metrics;
+    std::size_t upstream =
+        result.upstream_id && route.fallback && *result.upstream_id == route.fallback->id() ? 1 : 0;
+    if (auto* cell = cells.requests[upstream][statusClassIndex(sink.status())]) cell->add(index_);
+    if (cells.duration) cells.duration->observe(index_, seconds);
+    if (result.time_to_first_token && cells.time_to_first_token) {
+        cells.time_to_first_token->observe(index_, *result.time_to_first_token);
+    }
+    const auto& data_path = metrics_->data_path;
+    if (result.stream != ai::StreamOutcome::None) {
+        auto* cell = data_path.stream_outcomes[static_cast<std::size_t>(result.stream) - 1];
+        if (cell) cell->add(index_);
+    }
+    if (data_path.overhead) {
+        data_path.overhead->observe(index_, std::max(0.0, seconds - result.upstream_seconds));
+    }
 }
 
 }  // namespace aiproxy::server

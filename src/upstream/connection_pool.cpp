@@ -13,6 +13,7 @@ std::unique_ptr<UpstreamConnection> ConnectionPool::take(const std::string& key)
     while (!list.empty()) {
         auto connection = std::move(list.back());
         list.pop_back();
+        changeIdle(-1);
         // A connection idle for under a second is taken on trust (no poll syscall): if the peer
         // did close it, the attempt sees that before any response byte and reconnects once.
         bool recent = now - connection->idle_since < kTrustIdleFor;
@@ -30,13 +31,19 @@ void ConnectionPool::give(std::unique_ptr<UpstreamConnection> connection,
     auto& list = idle_[connection->poolKey()];
     // Expired entries sit at the front (oldest); drop them so idle sockets do not pile up.
     auto now = Clock::now();
-    while (!list.empty() && list.front()->idle_until <= now)
+    while (!list.empty() && list.front()->idle_until <= now) {
         list.pop_front();
-    if (list.size() >= settings.size) list.pop_front();
+        changeIdle(-1);
+    }
+    if (list.size() >= settings.size) {
+        list.pop_front();
+        changeIdle(-1);
+    }
     connection->reused = false;
     connection->idle_since = now;
     connection->idle_until = now + settings.idle_timeout;
     list.push_back(std::move(connection));
+    changeIdle(+1);
 }
 
 std::size_t ConnectionPool::idleCount() const {

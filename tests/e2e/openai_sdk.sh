@@ -52,6 +52,8 @@ server:
   listen: ["127.0.0.1:0"]
   workers: 1
   drain_timeout: 5
+status:
+  listen: "127.0.0.1:0"
 log:
   level: info
 upstreams:

@@ -1,5 +1,6 @@
 #include "support/gateway_config.hpp"
 
+#include <ostream>
 #include <sstream>
 
 namespace aiproxy::test {
@@ -12,6 +13,13 @@ std::string nodeMap(const std::vector<UpstreamNode>& nodes) {
         out += "\"" + node.address + "\": " + std::to_string(node.weight);
     }
     return out + "}";
+}
+
+// Keys at the second level of nesting: server.limits, an upstream's settings.
+void writeSettings(std::ostream& out,
+                   const std::vector<std::pair<std::string, std::string>>& settings) {
+    for (const auto& [name, value] : settings)
+        out << "    " << name << ": " << value << "\n";
 }
 
 const char* yamlBool(bool value) {
@@ -28,16 +36,19 @@ std::string GatewayConfig::yaml() const {
         << "  drain_timeout: " << drain_timeout << "\n";
     if (!limits.empty()) {
         out << "  limits:\n";
-        for (const auto& [name, value] : limits)
-            out << "    " << name << ": " << value << "\n";
+        writeSettings(out, limits);
     }
+    // A free port: parallel daemons must not fight over the default 127.0.0.1:9091.
+    out << "status:\n  listen: \"127.0.0.1:0\"\n";
     out << "log:\n  level: info\n"
         << "upstreams:\n"
         << "  - id: primary\n"
         << "    nodes: " << nodeMap(primary) << "\n";
+    writeSettings(out, primary_settings);
     if (!fallback.empty()) {
         out << "  - id: fallback\n"
             << "    nodes: " << nodeMap(fallback) << "\n";
+        writeSettings(out, fallback_settings);
     }
     out << "routes:\n"
         << "  - id: llm_route\n"

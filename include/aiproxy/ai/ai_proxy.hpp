@@ -4,9 +4,14 @@
 // upstream before the commit point (the first response body byte), and relays the response as
 // it arrives.
 
+#include <array>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "aiproxy/common/metric_cells.hpp"
 
 #include "aiproxy/config/config.hpp"
 #include "aiproxy/http/http_session.hpp"
@@ -15,6 +20,60 @@
 #include "aiproxy/upstream/upstream.hpp"
 
 namespace aiproxy::ai {
+
+// How one attempt ended, as metrics and traces label it.
+enum class AttemptLabel { Success, ConnectError, Timeout, Reset, Status4xx, Status429, Status5xx };
+inline constexpr std::size_t kAttemptLabels = 7;
+std::string_view attemptLabelName(AttemptLabel label);
+
+// Metric handles of one upstream, resolved when the snapshot is built (null = not recorded).
+struct UpstreamMetrics {
+    // aiproxy_upstream_attempts_total{upstream,node,outcome}, [node][label]
+    std::vector<std::array<metrics::CounterCell*, kAttemptLabels>> attempts;
+};
+
+// Metric handles of one route. Index 0 is the primary upstream, 1 the fallback.
+struct RouteMetrics {
+    std::array<std::array<metrics::CounterCell*, 5>, 2> requests{};  // [upstream][status class]
+    std::array<metrics::CounterCell*, 2> retries{};  // retries_total{route,upstream}
+    metrics::CounterCell* fallbacks = nullptr;       // fallbacks_total{route,from,to}
+    metrics::HistogramCell* duration = nullptr;
+    metrics::HistogramCell* time_to_first_token = nullptr;
+    metrics::GaugeCell* active_streams = nullptr;
+    const UpstreamMetrics* primary = nullptr;
+    const UpstreamMetrics* fallback = nullptr;
+};
+
+enum class StreamOutcome { None, Complete, ClientCancel, UpstreamCut };
+
+// Process-wide data-path handles (one registry; each worker writes its own slot).
+struct DataPathMetrics {
+    std::array<metrics::CounterCell*, 3>
+        stream_outcomes{};  // complete, client_cancel, upstream_cut
+    metrics::HistogramCell* overhead = nullptr;
+    metrics::GaugeCell* connections_idle = nullptr;
+    metrics::GaugeCell* connections_active = nullptr;
+};
+
+// One attempt as the access log and the trace header show it.
+struct AttemptTrace {
+    std::string upstream_id;
+    std::string node;
+    AttemptLabel label = AttemptLabel::Success;
+    unsigned status = 0;  // 0 when no response arrived
+    double ms = 0;        // attempt time until it failed or the first body byte arrived
+};
+
+// What happened to one request, for metrics and the access log.
+struct ProxyResult {
+    const std::string* upstream_id = nullptr;  // the upstream that answered or failed last
+    std::string node;
+    int attempts = 0;
+    std::vector<AttemptTrace> trace;
+    std::optional<double> time_to_first_token;  // seconds, from sending to the first body byte
+    StreamOutcome stream = StreamOutcome::None;
+    double upstream_seconds = 0;  // time spent waiting on upstreams (for the overhead metric)
+};
 
 // A route's ai-proxy settings with its upstreams resolved, built once per snapshot.
 struct AiProxyRoute {
@@ -25,6 +84,7 @@ struct AiProxyRoute {
     bool expose_upstream_headers = true;
     std::size_t max_response_header_bytes = 64 * 1024;
     std::size_t max_response_body_bytes = 256 * 1024 * 1024;
+    RouteMetrics metrics;
 };
 
 // Worker-owned state the stage uses; never shared across threads.
@@ -32,6 +92,8 @@ struct WorkerServices {
     upstream::ConnectionPool& pool;
     upstream::DnsCache& dns;
     upstream::BalancerRegistry& balancers;
+    std::size_t metrics_slot = 0;
+    const DataPathMetrics* metrics = nullptr;
 };
 
 // What '*' matched in the route's uri, or the whole path for an exact route.
@@ -44,8 +106,8 @@ struct ForwardPath {
 std::string upstreamTarget(std::string_view base_path, const ForwardPath& forward,
                            std::string_view path, std::string_view query);
 
-http::awaitable<void> proxyRequest(const AiProxyRoute& route, const ForwardPath& forward,
-                                   http::ClientRequest& request, http::ResponseSink& sink,
-                                   WorkerServices& services);
+http::awaitable<ProxyResult> proxyRequest(const AiProxyRoute& route, const ForwardPath& forward,
+                                          http::ClientRequest& request, http::ResponseSink& sink,
+                                          WorkerServices& services);
 
 }  // namespace aiproxy::ai

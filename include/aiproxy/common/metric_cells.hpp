@@ -29,7 +29,8 @@ public:
     void add(std::size_t slot, std::uint64_t n = 1) { bump(slots_[slot], n); }
     std::uint64_t total() const {
         std::uint64_t sum = 0;
-        for (std::size_t i = 0; i < count_; ++i) sum += slots_[i].value.load(std::memory_order_relaxed);
+        for (std::size_t i = 0; i < count_; ++i)
+            sum += slots_[i].value.load(std::memory_order_relaxed);
         return sum;
     }
 
@@ -47,7 +48,8 @@ public:
     }
     std::int64_t total() const {
         std::uint64_t sum = 0;
-        for (std::size_t i = 0; i < count_; ++i) sum += slots_[i].value.load(std::memory_order_relaxed);
+        for (std::size_t i = 0; i < count_; ++i)
+            sum += slots_[i].value.load(std::memory_order_relaxed);
         return static_cast<std::int64_t>(sum);
     }
 
@@ -67,7 +69,8 @@ public:
     void observe(std::size_t slot, double value) {
         Slot* row = &slots_[slot * width_];
         std::size_t bucket = 0;
-        while (bucket < bounds_.size() && value > bounds_[bucket]) ++bucket;
+        while (bucket < bounds_.size() && value > bounds_[bucket])
+            ++bucket;
         bump(row[bucket], 1);
         auto& sum = row[bounds_.size() + 1].value;
         double updated = std::bit_cast<double>(sum.load(std::memory_order_relaxed)) + value;

@@ -38,10 +38,19 @@ struct ServerConfig {
     unsigned workers = 0;  // 0 = std::thread::hardware_concurrency()
     Limits limits;
     Milliseconds drain_timeout{30'000};
+    bool operator==(const ServerConfig&) const = default;
+};
+
+// status.*: the operator endpoint (/metrics, /healthz, /readyz). No key: keep it on loopback.
+struct StatusConfig {
+    bool enabled = true;
+    ListenAddress listen{"127.0.0.1", 9091};
+    bool operator==(const StatusConfig&) const = default;
 };
 
 struct LogConfig {
     std::string level = "info";  // trace|debug|info|warn|error|critical|off
+    bool operator==(const LogConfig&) const = default;
 };
 
 enum class Scheme { Http, Https };
@@ -97,6 +106,7 @@ struct AiProxyConfig {
     int retry = 1;                 // attempts = 1 + retry
     bool enable_upstream_host = true;
     std::vector<int> retry_on{429, 500, 502, 503, 504};
+    bool operator==(const AiProxyConfig&) const = default;
 };
 
 struct RouteConfig {
@@ -107,13 +117,16 @@ struct RouteConfig {
     int priority = 0;
     bool expose_upstream_headers = true;  // route key, or the ai-proxy plugin's
     std::optional<AiProxyConfig> ai_proxy;
+    bool operator==(const RouteConfig&) const = default;
 };
 
 struct Config {
     ServerConfig server;
+    StatusConfig status;
     LogConfig log;
     std::vector<UpstreamConfig> upstreams;
     std::vector<RouteConfig> routes;
+    bool operator==(const Config&) const = default;
 };
 
 }  // namespace aiproxy::config

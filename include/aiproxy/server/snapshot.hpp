@@ -8,6 +8,7 @@
 
 #include "aiproxy/ai/ai_proxy.hpp"
 #include "aiproxy/config/config.hpp"
+#include "aiproxy/observe/metrics_registry.hpp"
 #include "aiproxy/router/route_table.hpp"
 #include "aiproxy/upstream/upstream.hpp"
 
@@ -17,11 +18,14 @@ struct Snapshot {
     router::RouteTable routes;
     std::vector<ai::AiProxyRoute> ai_routes;  // index-aligned with the config's routes
     std::vector<std::shared_ptr<const upstream::Upstream>> upstreams;
+    std::vector<std::unique_ptr<ai::UpstreamMetrics>> upstream_metrics;  // referenced by routes
 
     // Reuses the previous snapshot's Upstream objects whose settings did not change (their TLS
-    // contexts and session caches survive). Throws std::runtime_error on TLS setup failure.
+    // contexts and session caches survive) and resolves every metric handle the data path uses
+    // (registry may be null: nothing is recorded). Throws std::runtime_error on TLS failure.
     static std::shared_ptr<const Snapshot> build(const config::Config& config,
-                                                 const Snapshot* previous);
+                                                 const Snapshot* previous,
+                                                 observe::MetricsRegistry* registry);
 };
 
 }  // namespace aiproxy::server

@@ -20,10 +20,17 @@
 
 namespace aiproxy::server {
 
+// Process-wide handles the workers record into, resolved once at startup.
+struct ServerMetrics {
+    ai::DataPathMetrics data_path;
+    metrics::CounterCell* unrouted = nullptr;  // requests_total{route="",upstream="",4xx}
+};
+
 class Worker final : public http::RequestHandler {
 public:
+    // metrics (may be null) outlives the worker; index is also the worker's metrics slot.
     Worker(unsigned index, const http::SessionLimits& limits, std::size_t max_connections,
-           std::atomic<std::size_t>& open_connections);
+           std::atomic<std::size_t>& open_connections, const ServerMetrics* metrics);
     ~Worker() override;
     Worker(const Worker&) = delete;
     Worker& operator=(const Worker&) = delete;
@@ -46,6 +53,9 @@ public:
 
 private:
     void applySnapshot(std::shared_ptr<const Snapshot> snapshot);
+    void recordRequest(const ai::AiProxyRoute& route, const ai::ProxyResult& result,
+                       const http::ResponseSink& sink,
+                       std::chrono::steady_clock::time_point started);
 
     unsigned index_;
     boost::asio::io_context io_{1};
@@ -58,7 +68,8 @@ private:
     upstream::ConnectionPool pool_;
     upstream::DnsCache dns_;
     upstream::BalancerRegistry balancers_;
-    ai::WorkerServices services_{pool_, dns_, balancers_};
+    const ServerMetrics* metrics_;
+    ai::WorkerServices services_;
     std::shared_ptr<const Snapshot> snapshot_;
     std::mt19937_64 random_;
     std::thread thread_;

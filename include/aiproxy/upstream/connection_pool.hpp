@@ -9,6 +9,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "aiproxy/common/metric_cells.hpp"
 #include "aiproxy/config/config.hpp"
 #include "aiproxy/upstream/upstream_connection.hpp"
 
@@ -22,8 +23,18 @@ public:
     void give(std::unique_ptr<UpstreamConnection> connection,
               const config::KeepalivePool& settings);
     std::size_t idleCount() const;
+    // aiproxy_upstream_connections{state="idle"}, written in this worker's slot.
+    void setIdleGauge(metrics::GaugeCell* idle, std::size_t slot) {
+        idle_gauge_ = idle;
+        slot_ = slot;
+    }
 
 private:
+    void changeIdle(std::int64_t delta) {
+        if (idle_gauge_) idle_gauge_->add(slot_, delta);
+    }
+    metrics::GaugeCell* idle_gauge_ = nullptr;
+    std::size_t slot_ = 0;
     std::unordered_map<std::string, std::deque<std::unique_ptr<UpstreamConnection>>> idle_;
 };
 

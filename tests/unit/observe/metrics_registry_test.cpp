@@ -43,8 +43,7 @@ TEST(MetricsRegistryTest, HistogramBucketsAreCumulativeAndInfEqualsCount) {
     histogram->observe(1, 0.125);  // on the bound: le="0.125"
     histogram->observe(0, 7);
     std::string text = registry.render();
-    EXPECT_NE(text.find("h_seconds_bucket{route=\"r\",le=\"0.125\"} 2\n"),
-              std::string::npos)
+    EXPECT_NE(text.find("h_seconds_bucket{route=\"r\",le=\"0.125\"} 2\n"), std::string::npos)
         << text;
     EXPECT_NE(text.find("h_seconds_bucket{route=\"r\",le=\"1\"} 3\n"), std::string::npos);
     EXPECT_NE(text.find("h_seconds_bucket{route=\"r\",le=\"+Inf\"} 4\n"), std::string::npos);

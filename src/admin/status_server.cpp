@@ -1,0 +1,128 @@
+#include "aiproxy/admin/status_server.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <stdexcept>
+
+namespace aiproxy::admin {
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = net::ip::tcp;
+constexpr auto use_nothrow = net::as_tuple(net::use_awaitable);
+constexpr auto kReadTimeout = std::chrono::seconds(10);
+constexpr std::uint32_t kMaxHeaderBytes = 8 * 1024;
+
+bhttp::response<bhttp::string_body> answer(const bhttp::request<bhttp::empty_body>& request,
+                                           const observe::MetricsRegistry& registry,
+                                           const StatusState& state) {
+    bhttp::response<bhttp::string_body> response{bhttp::status::ok, request.version()};
+    response.set(bhttp::field::content_type, "text/plain; charset=utf-8");
+    std::string_view target = request.target();
+    target = target.substr(0, target.find('?'));
+    bool read_only = request.method() == bhttp::verb::get || request.method() == bhttp::verb::head;
+    if (!read_only) {
+        response.result(bhttp::status::method_not_allowed);
+        response.set(bhttp::field::allow, "GET, HEAD");
+        response.body() = "method not allowed\n";
+    } else if (target == "/metrics") {
+        response.set(bhttp::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+        response.body() = registry.render();
+    } else if (target == "/healthz") {
+        response.body() = "ok\n";
+    } else if (target == "/readyz") {
+        if (state.draining.load()) {
+            response.result(bhttp::status::service_unavailable);
+            response.body() = "draining\n";
+        } else if (!state.ready.load()) {
+            response.result(bhttp::status::service_unavailable);
+            response.body() = "starting\n";
+        } else {
+            response.body() = "ready\n";
+        }
+    } else {
+        response.result(bhttp::status::not_found);
+        response.body() = "not found: try /metrics, /healthz or /readyz\n";
+    }
+    response.keep_alive(request.keep_alive());
+    response.prepare_payload();
+    if (request.method() == bhttp::verb::head) response.body().clear();
+    return response;
+}
+
+}  // namespace
+
+struct StatusServer::Impl {
+    tcp::acceptor acceptor;
+    const observe::MetricsRegistry& registry;
+    const StatusState& state;
+
+    net::awaitable<void> session(tcp::socket socket) {
+        beast::tcp_stream stream{std::move(socket)};
+        beast::flat_buffer buffer;
+        for (;;) {
+            bhttp::request_parser<bhttp::empty_body> parser;
+            parser.header_limit(kMaxHeaderBytes);
+            parser.body_limit(0);
+            stream.expires_after(kReadTimeout);
+            auto [ec, n] = co_await bhttp::async_read(stream, buffer, parser, use_nothrow);
+            if (ec) co_return;
+            auto response = answer(parser.get(), registry, state);
+            bool keep_alive = response.keep_alive();
+            stream.expires_after(kReadTimeout);
+            auto [write_ec, written] = co_await bhttp::async_write(stream, response, use_nothrow);
+            if (write_ec || !keep_alive) co_return;
+        }
+    }
+
+    net::awaitable<void> accept() {
+        for (;;) {
+            auto [ec, socket] = co_await acceptor.async_accept(use_nothrow);
+            if (ec == net::error::operation_aborted || !acceptor.is_open()) co_return;
+            if (ec) continue;
+            net::co_spawn(acceptor.get_executor(), session(std::move(socket)), net::detached);
+        }
+    }
+};
+
+StatusServer::StatusServer(net::io_context& context, const std::string& host, std::uint16_t port,
+                           const observe::MetricsRegistry& registry, const StatusState& state) {
+    try {
+        tcp::endpoint endpoint{net::ip::make_address(host), port};
+        tcp::acceptor acceptor{context};
+        acceptor.open(endpoint.protocol());
+        acceptor.set_option(tcp::acceptor::reuse_address(true));
+        acceptor.bind(endpoint);
+        acceptor.listen();
+        impl_ = std::make_unique<Impl>(Impl{std::move(acceptor), registry, state});
+    } catch (const boost::system::system_error& error) {
+        throw std::runtime_error("cannot listen on " + host + ":" + std::to_string(port) +
+                                 " (status): " + error.code().message());
+    }
+}
+
+StatusServer::~StatusServer() = default;
+
+std::uint16_t StatusServer::port() const {
+    return impl_->acceptor.local_endpoint().port();
+}
+
+void StatusServer::start() {
+    net::co_spawn(impl_->acceptor.get_executor(), impl_->accept(), net::detached);
+}
+
+void StatusServer::stop() {
+    boost::system::error_code ignored;
+    impl_->acceptor.close(ignored);
+}
+
+}  // namespace aiproxy::admin
