@@ -127,6 +127,16 @@ void readLog(const Value& value, LogConfig& log) {
                 }
                 log.level = *level;
             })
+        .on("access_log",
+            [&](const Value& v) {
+                auto target = v.string();
+                if (!target) return;
+                if (target->empty()) {
+                    v.error("must be stdout, off or a file path");
+                    return;
+                }
+                log.access_log = *target;
+            })
         .read(value);
 }
 

@@ -24,7 +24,7 @@ std::string labelKey(const Labels& labels) {
 std::string formatDouble(double value) {
     if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
     if (std::isnan(value)) return "NaN";
-        // The shortest form that reads back as the same double: "0.1", "10", "2.5e-05".
+    // The shortest form that reads back as the same double: "0.1", "10", "2.5e-05".
     char buffer[32];
     auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, value);
     return ec == std::errc{} ? std::string(buffer, end) : "NaN";

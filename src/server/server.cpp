@@ -47,7 +47,12 @@ public:
         // One metrics slot per worker and one for this thread.
         registry_ = std::make_unique<observe::MetricsRegistry>(count + 1);
         control_slot_ = count;
+                signals_.add(SIGUSR1);
         registerServerMetrics();
+        if (config_.log.access_log != "off") {
+            access_log_ = std::make_unique<observe::AccessLog>(config_.log.access_log);
+            metrics_.access_log = access_log_.get();
+        }
         for (unsigned i = 0; i < count; ++i) {
             workers_.push_back(std::make_unique<Worker>(
                 i, limits_, config_.server.limits.max_connections, open_connections_, &metrics_));
@@ -64,7 +69,7 @@ public:
         snapshot_ = Snapshot::build(config_, nullptr, registry_.get());
         for (auto& worker : workers_)
             worker->start(snapshot_);
-                status_state_.ready = true;
+        status_state_.ready = true;
         // Listeners are bound (the kernel queues connections from here on) and workers run.
         common::notifySystemd("READY=1\nSTATUS=serving");
         spdlog::info("aiproxyd {} ready: {} worker(s), {} route(s), {} upstream(s)",
@@ -131,6 +136,9 @@ private:
             if (ec) return;
             if (signal == SIGHUP) {
                 reload();
+            } else if (signal == SIGUSR1) {
+                spdlog::info("SIGUSR1: reopening the access log");
+                if (access_log_) access_log_->reopen();
             } else {
                 shutdown(signal);
             }
@@ -139,7 +147,7 @@ private:
     }
 
     void reload() {
-                spdlog::info("SIGHUP: reloading {}", options_.config_path);
+        spdlog::info("SIGHUP: reloading {}", options_.config_path);
         common::notifySystemdReloading();
         // Applied or rejected, the service is ready again when this returns.
         struct ReadyAgain {
@@ -186,7 +194,7 @@ private:
         }
         draining_ = true;
         // Readiness turns 503 before the listeners close, so balancers in front stop sending.
-                status_state_.draining = true;
+        status_state_.draining = true;
         common::notifySystemd("STOPPING=1\nSTATUS=draining");
         spdlog::info("signal {}: draining (up to {} ms)", signal,
                      config_.server.drain_timeout.count());
@@ -210,6 +218,7 @@ private:
     }
 
     std::unique_ptr<observe::MetricsRegistry> registry_;
+    std::unique_ptr<observe::AccessLog> access_log_;  // outlives the workers that write to it
     std::size_t control_slot_ = 0;
     ServerMetrics metrics_;
     metrics::CounterCell* reloads_ok_ = nullptr;
@@ -219,7 +228,7 @@ private:
     config::Config config_;
     http::SessionLimits limits_;
     net::io_context control_{1};
-    net::signal_set signals_{control_, SIGINT, SIGTERM, SIGHUP};
+    net::signal_set signals_{control_, SIGINT, SIGTERM, SIGHUP};  // + SIGUSR1 in run()
     net::steady_timer drain_timer_{control_};
     std::atomic<std::size_t> open_connections_{0};
     std::vector<std::unique_ptr<Worker>> workers_;

@@ -5,6 +5,10 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 
+#include <cstdio>
+#include <ctime>
+
+#include "aiproxy/ai/request_model.hpp"
 #include "aiproxy/http/json_error.hpp"
 #include "aiproxy/http/listener.hpp"
 
@@ -118,6 +122,7 @@ http::awaitable<void> Worker::handle(http::ClientRequest& request, http::Respons
         response.set("X-Request-Id", request.request_id);
         co_await sink.send(std::move(response));
         if (metrics_ && metrics_->unrouted) metrics_->unrouted->add(index_);
+        writeAccessLog(request, nullptr, nullptr, sink, started);
         co_return;
     }
     const auto& route = snapshot->ai_routes[match->route_index];
@@ -130,6 +135,106 @@ http::awaitable<void> Worker::handle(http::ClientRequest& request, http::Respons
     ai::ForwardPath forward{.prefix = match->prefix, .rest = match->rest};
     auto result = co_await ai::proxyRequest(route, forward, request, sink, services_);
     recordRequest(route, result, sink, started);
+    writeAccessLog(request, &route, &result, sink, started);
+}
+
+void Worker::writeAccessLog(const http::ClientRequest& request, const ai::AiProxyRoute* route,
+                            const ai::ProxyResult* result, const http::ResponseSink& sink,
+                            std::chrono::steady_clock::time_point started) {
+    if (!metrics_ || !metrics_->access_log) return;
+    using observe::appendJsonString;
+    auto now = std::chrono::system_clock::now();
+    auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch());
+    std::time_t seconds = millis.count() / 1000;
+    std::tm utc{};
+    ::gmtime_r(&seconds, &utc);
+    char time[96];
+    std::snprintf(time, sizeof time, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900,
+                  utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
+                  static_cast<int>(millis.count() % 1000));
+    auto number = [](double value) {
+        char buffer[32];
+        std::snprintf(buffer, sizeof buffer, "%.3f", value);
+        return std::string(buffer);
+    };
+    double duration_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
+            .count();
+
+    std::string line;
+    line.reserve(512);
+    line += "{\"time\":\"";
+    line += time;
+    line += "\",\"request_id\":";
+    appendJsonString(line, request.request_id);
+    line += ",\"client\":";
+    appendJsonString(line, request.peer_address);
+    line += ",\"method\":";
+    appendJsonString(line, request.message.method_string());
+    line += ",\"path\":";
+    appendJsonString(line, request.path);
+    line += ",\"route\":";
+    if (route) {
+        appendJsonString(line, route->route_id);
+    } else {
+        line += "null";
+    }
+    line += ",\"status\":" + std::to_string(sink.status());
+    line += ",\"bytes\":" + std::to_string(sink.bodyBytes());
+    line += ",\"duration_ms\":" + number(duration_ms);
+    line += ",\"upstream\":";
+    if (result && result->upstream_id) {
+        appendJsonString(line, *result->upstream_id);
+    } else {
+        line += "null";
+    }
+    line += ",\"node\":";
+    if (result && !result->node.empty()) {
+        appendJsonString(line, result->node);
+    } else {
+        line += "null";
+    }
+    line += ",\"attempts\":[";
+    if (result) {
+        bool first = true;
+        for (const auto& attempt : result->trace) {
+            if (!first) line += ',';
+            first = false;
+            line += "{\"upstream\":";
+            appendJsonString(line, attempt.upstream_id);
+            line += ",\"node\":";
+            appendJsonString(line, attempt.node);
+            line += ",\"outcome\":";
+            appendJsonString(line, ai::attemptLabelName(attempt.label));
+            if (attempt.status != 0) line += ",\"status\":" + std::to_string(attempt.status);
+            line += ",\"ms\":" + number(attempt.ms) + "}";
+        }
+    }
+    line += "],\"request_model\":";
+    if (auto model = ai::findRequestModel(request.message.body())) {
+        appendJsonString(line, *model);
+    } else {
+        line += "null";
+    }
+    // Served model, tokens and cost arrive with provider awareness (usage extraction).
+    line +=
+        ",\"served_model\":null,\"prompt_tokens\":null,\"completion_tokens\":null,"
+        "\"cost_usd\":null,\"ttft_ms\":";
+    if (result && result->time_to_first_token) {
+        line += number(*result->time_to_first_token * 1000);
+    } else {
+        line += "null";
+    }
+    line += ",\"stream\":";
+    static constexpr std::string_view kStreamOutcomes[] = {"", "complete", "client_cancel",
+                                                           "upstream_cut"};
+    if (result && result->stream != ai::StreamOutcome::None) {
+        appendJsonString(line, kStreamOutcomes[static_cast<std::size_t>(result->stream)]);
+    } else {
+        line += "null";
+    }
+    line += ",\"consumer\":null}";
+    metrics_->access_log->write(line);
 }
 
 void Worker::recordRequest(const ai::AiProxyRoute& route, const ai::ProxyResult& result,

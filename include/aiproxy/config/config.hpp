@@ -50,6 +50,8 @@ struct StatusConfig {
 
 struct LogConfig {
     std::string level = "info";  // trace|debug|info|warn|error|critical|off
+    // One JSON line per request: "stdout", "off" or a file path (reopened on SIGUSR1).
+    std::string access_log = "stdout";
     bool operator==(const LogConfig&) const = default;
 };
 

@@ -16,6 +16,7 @@
 #include "aiproxy/ai/ai_proxy.hpp"
 #include "aiproxy/http/connection_tracker.hpp"
 #include "aiproxy/http/http_session.hpp"
+#include "aiproxy/observe/access_log.hpp"
 #include "aiproxy/server/snapshot.hpp"
 
 namespace aiproxy::server {
@@ -24,6 +25,7 @@ namespace aiproxy::server {
 struct ServerMetrics {
     ai::DataPathMetrics data_path;
     metrics::CounterCell* unrouted = nullptr;  // requests_total{route="",upstream="",4xx}
+    observe::AccessLog* access_log = nullptr;  // null when log.access_log is off
 };
 
 class Worker final : public http::RequestHandler {
@@ -56,6 +58,9 @@ private:
     void recordRequest(const ai::AiProxyRoute& route, const ai::ProxyResult& result,
                        const http::ResponseSink& sink,
                        std::chrono::steady_clock::time_point started);
+    void writeAccessLog(const http::ClientRequest& request, const ai::AiProxyRoute* route,
+                        const ai::ProxyResult* result, const http::ResponseSink& sink,
+                        std::chrono::steady_clock::time_point started);
 
     unsigned index_;
     boost::asio::io_context io_{1};

@@ -1,0 +1,38 @@
+#pragma once
+// AccessLog: one JSON object per request, written by a background thread (spdlog async) so a
+// slow disk never stalls a worker; under sustained overload the oldest queued lines are dropped
+// rather than blocking requests. A file target is reopened on SIGUSR1 for logrotate.
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace spdlog {
+class logger;
+}
+
+namespace aiproxy::observe {
+
+class AccessLog {
+public:
+    // target: "stdout" or a file path (appended to). Throws std::runtime_error naming the file
+    // when it cannot be opened.
+    explicit AccessLog(const std::string& target);
+    ~AccessLog();
+    AccessLog(const AccessLog&) = delete;
+    AccessLog& operator=(const AccessLog&) = delete;
+
+    // Thread-safe; line is one complete JSON object without the newline.
+    void write(std::string_view line);
+    // Reopens a file target (after logrotate moved it); a no-op for stdout.
+    void reopen();
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+// Appends value as a JSON string literal (quotes included), escaping what JSON requires.
+void appendJsonString(std::string& out, std::string_view value);
+
+}  // namespace aiproxy::observe

@@ -1,0 +1,111 @@
+#include "aiproxy/observe/access_log.hpp"
+
+#include <spdlog/async.h>
+#include <spdlog/details/file_helper.h>
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <mutex>
+#include <stdexcept>
+
+namespace aiproxy::observe {
+namespace {
+
+constexpr std::size_t kQueueLines = 64 * 1024;
+
+// A file sink that can reopen its file in place (spdlog's basic file sink cannot).
+class ReopenableFileSink final : public spdlog::sinks::base_sink<std::mutex> {
+public:
+    explicit ReopenableFileSink(const std::string& path) { file_.open(path, false); }
+    void reopen() {
+        std::lock_guard lock(mutex_);
+        file_.reopen(false);
+    }
+
+protected:
+    void sink_it_(const spdlog::details::log_msg& message) override {
+        spdlog::memory_buf_t formatted;
+        formatter_->format(message, formatted);
+        file_.write(formatted);
+    }
+    void flush_() override { file_.flush(); }
+
+private:
+    spdlog::details::file_helper file_;
+};
+
+}  // namespace
+
+struct AccessLog::Impl {
+    std::shared_ptr<spdlog::details::thread_pool> pool;
+    std::shared_ptr<ReopenableFileSink> file;
+    std::shared_ptr<spdlog::logger> logger;
+};
+
+AccessLog::AccessLog(const std::string& target) : impl_(std::make_unique<Impl>()) {
+    spdlog::sink_ptr sink;
+    if (target == "stdout") {
+        sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
+    } else {
+        try {
+            impl_->file = std::make_shared<ReopenableFileSink>(target);
+        } catch (const spdlog::spdlog_ex& error) {
+            throw std::runtime_error("cannot open the access log " + target + ": " + error.what());
+        }
+        sink = impl_->file;
+    }
+    sink->set_pattern("%v");
+    impl_->pool = std::make_shared<spdlog::details::thread_pool>(kQueueLines, 1);
+    impl_->logger = std::make_shared<spdlog::async_logger>(
+        "access", std::move(sink), impl_->pool, spdlog::async_overflow_policy::overrun_oldest);
+    impl_->logger->set_level(spdlog::level::info);
+    impl_->logger->flush_on(spdlog::level::info);
+}
+
+AccessLog::~AccessLog() {
+    impl_->logger->flush();
+}
+
+void AccessLog::write(std::string_view line) {
+    impl_->logger->info(line);
+}
+
+void AccessLog::reopen() {
+    if (impl_->file) impl_->file->reopen();
+}
+
+void appendJsonString(std::string& out, std::string_view value) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    out += '"';
+    for (unsigned char c : value) {
+        switch (c) {
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
+            default:
+                if (c < 0x20 || c == 0x7f) {
+                    out += "\\u00";
+                    out += kHex[c >> 4];
+                    out += kHex[c & 0xf];
+                } else {
+                    out += static_cast<char>(c);
+                }
+        }
+    }
+    out += '"';
+}
+
+}  // namespace aiproxy::observe
