@@ -12,14 +12,6 @@ namespace {
 using RetryTest = GatewayTest;
 using Clock = std::chrono::steady_clock;
 
-void expectServedByFallback(const Response& response, const MockBackend& fallback) {
-    EXPECT_EQ(response.status, 200) << response.error << response.body;
-    EXPECT_EQ(response.body, fallback.defaultBody());
-    EXPECT_EQ(response.headers.get("X-AIProxy-Upstream"), "fallback");
-    EXPECT_EQ(response.headers.get("X-AIProxy-Attempts"), "2");
-    EXPECT_EQ(fallback.requestCount(), 1U);
-}
-
 // A body the gateway wrote itself: {"error":{"message","type","code"}}, all strings.
 void expectGatewayError(const Response& response) {
     EXPECT_NE(response.headers.get("Content-Type").value_or("").find("application/json"),

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <condition_variable>
 #include <csignal>
@@ -25,7 +26,8 @@ constexpr std::string_view kListeningMarker = "listening on ";
 }
 
 // Runs in the forked child: only async-signal-safe calls until exec.
-[[noreturn]] void execChild(char* const* argv, int output_fd, int null_fd, pid_t parent) {
+[[noreturn]] void execChild(char* const* argv, char* const* envp, int output_fd, int null_fd,
+                            pid_t parent) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(126);
     sigset_t none;
@@ -37,10 +39,35 @@ constexpr std::string_view kListeningMarker = "listening on ";
     ::dup2(output_fd, STDOUT_FILENO);
     ::dup2(output_fd, STDERR_FILENO);
     ::close_range(3, ~0U, 0);
-    ::execv(argv[0], argv);
+    ::execve(argv[0], argv, envp);
     static constexpr char kMessage[] = "exec of aiproxyd failed\n";
     [[maybe_unused]] auto ignored = ::write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
     ::_exit(127);
+}
+
+std::string_view variableName(std::string_view entry) {
+    return entry.substr(0, entry.find('='));
+}
+
+// This process's environment with `overrides` ("NAME=value") replacing or adding variables.
+std::vector<std::string> childEnvironment(const std::vector<std::string>& overrides) {
+    std::vector<std::string> result;
+    for (char** entry = environ; *entry != nullptr; ++entry) {
+        std::string_view name = variableName(*entry);
+        bool replaced = std::any_of(overrides.begin(), overrides.end(),
+                                    [&](const std::string& o) { return variableName(o) == name; });
+        if (!replaced) result.emplace_back(*entry);
+    }
+    result.insert(result.end(), overrides.begin(), overrides.end());
+    return result;
+}
+
+std::vector<char*> nullTerminated(const std::vector<std::string>& strings) {
+    std::vector<char*> pointers;
+    for (const auto& s : strings)
+        pointers.push_back(const_cast<char*>(s.c_str()));
+    pointers.push_back(nullptr);
+    return pointers;
 }
 
 }  // namespace
@@ -104,11 +131,13 @@ struct ChildProcess::Impl {
     std::optional<int> exit_code;
 };
 
-ChildProcess::ChildProcess(const std::vector<std::string>& argv) : impl_(std::make_unique<Impl>()) {
-    std::vector<char*> args;
-    for (const auto& arg : argv)
-        args.push_back(const_cast<char*>(arg.c_str()));
-    args.push_back(nullptr);
+ChildProcess::ChildProcess(const std::vector<std::string>& argv,
+                           const std::vector<std::string>& environment)
+    : impl_(std::make_unique<Impl>()) {
+    // Everything the child needs is built before fork: it may only make async-signal-safe calls.
+    std::vector<char*> args = nullTerminated(argv);
+    std::vector<std::string> variables = childEnvironment(environment);
+    std::vector<char*> envp = nullTerminated(variables);
 
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) throwErrno("pipe2");
@@ -116,7 +145,7 @@ ChildProcess::ChildProcess(const std::vector<std::string>& argv) : impl_(std::ma
     if (null_fd < 0) throwErrno("open /dev/null");
     pid_t parent = ::getpid();
     impl_->pid = ::fork();
-    if (impl_->pid == 0) execChild(args.data(), fds[1], null_fd, parent);
+    if (impl_->pid == 0) execChild(args.data(), envp.data(), fds[1], null_fd, parent);
     int fork_errno = errno;
     ::close(fds[1]);
     ::close(null_fd);
@@ -198,13 +227,19 @@ Daemon::~Daemon() = default;
 bool Daemon::start(std::string_view config, std::chrono::milliseconds timeout) {
     writeConfig(config);
     process_ = std::make_unique<ChildProcess>(
-        std::vector<std::string>{AIPROXYD_PATH, "-c", configPath().string()});
+        std::vector<std::string>{AIPROXYD_PATH, "-c", configPath().string()}, environment_);
     if (!process_->waitForOutput(kListeningMarker, timeout)) return false;
     // The line may still be arriving: wait for its end before parsing the port.
     if (!process_->waitForOutput("\n", timeout, process_->output().find(kListeningMarker)))
         return false;
     port_ = parseListeningPort(process_->output()).value_or(0);
     return port_ != 0;
+}
+
+void Daemon::setEnvironment(const std::string& name, const std::string& value) {
+    std::erase_if(environment_,
+                  [&](const std::string& entry) { return variableName(entry) == name; });
+    environment_.push_back(name + "=" + value);
 }
 
 std::filesystem::path Daemon::configPath() const {

@@ -37,7 +37,9 @@ private:
 /// The child gets SIGKILL when this object (or the thread that started it) goes away.
 class ChildProcess {
 public:
-    explicit ChildProcess(const std::vector<std::string>& argv);
+    /// `environment`: "NAME=value" entries set for the child on top of this process's own.
+    explicit ChildProcess(const std::vector<std::string>& argv,
+                          const std::vector<std::string>& environment = {});
     ~ChildProcess();
     ChildProcess(const ChildProcess&) = delete;
     ChildProcess& operator=(const ChildProcess&) = delete;
@@ -75,6 +77,9 @@ public:
     /// Writes the config and starts the daemon; true once it is listening. On false, see
     /// stderrText().
     bool start(std::string_view config, std::chrono::milliseconds timeout = 10s);
+    /// Sets an environment variable for the daemon started next, on top of the test's own
+    /// environment (which stays untouched).
+    void setEnvironment(const std::string& name, const std::string& value);
     /// The data-plane port (the first listen address).
     uint16_t port() const { return port_; }
     std::filesystem::path configPath() const;
@@ -90,6 +95,7 @@ public:
 private:
     TempDir dir_;
     std::unique_ptr<ChildProcess> process_;
+    std::vector<std::string> environment_;  // "NAME=value"
     uint16_t port_ = 0;
 };
 

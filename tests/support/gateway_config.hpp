@@ -17,6 +17,9 @@ struct UpstreamNode {
 struct GatewayConfig {
     std::vector<UpstreamNode> primary;
     std::vector<UpstreamNode> fallback;  // empty: the route has no fallback upstream
+    // Extra keys of each upstream, e.g. {"scheme", "https"}, {"tls", "{verify: false}"}.
+    std::vector<std::pair<std::string, std::string>> primary_settings;
+    std::vector<std::pair<std::string, std::string>> fallback_settings;
     int retry = 1;
     int timeout_ms = 5000;  // per attempt
     bool enable_upstream_host = true;

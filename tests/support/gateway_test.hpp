@@ -4,6 +4,7 @@
 // which each test configures and starts itself.
 
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -13,6 +14,14 @@
 #include "support/mock_backend.hpp"
 
 namespace aiproxy::test {
+
+/// The fallback upstream answered the second attempt with its default body.
+void expectServedByFallback(const Response& response, const MockBackend& fallback);
+
+/// For a stream gated by `gate`: releases each of `events` only after the previous one reached
+/// `client` (so a gateway that buffers stalls the stream and fails), then the stream's end.
+void expectEventsRelayedOneByOne(StreamingClient& client, Gate& gate,
+                                 const std::vector<std::string>& events);
 
 class GatewayTest : public ::testing::Test {
 protected:

@@ -14,9 +14,14 @@
 #include <system_error>
 #include <thread>
 
+#include <openssl/ssl.h>
+
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+
+#include "support/self_signed_certificate.hpp"
 
 namespace aiproxy::test {
 namespace {
@@ -24,21 +29,31 @@ namespace {
 namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace ssl = net::ssl;
 using tcp = net::ip::tcp;
 
 constexpr auto kNoThrow = net::as_tuple(net::use_awaitable);
 
-// One accepted connection. Shared with the watcher that notices the peer closing while a stream
-// waits for its next step; everything runs on the backend's single io thread.
+// One accepted connection; `Stream` is tcp::socket or ssl::stream<tcp::socket>. Shared with the
+// watcher that notices the peer closing while a stream waits for its next step; everything runs
+// on the backend's single io thread.
+template <class Stream>
 struct Connection {
-    explicit Connection(tcp::socket s)
-        : socket(std::move(s)), wake(std::make_shared<net::steady_timer>(socket.get_executor())) {}
+    template <class... Args>
+    explicit Connection(Args&&... args)
+        : stream(std::forward<Args>(args)...),
+          wake(std::make_shared<net::steady_timer>(stream.get_executor())) {}
 
-    tcp::socket socket;
+    tcp::socket& socket() { return beast::get_lowest_layer(stream); }
+
+    Stream stream;
     std::shared_ptr<net::steady_timer> wake;  // cancelled to interrupt a wait early
     bool peer_closed = false;
     bool done = false;  // we are closing it ourselves: a failing read is not the peer's doing
 };
+
+using PlainConnection = Connection<tcp::socket>;
+using TlsConnection = Connection<ssl::stream<tcp::socket>>;
 
 std::string statusLine(int status) {
     auto reason = http::obsolete_reason(http::int_to_status(static_cast<unsigned>(status)));
@@ -58,26 +73,37 @@ std::string chunk(std::string_view data) {
     return std::string(size) + std::string(data) + "\r\n";
 }
 
-void closeWithFin(Connection& conn) {
+// Over TLS too no close_notify is sent: the peer sees a bare FIN or RST, like a dying backend.
+template <class Stream>
+void closeWithFin(Connection<Stream>& conn) {
     conn.done = true;
     boost::system::error_code ignored;
-    conn.socket.shutdown(tcp::socket::shutdown_send, ignored);
-    conn.socket.close(ignored);
+    conn.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    conn.socket().close(ignored);
 }
 
-void closeWithRst(Connection& conn) {
+template <class Stream>
+void closeWithRst(Connection<Stream>& conn) {
     conn.done = true;
     boost::system::error_code ignored;
-    conn.socket.set_option(net::socket_base::linger(true, 0), ignored);
-    conn.socket.close(ignored);
+    conn.socket().set_option(net::socket_base::linger(true, 0), ignored);
+    conn.socket().close(ignored);
 }
 
-net::awaitable<void> watchPeer(std::shared_ptr<Connection> conn) {
+// Reads raw bytes until the peer closes. The connection carries no further request, so over TLS
+// the bytes (a close_notify at most) need no decrypting, and a raw read never competes with the
+// TLS engine's writes.
+net::awaitable<void> drainUntilClosed(tcp::socket& socket) {
     char scratch[512];
     for (;;) {
-        auto [ec, n] = co_await conn->socket.async_read_some(net::buffer(scratch), kNoThrow);
-        if (ec) break;
+        auto [ec, n] = co_await socket.async_read_some(net::buffer(scratch), kNoThrow);
+        if (ec) co_return;
     }
+}
+
+template <class Stream>
+net::awaitable<void> watchPeer(std::shared_ptr<Connection<Stream>> conn) {
+    co_await drainUntilClosed(conn->socket());
     if (!conn->done) {
         conn->peer_closed = true;
         conn->wake->cancel();
@@ -136,11 +162,24 @@ void PrintTo(Reply::Kind kind, std::ostream* out) {
 }
 
 struct MockBackend::Impl {
-    explicit Impl(std::string backend_name)
-        : name(std::move(backend_name)),
-          default_reply(Reply::json(200, "{\"served_by\":\"" + name + "\"}")) {}
+    Impl(std::string backend_name, Transport backend_transport)
+        : transport(backend_transport),
+          name(std::move(backend_name)),
+          default_reply(Reply::json(200, "{\"served_by\":\"" + name + "\"}")) {
+        if (transport == Transport::Tls) {
+            tls_context = std::make_unique<ssl::context>(ssl::context::tls_server);
+            tls_context->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                                     ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
+                                     ssl::context::no_tlsv1_1);
+            useSelfSignedCertificate(tls_context->native_handle());
+        }
+    }
 
-    // Declared first so it is destroyed last: pending coroutines own sockets bound to it.
+    Transport transport;
+    // Before the io_context so it outlives the TLS streams that pending coroutines own.
+    std::unique_ptr<ssl::context> tls_context;
+    // Declared before the rest so it is destroyed after it: pending coroutines own sockets bound
+    // to it.
     net::io_context ioc;
     tcp::acceptor acceptor{ioc};
     std::thread thread;
@@ -155,6 +194,8 @@ struct MockBackend::Impl {
     int accepted = 0;
     int cancelled_streams = 0;
     int abandoned_hangs = 0;
+    std::vector<std::optional<std::string>> server_names;
+    int failed_handshakes = 0;
 
     template <class Change>
     void update(Change change) {
@@ -184,18 +225,52 @@ struct MockBackend::Impl {
             auto [ec, socket] = co_await acceptor.async_accept(kNoThrow);
             if (ec) co_return;
             update([&] { ++accepted; });
-            net::co_spawn(ioc, serve(std::make_shared<Connection>(std::move(socket))),
-                          net::detached);
+            switch (transport) {
+                case Transport::Plain:
+                    net::co_spawn(ioc, serve(std::make_shared<PlainConnection>(std::move(socket))),
+                                  net::detached);
+                    break;
+                case Transport::Tls:
+                    net::co_spawn(
+                        ioc,
+                        serveTls(std::make_shared<TlsConnection>(std::move(socket), *tls_context)),
+                        net::detached);
+                    break;
+                case Transport::StalledTls:
+                    net::co_spawn(ioc, stall(std::move(socket)), net::detached);
+                    break;
+            }
         }
     }
 
-    net::awaitable<void> serve(std::shared_ptr<Connection> conn) {
+    net::awaitable<void> serveTls(std::shared_ptr<TlsConnection> conn) {
+        auto [ec] = co_await conn->stream.async_handshake(ssl::stream_base::server, kNoThrow);
+        if (ec) {
+            update([&] { ++failed_handshakes; });
+            co_return;
+        }
+        std::optional<std::string> server_name;
+        if (const char* sni =
+                SSL_get_servername(conn->stream.native_handle(), TLSEXT_NAMETYPE_host_name)) {
+            server_name = sni;
+        }
+        update([&] { server_names.push_back(std::move(server_name)); });
+        co_await serve(std::move(conn));
+    }
+
+    net::awaitable<void> stall(tcp::socket socket) {
+        co_await drainUntilClosed(socket);
+        update([&] { ++abandoned_hangs; });
+    }
+
+    template <class Stream>
+    net::awaitable<void> serve(std::shared_ptr<Connection<Stream>> conn) {
         beast::flat_buffer buffer;
         for (;;) {
             http::request_parser<http::string_body> parser;
             parser.header_limit(1U << 20);
             parser.body_limit(64U << 20);
-            auto [ec, n] = co_await http::async_read(conn->socket, buffer, parser, kNoThrow);
+            auto [ec, n] = co_await http::async_read(conn->stream, buffer, parser, kNoThrow);
             if (ec) co_return;
             const auto& message = parser.get();
             RecordedRequest request{.method = std::string(message.method_string()),
@@ -211,7 +286,8 @@ struct MockBackend::Impl {
     }
 
     // Returns whether the connection can carry another request.
-    net::awaitable<bool> answer(std::shared_ptr<Connection> conn, const Reply& reply,
+    template <class Stream>
+    net::awaitable<bool> answer(std::shared_ptr<Connection<Stream>> conn, const Reply& reply,
                                 bool request_keep_alive) {
         if (reply.delay.count() > 0) {
             conn->wake->expires_after(reply.delay);
@@ -227,7 +303,7 @@ struct MockBackend::Impl {
                                    "\r\n\r\n";
                 std::array<net::const_buffer, 2> buffers{net::buffer(head),
                                                          net::buffer(reply.body)};
-                auto [ec, n] = co_await net::async_write(conn->socket, buffers, kNoThrow);
+                auto [ec, n] = co_await net::async_write(conn->stream, buffers, kNoThrow);
                 if (ec || close) {
                     closeWithFin(*conn);
                     co_return false;
@@ -235,12 +311,7 @@ struct MockBackend::Impl {
                 co_return true;
             }
             case Reply::Kind::Hang: {
-                char scratch[512];
-                for (;;) {
-                    auto [ec, n] =
-                        co_await conn->socket.async_read_some(net::buffer(scratch), kNoThrow);
-                    if (ec) break;
-                }
+                co_await drainUntilClosed(conn->socket());
                 update([&] { ++abandoned_hangs; });
                 co_return false;
             }
@@ -251,7 +322,7 @@ struct MockBackend::Impl {
                 closeWithRst(*conn);
                 co_return false;
             case Reply::Kind::Garbage: {
-                co_await net::async_write(conn->socket, net::buffer(reply.body), kNoThrow);
+                co_await net::async_write(conn->stream, net::buffer(reply.body), kNoThrow);
                 closeWithFin(*conn);
                 co_return false;
             }
@@ -263,7 +334,8 @@ struct MockBackend::Impl {
     }
 
     // Waits until `step` may run; false when the peer went away meanwhile.
-    static net::awaitable<bool> awaitStep(const std::shared_ptr<Connection>& conn,
+    template <class Stream>
+    static net::awaitable<bool> awaitStep(const std::shared_ptr<Connection<Stream>>& conn,
                                           const Reply& reply, int step) {
         auto wake = conn->wake;
         if (!reply.gate) {
@@ -290,18 +362,19 @@ struct MockBackend::Impl {
         co_return false;
     }
 
-    net::awaitable<void> stream(std::shared_ptr<Connection> conn, const Reply& reply) {
+    template <class Stream>
+    net::awaitable<void> stream(std::shared_ptr<Connection<Stream>> conn, const Reply& reply) {
         std::string head = statusLine(200) +
                            "Content-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
                            "Transfer-Encoding: chunked\r\nConnection: close\r\n" +
                            headerLines(reply.headers) + "\r\n";
         auto [head_ec, head_n] =
-            co_await net::async_write(conn->socket, net::buffer(head), kNoThrow);
+            co_await net::async_write(conn->stream, net::buffer(head), kNoThrow);
         if (head_ec) {
             update([&] { ++cancelled_streams; });
             co_return;
         }
-        net::co_spawn(conn->socket.get_executor(), watchPeer(conn), net::detached);
+        net::co_spawn(conn->stream.get_executor(), watchPeer(conn), net::detached);
         const int events = static_cast<int>(reply.events.size());
         for (int step = 1; step <= events; ++step) {
             if (!co_await awaitStep(conn, reply, step)) {
@@ -309,7 +382,7 @@ struct MockBackend::Impl {
                 co_return;
             }
             std::string data = chunk("data: " + reply.events[step - 1] + "\n\n");
-            auto [ec, n] = co_await net::async_write(conn->socket, net::buffer(data), kNoThrow);
+            auto [ec, n] = co_await net::async_write(conn->stream, net::buffer(data), kNoThrow);
             if (ec) {
                 update([&] { ++cancelled_streams; });
                 closeWithFin(*conn);
@@ -323,7 +396,7 @@ struct MockBackend::Impl {
         switch (reply.end) {
             case StreamEnd::Complete: {
                 static constexpr std::string_view kLastChunk = "0\r\n\r\n";
-                co_await net::async_write(conn->socket, net::buffer(kLastChunk), kNoThrow);
+                co_await net::async_write(conn->stream, net::buffer(kLastChunk), kNoThrow);
                 closeWithFin(*conn);
                 break;
             }
@@ -337,7 +410,8 @@ struct MockBackend::Impl {
     }
 };
 
-MockBackend::MockBackend(std::string name) : impl_(std::make_unique<Impl>(std::move(name))) {
+MockBackend::MockBackend(std::string name, Transport transport)
+    : impl_(std::make_unique<Impl>(std::move(name), transport)) {
     tcp::endpoint endpoint{net::ip::make_address("127.0.0.1"), 0};
     impl_->acceptor.open(endpoint.protocol());
     impl_->acceptor.bind(endpoint);
@@ -401,6 +475,16 @@ int MockBackend::abandonedHangs() const {
     return impl_->abandoned_hangs;
 }
 
+std::vector<std::optional<std::string>> MockBackend::serverNames() const {
+    std::lock_guard lock(impl_->mutex);
+    return impl_->server_names;
+}
+
+int MockBackend::failedHandshakes() const {
+    std::lock_guard lock(impl_->mutex);
+    return impl_->failed_handshakes;
+}
+
 bool MockBackend::waitForRequests(size_t count, std::chrono::milliseconds timeout) const {
     return impl_->waitUntil(timeout, [&] { return impl_->requests.size() >= count; });
 }
@@ -411,6 +495,10 @@ bool MockBackend::waitForStreamCancelled(std::chrono::milliseconds timeout) cons
 
 bool MockBackend::waitForAbandonedHang(std::chrono::milliseconds timeout) const {
     return impl_->waitUntil(timeout, [&] { return impl_->abandoned_hangs > 0; });
+}
+
+bool MockBackend::waitForFailedHandshake(std::chrono::milliseconds timeout) const {
+    return impl_->waitUntil(timeout, [&] { return impl_->failed_handshakes > 0; });
 }
 
 RefusingPort::RefusingPort() {

@@ -1,9 +1,9 @@
 #pragma once
 
-// In-process HTTP/1.1 backends for the integration tests: each MockBackend runs its own
-// io_context on its own thread, so a test drives it from the test thread (queue replies, release
-// stream steps) and awaits what it saw (requests, connections, cancelled streams) with bounded
-// waits. Asio and Beast stay in the .cpp so test files compile quickly.
+// In-process HTTP/1.1 backends (plain or TLS) for the integration tests: each MockBackend runs
+// its own io_context on its own thread, so a test drives it from the test thread (queue replies,
+// release stream steps) and awaits what it saw (requests, connections, cancelled streams) with
+// bounded waits. Asio and Beast stay in the .cpp so test files compile quickly.
 
 #include <chrono>
 #include <cstdint>
@@ -11,6 +11,7 @@
 #include <iosfwd>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -90,6 +91,14 @@ struct Reply {
 void PrintTo(StreamEnd end, std::ostream* out);
 void PrintTo(Reply::Kind kind, std::ostream* out);
 
+/// How a MockBackend talks on the connections it accepts.
+enum class Transport {
+    Plain,       // HTTP/1.1 over TCP
+    Tls,         // HTTP/1.1 over TLS 1.2+ with the self-signed certificate for localhost and
+                 // 127.0.0.1 (support/self_signed_certificate.hpp)
+    StalledTls,  // accepts TCP and reads the ClientHello, but never answers it
+};
+
 struct RecordedRequest {
     std::string method;
     std::string target;
@@ -101,7 +110,7 @@ class MockBackend {
 public:
     /// Listens on 127.0.0.1:0. Until told otherwise it answers every request with
     /// 200 `{"served_by":"<name>"}`.
-    explicit MockBackend(std::string name = "mock");
+    explicit MockBackend(std::string name = "mock", Transport transport = Transport::Plain);
     ~MockBackend();
     MockBackend(const MockBackend&) = delete;
     MockBackend& operator=(const MockBackend&) = delete;
@@ -121,12 +130,18 @@ public:
     int acceptedConnections() const;
     /// Streams that ended early because the peer closed or a write failed.
     int cancelledStreams() const;
-    /// Hanging replies whose connection the peer closed.
+    /// Hanging replies, and StalledTls handshakes, whose connection the peer closed.
     int abandonedHangs() const;
+    /// Tls: one entry per completed handshake, in order: the SNI host name the client sent, or
+    /// nullopt when it sent none.
+    std::vector<std::optional<std::string>> serverNames() const;
+    /// Tls: handshakes that failed, e.g. because the client rejected the certificate.
+    int failedHandshakes() const;
 
     bool waitForRequests(size_t count, std::chrono::milliseconds timeout = kWaitTimeout) const;
     bool waitForStreamCancelled(std::chrono::milliseconds timeout = kWaitTimeout) const;
     bool waitForAbandonedHang(std::chrono::milliseconds timeout = kWaitTimeout) const;
+    bool waitForFailedHandshake(std::chrono::milliseconds timeout = kWaitTimeout) const;
 
 private:
     struct Impl;
