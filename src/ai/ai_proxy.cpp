@@ -7,6 +7,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
+#include <cmath>
 
 #include "aiproxy/ai/attempt_plan.hpp"
 #include "aiproxy/http/header_rules.hpp"
@@ -215,6 +216,17 @@ private:
                                              .status = report.status,
                                              .ms = seconds * 1000});
         result_.attempts = static_cast<int>(result_.trace.size());
+        if (!report.committed) {
+            if (!trace_.empty()) trace_ += ',';
+            trace_ += target.upstream->id();
+            trace_ += ':';
+            trace_ += report.outcome.failure == Failure::Status
+                          ? std::to_string(report.status)
+                          : std::string(attemptLabelName(label));
+            trace_ += ':';
+            trace_ += std::to_string(std::lround(seconds * 1000));
+            trace_ += "ms";
+        }
         // Relaying a committed response is upstream time too: the gateway only forwards.
         result_.upstream_seconds += seconds;
         if (report.committed) {
@@ -366,7 +378,8 @@ private:
             }
         }
 
-        sink_.begin(clientHeader(response, upstream, event_stream), clientContentLength(*parser));
+        sink_.begin(clientHeader(response, upstream, event_stream, secondsSince(sent_at)),
+                    clientContentLength(*parser));
         AttemptReport report{
             .committed = true,
             .status = status,
@@ -450,21 +463,33 @@ private:
     }
 
     bhttp::response_header<> clientHeader(const bhttp::response_header<>& upstream_header,
-                                          const upstream::Upstream& upstream, bool event_stream) {
+                                          const upstream::Upstream& upstream, bool event_stream,
+                                          double ttft_seconds) {
         bhttp::response_header<> header = upstream_header;
         http::removeHopByHop(header);
         header.erase(bhttp::field::content_length);
         if (event_stream) header.set("X-Accel-Buffering", "no");
-        addGatewayHeaders(header, upstream.id());
+        std::string current = upstream.id() + ":" + std::to_string(upstream_header.result_int()) +
+                              ":ttft=" + std::to_string(std::lround(ttft_seconds * 1000)) + "ms";
+        addGatewayHeaders(header, upstream.id(), current);
         return header;
     }
 
+    // X-AIProxy-Trace: the failed attempts so far ("openai:connect_error:0ms", "openai:503:4ms"),
+    // then the answering one ("local:200:ttft=12ms"). The count stays in X-AIProxy-Attempts.
     template <class Fields>
-    void addGatewayHeaders(Fields& header, const std::string& upstream_id) {
+    void addGatewayHeaders(Fields& header, const std::string& upstream_id,
+                           std::string_view answering = {}) {
         header.set("X-Request-Id", request_.request_id);
         if (route_.expose_upstream_headers) {
             header.set("X-AIProxy-Upstream", upstream_id);
             header.set("X-AIProxy-Attempts", std::to_string(attempts_so_far_));
+            std::string trace = trace_;
+            if (!answering.empty()) {
+                if (!trace.empty()) trace += ',';
+                trace += answering;
+            }
+            if (!trace.empty()) header.set("X-AIProxy-Trace", trace);
         }
     }
 
@@ -507,6 +532,7 @@ private:
     std::string forwarded_head_;  // end-to-end headers + X-Forwarded-* + Content-Length + CRLF
     int attempts_so_far_ = 0;
     bool client_gone_ = false;
+    std::string trace_;  // failed attempts, for X-AIProxy-Trace
     ProxyResult result_;
     UpstreamConnection* active_connection_ = nullptr;  // the attempt in progress, if connected
 };
