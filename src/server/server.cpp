@@ -47,7 +47,7 @@ public:
         // One metrics slot per worker and one for this thread.
         registry_ = std::make_unique<observe::MetricsRegistry>(count + 1);
         control_slot_ = count;
-                signals_.add(SIGUSR1);
+        signals_.add(SIGUSR1);
         registerServerMetrics();
         if (config_.log.access_log != "off") {
             access_log_ = std::make_unique<observe::AccessLog>(config_.log.access_log);
@@ -165,10 +165,15 @@ private:
             return;
         }
         const auto& next = *result.config;
-        if (!(next.server.listen == config_.server.listen) ||
-            next.server.workers != config_.server.workers ||
-            !(next.server.limits == config_.server.limits)) {
-            spdlog::warn("reload: changes under server.* take effect only after a restart");
+        if (!(next.server == config_.server) || !(next.status == config_.status) ||
+            next.log.access_log != config_.log.access_log) {
+            spdlog::warn(
+                "reload: changes under server, status and log.access_log take effect only after a "
+                "restart");
+        }
+        if (next.log.level != config_.log.level) {
+            spdlog::set_level(spdlog::level::from_str(next.log.level));
+            config_.log.level = next.log.level;
         }
         try {
             auto snapshot = Snapshot::build(next, snapshot_.get(), registry_.get());
