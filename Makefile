@@ -11,7 +11,7 @@ PACKAGES := g++ cmake ninja-build ccache pkg-config libboost1.81-dev libssl-dev 
             curl jq ca-certificates nodejs npm
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps build run test test-asan bench clean format
+.PHONY: deps build run test test-asan test-container install package bench clean format
 
 # Installs only what is missing, so repeated runs cost a dpkg query.
 deps:
@@ -47,6 +47,31 @@ test-asan: deps
 	cmake --build $(ASAN_DIR) -j $(JOBS)
 	cd $(ASAN_DIR) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	    ctest --output-on-failure -j $(JOBS)
+
+# The container image: build with podman (../shared/tools/container-check.sh), run it with mock
+# backends, check size, user, health check, fallback and a clean SIGTERM exit. Needs root;
+# minutes, so `make test` leaves it out.
+test-container:
+	$(SUDO) bash tests/container/image_test.sh
+
+# Installs aiproxyd, aiproxy-mock-llm, the systemd unit, the man page and the example configs
+# under PREFIX (DESTDIR for staging). A real install as root also creates the service user.
+PREFIX ?= /usr/local
+install: build
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD_DIR) --prefix $(PREFIX)
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && ! getent passwd aiproxy >/dev/null; then \
+	    { getent group aiproxy >/dev/null || groupadd --system aiproxy; } && \
+	    useradd --system --gid aiproxy --home-dir /var/lib/aiproxy --no-create-home \
+	        --shell /usr/sbin/nologin --comment "aiproxy LLM gateway" aiproxy && \
+	    echo "created the system user aiproxy"; \
+	fi
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload || true; fi
+
+# The Debian package (aiproxy_<version>_<arch>.deb in $(BUILD_DIR)); its postinst creates the
+# aiproxy user and /var/lib/aiproxy.
+package: build
+	cd $(BUILD_DIR) && cpack -G DEB
+	@ls -1 $(BUILD_DIR)/*.deb
 
 bench: build
 	@$(MAKE) --no-print-directory deps PACKAGES="nginx-light wrk"
