@@ -8,14 +8,17 @@ CMAKE_FLAGS ?=
 
 PACKAGES := g++ cmake ninja-build ccache pkg-config libboost1.81-dev libssl-dev \
             nlohmann-json3-dev libspdlog-dev libyaml-cpp-dev libgtest-dev libgmock-dev \
-            curl jq ca-certificates nodejs npm
+            curl jq ca-certificates
+# Node.js and npm (end-to-end tests with the official openai SDK) count as present when the
+# commands exist: a Node.js from elsewhere bundles npm and conflicts with Debian's npm package.
+NODE_PACKAGES := $(if $(shell command -v node),,nodejs) $(if $(shell command -v npm),,npm)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: deps build run test test-asan test-container install package bench clean format
 
 # Installs only what is missing, so repeated runs cost a dpkg query.
 deps:
-	@missing=$$(for p in $(PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
+	@missing=$$(for p in $(PACKAGES) $(NODE_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
 	    | grep -q 'ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	    echo "installing:" $$missing; \
@@ -74,7 +77,7 @@ package: build
 	@ls -1 $(BUILD_DIR)/*.deb
 
 bench: build
-	@$(MAKE) --no-print-directory deps PACKAGES="nginx-light wrk"
+	@$(MAKE) --no-print-directory deps PACKAGES="nginx-light wrk" NODE_PACKAGES=
 	bash bench/run.sh
 
 format:
