@@ -34,10 +34,12 @@ build: deps $(BUILD_DIR)/build.ninja
 
 # Starts the bundled mock LLM on 127.0.0.1:8000 (the default config's fallback) and the daemon
 # in the foreground; Ctrl-C stops both.
-run: build
+# Builds only the two binaries it runs (the test suite is most of the build time).
+run: deps $(BUILD_DIR)/build.ninja
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target aiproxyd aiproxy-mock-llm
 	@$(BUILD_DIR)/aiproxy-mock-llm --port 8000 --name local-mock & mock=$$!; \
 	trap "kill $$mock 2>/dev/null" EXIT INT TERM; \
-	echo; echo "aiproxyd: data plane on http://127.0.0.1:9080, mock LLM on http://127.0.0.1:8000"; \
+	echo; echo "aiproxyd: data plane on http://127.0.0.1:9080, metrics on http://127.0.0.1:9091/metrics, mock LLM on http://127.0.0.1:8000"; \
 	echo "try: curl -X POST http://127.0.0.1:9080/llm/chat/completions -H 'Content-Type: application/json'" \
 	     "-d '{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}]}'"; \
 	echo; $(BUILD_DIR)/aiproxyd -c $(CONFIG)
