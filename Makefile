@@ -8,7 +8,7 @@ CMAKE_FLAGS ?=
 
 PACKAGES := g++ cmake ninja-build ccache pkg-config libboost1.81-dev libssl-dev \
             nlohmann-json3-dev libspdlog-dev libyaml-cpp-dev libgtest-dev libgmock-dev \
-            curl jq ca-certificates
+            curl jq ca-certificates prometheus
 # Node.js and npm (end-to-end tests with the official openai SDK) count as present when the
 # commands exist: a Node.js from elsewhere bundles npm and conflicts with Debian's npm package.
 NODE_PACKAGES := $(if $(shell command -v node),,nodejs) $(if $(shell command -v npm),,npm)

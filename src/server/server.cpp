@@ -39,7 +39,9 @@ public:
     ControlThread(const ServerOptions& options, config::Config config)
         : options_(options),
           config_(std::move(config)),
-          limits_(sessionLimits(config_.server.limits)) {}
+          limits_(sessionLimits(config_.server.limits)) {
+        signals_.add(SIGUSR1);  // with the others, before anything can send it
+    }
 
     int run() {
         unsigned count = config_.server.workers;
@@ -47,7 +49,6 @@ public:
         // One metrics slot per worker and one for this thread.
         registry_ = std::make_unique<observe::MetricsRegistry>(count + 1);
         control_slot_ = count;
-        signals_.add(SIGUSR1);
         registerServerMetrics();
         if (config_.log.access_log != "off") {
             access_log_ = std::make_unique<observe::AccessLog>(config_.log.access_log);
@@ -233,7 +234,7 @@ private:
     config::Config config_;
     http::SessionLimits limits_;
     net::io_context control_{1};
-    net::signal_set signals_{control_, SIGINT, SIGTERM, SIGHUP};  // + SIGUSR1 in run()
+    net::signal_set signals_{control_, SIGINT, SIGTERM, SIGHUP};  // + SIGUSR1, added in the constructor
     net::steady_timer drain_timer_{control_};
     std::atomic<std::size_t> open_connections_{0};
     std::vector<std::unique_ptr<Worker>> workers_;
