@@ -86,22 +86,6 @@ private:
     std::size_t slot_;
 };
 
-const char* failureName(Failure failure) {
-    switch (failure) {
-        case Failure::None:
-            return "ok";
-        case Failure::Connect:
-            return "connect_error";
-        case Failure::Timeout:
-            return "timeout";
-        case Failure::Reset:
-            return "reset";
-        case Failure::Status:
-            return "status";
-    }
-    return "unknown";
-}
-
 bool isTimeout(const error_code& ec) {
     return ec == boost::beast::error::timeout || ec == http::net::error::timed_out;
 }
@@ -182,7 +166,7 @@ public:
             const auto& node = target->upstream->nodes()[target->node];
             spdlog::warn("request {}: attempt {} to {} {} failed: {} ({})", request_.request_id,
                          plan.attempts(), target->upstream->id(), node.address,
-                         failureName(last.outcome.failure), last.detail);
+                         attemptLabelName(labelOf(last)), last.detail);
             if (last.kept) kept = std::move(last.kept);
             if (plan.record(last.outcome) == Verdict::Done) break;
         }

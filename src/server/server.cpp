@@ -234,7 +234,8 @@ private:
     config::Config config_;
     http::SessionLimits limits_;
     net::io_context control_{1};
-    net::signal_set signals_{control_, SIGINT, SIGTERM, SIGHUP};  // + SIGUSR1, added in the constructor
+    net::signal_set signals_{control_, SIGINT, SIGTERM,
+                             SIGHUP};  // + SIGUSR1, added in the constructor
     net::steady_timer drain_timer_{control_};
     std::atomic<std::size_t> open_connections_{0};
     std::vector<std::unique_ptr<Worker>> workers_;
