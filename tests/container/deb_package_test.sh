@@ -64,7 +64,7 @@ grep -q 'check' "$root/usr/share/man/man8/aiproxyd.8" || fail "the man page miss
 
 # The installed binary accepts every config the package ships.
 installed="$root/usr/bin/aiproxyd"
-"$installed" --version | grep -q '^aiproxyd ' || fail "installed aiproxyd --version"
+[[ "$("$installed" --version)" == "aiproxyd "* ]] || fail "installed aiproxyd --version"
 for config in etc/aiproxy/aiproxy.yaml usr/share/aiproxy/aiproxy.yaml \
     usr/share/aiproxy/aiproxy.json usr/share/aiproxy/aiproxy.docker.yaml \
     usr/share/aiproxy/aiproxy.reference.yaml; do

@@ -211,7 +211,9 @@ stream_pid=""
 [ "$exit_code" = 0 ] || fail "the gateway exited $exit_code after SIGTERM"
 grep -q '^data: \[DONE\]' "$scratch/stream.body" ||
     fail "the in-flight stream was cut: $(cat "$scratch/stream.body")"
-podman logs "$gateway" 2>&1 | grep -q 'draining' || fail "the gateway did not log its drain"
+# To a file first: with pipefail, `podman logs | grep -q` fails whenever grep stops reading early.
+podman logs "$gateway" >"$scratch/gateway.log" 2>&1
+grep -q 'draining' "$scratch/gateway.log" || fail "the gateway did not log its drain"
 echo "stream completed ($(grep -c '^data: ' "$scratch/stream.body") events), exit code 0"
 
 echo
