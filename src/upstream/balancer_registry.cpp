@@ -9,9 +9,11 @@ void BalancerRegistry::rebuild(const std::vector<std::shared_ptr<const Upstream>
         auto old = by_id_.find(config.id);
         if (old != by_id_.end() && old->second.nodes == config.nodes &&
             old->second.type == config.type) {
+            old->second.built_for = upstream.get();
             next.emplace(config.id, std::move(old->second));
         } else {
-            next.emplace(config.id, Entry{.nodes = config.nodes,
+            next.emplace(config.id, Entry{.built_for = upstream.get(),
+                                          .nodes = config.nodes,
                                           .type = config.type,
                                           .balancer = makeBalancer(config)});
         }
@@ -21,11 +23,14 @@ void BalancerRegistry::rebuild(const std::vector<std::shared_ptr<const Upstream>
 
 Balancer& BalancerRegistry::get(const Upstream& upstream) {
     auto& entry = by_id_[upstream.id()];
-    if (!entry.balancer || entry.nodes != upstream.config().nodes) {
+    if (entry.built_for == &upstream) return *entry.balancer;
+    if (!entry.balancer || entry.nodes != upstream.config().nodes ||
+        entry.type != upstream.config().type) {
         entry = Entry{.nodes = upstream.config().nodes,
                       .type = upstream.config().type,
                       .balancer = makeBalancer(upstream.config())};
     }
+    entry.built_for = &upstream;
     return *entry.balancer;
 }
 

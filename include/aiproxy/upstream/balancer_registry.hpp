@@ -21,6 +21,10 @@ public:
 
 private:
     struct Entry {
+        // The upstream object the balancer serves. Snapshots reuse unchanged Upstream objects,
+        // so per request a pointer comparison suffices; the node list is compared only when a
+        // request still runs on an older snapshot.
+        const Upstream* built_for = nullptr;
         std::vector<config::NodeConfig> nodes;
         std::string type;
         std::unique_ptr<Balancer> balancer;
