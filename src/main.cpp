@@ -82,7 +82,7 @@ int main(int argc, char** argv) {
     }
     spdlog::set_level(spdlog::level::from_str(result.config->log.level));
     try {
-        return aiproxy::server::runServer({.config_path = config_path}, std::move(*result.config));
+        return aiproxy::server::runServer({.config_path = config_path}, std::move(result));
     } catch (const std::exception& error) {
         spdlog::critical("cannot start: {}", error.what());
         return 1;

@@ -48,12 +48,20 @@ LoadResult parseConfig(std::string_view text, Format format, const EnvLookup& en
         std::optional<detail::Json> document = format == Format::Yaml
                                                    ? detail::parseYaml(expanded, sink)
                                                    : detail::parseJson(expanded, sink);
-        if (document) result.config = detail::readConfig(*document, sink);
+        if (document) {
+            result.config = detail::readConfig(*document, sink);
+            if (result.config) {
+                result.document = std::make_shared<const detail::Json>(std::move(*document));
+            }
+        }
     } catch (const std::exception& e) {
         // Only allocation failures are expected here; callers get a diagnostic, not an exception.
         sink.error("", std::string{"cannot load the configuration: "} + e.what());
     }
-    if (!sink.errors.empty()) result.config.reset();
+    if (!sink.errors.empty()) {
+        result.config.reset();
+        result.document.reset();
+    }
     result.errors = std::move(sink.errors);
     result.warnings = std::move(sink.warnings);
     return result;

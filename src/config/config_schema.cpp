@@ -70,8 +70,9 @@ std::optional<Config> readConfig(const Json& document, DiagnosticSink& sink) {
     if (document.is_null()) {
         sink.warning("", "the file is empty; every setting has its default");
     } else if (!document.is_object()) {
-        sink.error(
-            "", "the top level must be an object with server, status, log, upstreams and routes");
+        sink.error("",
+                   "the top level must be an object with server, status, log, admin, storage, "
+                   "pricing, upstreams and routes");
     } else {
         std::set<std::string> upstream_ids = declaredUpstreamIds(document);
         std::set<std::string> seen_upstreams;
@@ -80,6 +81,9 @@ std::optional<Config> readConfig(const Json& document, DiagnosticSink& sink) {
             .on("server", [&](const Value& v) { readServer(v, config.server); })
             .on("status", [&](const Value& v) { readStatus(v, config.status); })
             .on("log", [&](const Value& v) { readLog(v, config.log); })
+            .on("admin", [&](const Value& v) { readAdmin(v, config.admin); })
+            .on("storage", [&](const Value& v) { readStorage(v, config.storage); })
+            .on("pricing", [&](const Value& v) { readPricing(v, config.pricing); })
             .on("upstreams",
                 [&](const Value& v) {
                     v.forEachElement([&](const Value& element) {

@@ -15,6 +15,10 @@ namespace aiproxy::config::detail {
 void readServer(const Value& value, ServerConfig& server);
 void readStatus(const Value& value, StatusConfig& status);
 void readLog(const Value& value, LogConfig& log);
+void readAdmin(const Value& value, AdminConfig& admin);
+void readStorage(const Value& value, StorageConfig& storage);
+// pricing: {model: {...}}; an entry for a model already present replaces it.
+void readPricing(const Value& value, std::vector<std::pair<std::string, ModelPrice>>& pricing);
 void readUpstream(const Value& value, UpstreamConfig& upstream);
 // upstream_ids: every id declared in the file, for the references of the ai-proxy plugin.
 void readRoute(const Value& value, const std::set<std::string>& upstream_ids, RouteConfig& route);

@@ -5,6 +5,7 @@
 #include <limits>
 #include <string_view>
 
+#include "aiproxy/common/cidr.hpp"
 #include "host_port.hpp"
 #include "schema.hpp"
 
@@ -138,6 +139,116 @@ void readLog(const Value& value, LogConfig& log) {
                 log.access_log = *target;
             })
         .read(value);
+}
+
+void readAdmin(const Value& value, AdminConfig& admin) {
+    ObjectReader{}
+        .on("enabled",
+            [&](const Value& v) {
+                if (auto enabled = v.boolean()) admin.enabled = *enabled;
+            })
+        .on("listen",
+            [&](const Value& v) {
+                if (auto address = readListenAddress(v)) admin.listen = *address;
+            })
+        .on("allow",
+            [&](const Value& v) {
+                std::vector<std::string> ranges;
+                bool is_list = v.forEachElement([&](const Value& element) {
+                    auto text = element.string();
+                    if (!text) return;
+                    if (!common::Cidr::parse(*text)) {
+                        element.error("must be an IP address or CIDR range such as 127.0.0.0/8");
+                        return;
+                    }
+                    ranges.push_back(*text);
+                });
+                if (is_list) admin.allow = std::move(ranges);
+            })
+        .on("keys",
+            [&](const Value& v) {
+                std::vector<AdminKey> keys;
+                bool is_list = v.forEachElement([&](const Value& element) {
+                    AdminKey key;
+                    ObjectReader reader;
+                    reader
+                        .on("key",
+                            [&](const Value& k) {
+                                auto text = k.string();
+                                if (!text) return;
+                                // Short keys are guessable; an unset ${VAR:-} must not open the
+                                // API.
+                                if (text->size() < 16) {
+                                    k.error("must be at least 16 characters");
+                                    return;
+                                }
+                                key.key = *text;
+                            })
+                        .on("role", [&](const Value& r) {
+                            auto role = r.string();
+                            if (!role) return;
+                            if (*role != "admin" && *role != "viewer") {
+                                r.error("must be one of: admin, viewer");
+                                return;
+                            }
+                            key.role = *role;
+                        });
+                    if (!reader.read(element)) return;
+                    if (!reader.seen("key")) {
+                        element.sink().error(memberPath(element.path(), "key"), "required");
+                    }
+                    if (!key.key.empty()) keys.push_back(std::move(key));
+                });
+                if (is_list) admin.keys = std::move(keys);
+            })
+        .read(value);
+}
+
+void readStorage(const Value& value, StorageConfig& storage) {
+    ObjectReader{}
+        .on("data_dir",
+            [&](const Value& v) {
+                auto dir = v.string();
+                if (!dir) return;
+                if (dir->empty()) {
+                    v.error("must be a directory path");
+                    return;
+                }
+                storage.data_dir = *dir;
+            })
+        .read(value);
+}
+
+void readPricing(const Value& value, std::vector<std::pair<std::string, ModelPrice>>& pricing) {
+    value.forEachMember([&](const std::string& model, const Value& entry) {
+        ModelPrice price;
+        auto readPrice = [](const Value& v, double& out) {
+            if (!v.json().is_number() || v.json().get<double>() < 0) {
+                v.error("must be a number >= 0 (USD per million tokens)");
+                return;
+            }
+            out = v.json().get<double>();
+        };
+        ObjectReader reader;
+        reader.on("input_per_mtok", [&](const Value& v) { readPrice(v, price.input_per_mtok); })
+            .on("output_per_mtok", [&](const Value& v) { readPrice(v, price.output_per_mtok); })
+            .on("cached_input_per_mtok", [&](const Value& v) {
+                double cached = 0;
+                readPrice(v, cached);
+                price.cached_input_per_mtok = cached;
+            });
+        if (!reader.read(entry)) return;
+        for (const char* key : {"input_per_mtok", "output_per_mtok"}) {
+            if (!reader.seen(key)) entry.sink().error(memberPath(entry.path(), key), "required");
+        }
+        auto existing = std::find_if(pricing.begin(), pricing.end(),
+                                     [&](const auto& item) { return item.first == model; });
+        if (existing != pricing.end()) {
+            existing->second = price;
+        } else {
+            pricing.emplace_back(model, price);
+        }
+    });
 }
 
 }  // namespace aiproxy::config::detail

@@ -1,6 +1,15 @@
 #include "aiproxy/server/server.hpp"
 
+#include <fcntl.h>
+#include <openssl/rand.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <condition_variable>
 #include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/io_context.hpp>
@@ -8,9 +17,13 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "aiproxy/admin/admin_api.hpp"
+#include "aiproxy/admin/admin_server.hpp"
 #include "aiproxy/admin/status_server.hpp"
 #include "aiproxy/common/systemd_notify.hpp"
 #include "aiproxy/config/config_loader.hpp"
+#include "aiproxy/config/objects.hpp"
+#include "aiproxy/config/store.hpp"
 #include "aiproxy/http/listener.hpp"
 #include "aiproxy/server/process_metrics.hpp"
 #include "aiproxy/server/worker.hpp"
@@ -34,13 +47,84 @@ std::string displayAddress(const std::string& host, std::uint16_t port) {
     return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
 }
 
-class ControlThread {
+// The admin key when admin.keys is empty: read from <data_dir>/admin.key, created (mode 0600)
+// with 256 random bits on first start. The key itself is never logged, only where it is.
+std::string generatedAdminKey(const std::string& data_dir) {
+    std::error_code absolute_error;
+    std::filesystem::path path =
+        (std::filesystem::absolute(data_dir, absolute_error) / "admin.key").lexically_normal();
+    {
+        std::ifstream in{path};
+        std::string key;
+        if (in && std::getline(in, key) && key.size() >= 16) {
+            spdlog::info("admin: admin.keys is empty; using the key stored in {}", path.string());
+            return key;
+        }
+    }
+    std::error_code ec;
+    std::filesystem::create_directories(data_dir, ec);
+    if (ec) throw std::runtime_error("cannot create " + data_dir + ": " + ec.message());
+    ::chmod(data_dir.c_str(), 0700);
+    unsigned char random[32];
+    if (RAND_bytes(random, sizeof random) != 1) {
+        throw std::runtime_error("cannot generate an admin key: no randomness");
+    }
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string key;
+    for (unsigned char byte : random) {
+        key.push_back(kHex[byte >> 4]);
+        key.push_back(kHex[byte & 15]);
+    }
+    std::string temp = path.string() + ".tmp";
+    int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    std::string line = key + "\n";
+    bool written = fd >= 0 &&
+                   ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
+                   ::fsync(fd) == 0;
+    if (fd >= 0) ::close(fd);
+    if (!written || ::rename(temp.c_str(), path.c_str()) != 0) {
+        throw std::runtime_error("cannot write the admin key to " + path.string() + ": " +
+                                 std::strerror(errno));
+    }
+    spdlog::warn("admin: admin.keys is empty; generated a key and stored it in {} (mode 0600)",
+                 path.string());
+    return key;
+}
+
+class ControlThread final : public admin::AdminHost {
 public:
-    ControlThread(const ServerOptions& options, config::Config config)
+    ControlThread(const ServerOptions& options, config::LoadResult loaded)
         : options_(options),
-          config_(std::move(config)),
+          config_(std::move(*loaded.config)),
+          file_document_(std::move(loaded.document)),
           limits_(sessionLimits(config_.server.limits)) {
         signals_.add(SIGUSR1);  // with the others, before anything can send it
+    }
+
+    // admin::AdminHost
+    const config::Config& fileConfig() const override { return config_; }
+    const config::Document* fileDocument() const override { return file_document_.get(); }
+    std::int64_t now() const override {
+        return std::chrono::duration_cast<std::chrono::seconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    }
+
+    std::optional<std::string> prepare(const config::Config& effective) override {
+        try {
+            prepared_ = Snapshot::build(effective, snapshot_.get(), registry_.get());
+            prepared_config_ = effective;
+            return std::nullopt;
+        } catch (const std::exception& error) {
+            prepared_.reset();
+            return std::string{error.what()};
+        }
+    }
+
+    void publish() override {
+        if (!prepared_) return;
+        effective_ = std::move(prepared_config_);
+        publishSnapshot(std::move(prepared_));
     }
 
     int run() {
@@ -58,6 +142,9 @@ public:
             workers_.push_back(std::make_unique<Worker>(
                 i, limits_, config_.server.limits.max_connections, open_connections_, &metrics_));
         }
+        store_ = config::makeFileStore(config_.storage.data_dir);
+        store_->load();  // a damaged state file stops the start with its name and offset
+        effective_ = effectiveConfigLogged(config_);
         bind();
         if (config_.status.enabled) {
             const auto& listen = config_.status.listen;
@@ -67,14 +154,15 @@ public:
             spdlog::info("status endpoint on {} (/metrics /healthz /readyz)",
                          displayAddress(listen.host, status_->port()));
         }
-        snapshot_ = Snapshot::build(config_, nullptr, registry_.get());
+        snapshot_ = Snapshot::build(effective_, nullptr, registry_.get());
         for (auto& worker : workers_)
             worker->start(snapshot_);
+        if (config_.admin.enabled) startAdmin();
         status_state_.ready = true;
         // Listeners are bound (the kernel queues connections from here on) and workers run.
         common::notifySystemd("READY=1\nSTATUS=serving");
         spdlog::info("aiproxyd {} ready: {} worker(s), {} route(s), {} upstream(s)",
-                     AIPROXY_VERSION, count, config_.routes.size(), config_.upstreams.size());
+                     AIPROXY_VERSION, count, effective_.routes.size(), effective_.upstreams.size());
         waitForSignal();
         control_.run();
         for (auto& worker : workers_)
@@ -84,6 +172,56 @@ public:
     }
 
 private:
+    // The file's objects plus the store's; stored objects that no longer check are logged.
+    config::Config effectiveConfigLogged(const config::Config& file) const {
+        std::vector<config::Diagnostic> skipped;
+        config::Config effective = config::effectiveConfig(file, *store_, &skipped);
+        for (const auto& problem : skipped) {
+            spdlog::warn("admin-managed object left out: {}", problem.toString());
+        }
+        return effective;
+    }
+
+    void startAdmin() {
+        std::vector<config::AdminKey> keys = config_.admin.keys;
+        if (keys.empty()) keys.push_back({generatedAdminKey(config_.storage.data_dir), "admin"});
+        std::vector<common::Cidr> allow;
+        for (const auto& range : config_.admin.allow)
+            allow.push_back(*common::Cidr::parse(range));  // validated by the loader
+        admin_api_ = std::make_unique<admin::AdminApi>(*store_, *this, std::move(keys));
+        const auto& listen = config_.admin.listen;
+        admin_ = std::make_unique<admin::AdminServer>(control_, listen.host, listen.port,
+                                                      std::move(allow), *admin_api_);
+        admin_->start();
+        spdlog::info("admin API on {} (/apisix/admin)",
+                     displayAddress(listen.host, admin_->port()));
+    }
+
+    // Hands a snapshot to every worker and returns once all of them use it, so the next request
+    // after an admin write's response sees the write.
+    void publishSnapshot(std::shared_ptr<const Snapshot> snapshot) {
+        struct Pending {
+            std::mutex mutex;
+            std::condition_variable done;
+            std::size_t left;
+        };
+        auto pending = std::make_shared<Pending>();
+        pending->left = workers_.size();
+        for (auto& worker : workers_) {
+            worker->post(snapshot, [pending] {
+                std::lock_guard lock{pending->mutex};
+                if (--pending->left == 0) pending->done.notify_all();
+            });
+        }
+        snapshot_ = std::move(snapshot);
+        std::unique_lock lock{pending->mutex};
+        // Workers apply a snapshot in microseconds; the bound only guards against a stopped one.
+        if (!pending->done.wait_for(lock, std::chrono::seconds(5),
+                                    [&] { return pending->left == 0; })) {
+            spdlog::warn("a worker did not apply the new configuration within 5 s");
+        }
+    }
+
     void registerServerMetrics() {
         auto& registry = *registry_;
         auto& data_path = metrics_.data_path;
@@ -167,24 +305,28 @@ private:
         }
         const auto& next = *result.config;
         if (!(next.server == config_.server) || !(next.status == config_.status) ||
+            !(next.admin == config_.admin) || !(next.storage == config_.storage) ||
             next.log.access_log != config_.log.access_log) {
             spdlog::warn(
-                "reload: changes under server, status and log.access_log take effect only after a "
-                "restart");
+                "reload: changes under server, status, admin, storage and log.access_log take "
+                "effect only after a restart");
         }
         if (next.log.level != config_.log.level) {
             spdlog::set_level(spdlog::level::from_str(next.log.level));
             config_.log.level = next.log.level;
         }
         try {
-            auto snapshot = Snapshot::build(next, snapshot_.get(), registry_.get());
-            for (auto& worker : workers_)
-                worker->post(snapshot);
-            snapshot_ = std::move(snapshot);
+            // The file wins for the ids it declares; admin-managed objects stay.
+            config::Config effective = effectiveConfigLogged(next);
+            auto snapshot = Snapshot::build(effective, snapshot_.get(), registry_.get());
+            publishSnapshot(std::move(snapshot));
+            effective_ = std::move(effective);
             config_.routes = next.routes;
             config_.upstreams = next.upstreams;
-            spdlog::info("reload done: {} route(s), {} upstream(s)", config_.routes.size(),
-                         config_.upstreams.size());
+            config_.pricing = next.pricing;
+            file_document_ = result.document;
+            spdlog::info("reload done: {} route(s), {} upstream(s)", effective_.routes.size(),
+                         effective_.upstreams.size());
             reloads_ok_->add(control_slot_);
         } catch (const std::exception& error) {
             spdlog::error("reload rejected: {}; the previous configuration stays", error.what());
@@ -231,7 +373,12 @@ private:
     metrics::CounterCell* reloads_failed_ = nullptr;
     admin::StatusState status_state_;
     const ServerOptions& options_;
-    config::Config config_;
+    config::Config config_;  // the file's: static settings and file-declared objects
+    std::shared_ptr<const nlohmann::ordered_json> file_document_;
+    config::Config effective_;  // config_ plus admin-managed objects: what the snapshot serves
+    std::unique_ptr<config::Store> store_;
+    std::shared_ptr<const Snapshot> prepared_;
+    config::Config prepared_config_;
     http::SessionLimits limits_;
     net::io_context control_{1};
     net::signal_set signals_{control_, SIGINT, SIGTERM,
@@ -241,15 +388,17 @@ private:
     std::vector<std::unique_ptr<Worker>> workers_;
     std::shared_ptr<const Snapshot> snapshot_;
     std::unique_ptr<admin::StatusServer> status_;  // declared after control_: destroyed first
+    std::unique_ptr<admin::AdminApi> admin_api_;
+    std::unique_ptr<admin::AdminServer> admin_;
     bool draining_ = false;
     std::size_t drained_ = 0;
 };
 
 }  // namespace
 
-int runServer(const ServerOptions& options, config::Config config) {
+int runServer(const ServerOptions& options, config::LoadResult loaded) {
     std::signal(SIGPIPE, SIG_IGN);
-    ControlThread control{options, std::move(config)};
+    ControlThread control{options, std::move(loaded)};
     return control.run();
 }
 

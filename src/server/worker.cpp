@@ -59,9 +59,10 @@ void Worker::start(std::shared_ptr<const Snapshot> snapshot) {
     });
 }
 
-void Worker::post(std::shared_ptr<const Snapshot> snapshot) {
-    net::post(io_, [this, snapshot = std::move(snapshot)]() mutable {
+void Worker::post(std::shared_ptr<const Snapshot> snapshot, std::function<void()> applied) {
+    net::post(io_, [this, snapshot = std::move(snapshot), applied = std::move(applied)]() mutable {
         applySnapshot(std::move(snapshot));
+        if (applied) applied();
     });
 }
 

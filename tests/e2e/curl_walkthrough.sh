@@ -20,17 +20,18 @@ stream_body='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello"
 
 command -v curl >/dev/null || { echo "SKIP: curl is not installed"; exit 77; }
 require_json_tool || { echo "SKIP: neither jq nor node is installed to read JSON"; exit 77; }
-for port in 8000 9080; do
+for port in 8000 9080 9180; do
     if port_in_use "$port"; then
-        echo "FAIL: port $port is already in use; the walk-through needs 127.0.0.1:8000 (mock)" \
-            "and 0.0.0.0:9080 (aiproxyd). Stop whatever listens there:" >&2
+        echo "FAIL: port $port is already in use; the walk-through needs 127.0.0.1:8000 (mock)," \
+            "0.0.0.0:9080 and 127.0.0.1:9180 (aiproxyd). Stop whatever listens there:" >&2
         ss -Htlnp "sport = :$port" >&2 2>/dev/null || true
         exit 1
     fi
 done
 
 e2e_init curl-walkthrough
-cd "$repo"
+# The shipped config keeps admin state in ./data: a scratch directory keeps the checkout clean.
+cd "$E2E_TMP"
 
 start_listening local-mock 10 "$mock" --port 8000 --name local-mock
 
@@ -98,6 +99,6 @@ walk_through() {
     if [[ $E2E_FAILURES -gt 0 ]]; then show_log "$E2E_TMP/aiproxyd-$tag.log"; fi
 }
 
-walk_through config/aiproxy.yaml
-walk_through config/aiproxy.json
+walk_through "$repo/config/aiproxy.yaml"
+walk_through "$repo/config/aiproxy.json"
 e2e_finish

@@ -36,6 +36,10 @@ server:
   drain_timeout: 5
 status:
   listen: "127.0.0.1:0"
+admin:
+  enabled: false
+storage:
+  data_dir: "$E2E_TMP/data"
 log:
   level: info
   access_log: off

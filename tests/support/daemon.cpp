@@ -27,9 +27,10 @@ constexpr std::string_view kListeningMarker = "listening on ";
 
 // Runs in the forked child: only async-signal-safe calls until exec.
 [[noreturn]] void execChild(char* const* argv, char* const* envp, int output_fd, int null_fd,
-                            pid_t parent) {
+                            pid_t parent, const char* working_dir) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(126);
+    if (working_dir[0] != '\0' && ::chdir(working_dir) != 0) ::_exit(125);
     sigset_t none;
     ::sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -132,8 +133,10 @@ struct ChildProcess::Impl {
 };
 
 ChildProcess::ChildProcess(const std::vector<std::string>& argv,
-                           const std::vector<std::string>& environment)
+                           const std::vector<std::string>& environment,
+                           const std::filesystem::path& working_dir)
     : impl_(std::make_unique<Impl>()) {
+    std::string directory = working_dir.string();
     // Everything the child needs is built before fork: it may only make async-signal-safe calls.
     std::vector<char*> args = nullTerminated(argv);
     std::vector<std::string> variables = childEnvironment(environment);
@@ -145,7 +148,8 @@ ChildProcess::ChildProcess(const std::vector<std::string>& argv,
     if (null_fd < 0) throwErrno("open /dev/null");
     pid_t parent = ::getpid();
     impl_->pid = ::fork();
-    if (impl_->pid == 0) execChild(args.data(), envp.data(), fds[1], null_fd, parent);
+    if (impl_->pid == 0)
+        execChild(args.data(), envp.data(), fds[1], null_fd, parent, directory.c_str());
     int fork_errno = errno;
     ::close(fds[1]);
     ::close(null_fd);
@@ -227,7 +231,8 @@ Daemon::~Daemon() = default;
 bool Daemon::start(std::string_view config, std::chrono::milliseconds timeout) {
     writeConfig(config);
     process_ = std::make_unique<ChildProcess>(
-        std::vector<std::string>{AIPROXYD_PATH, "-c", configPath().string()}, environment_);
+        std::vector<std::string>{AIPROXYD_PATH, "-c", configPath().string()}, environment_,
+        dir_.path());
     if (!process_->waitForOutput(kListeningMarker, timeout)) return false;
     // The line may still be arriving: wait for its end before parsing the port.
     if (!process_->waitForOutput("\n", timeout, process_->output().find(kListeningMarker)))

@@ -38,8 +38,10 @@ private:
 class ChildProcess {
 public:
     /// `environment`: "NAME=value" entries set for the child on top of this process's own.
+    /// `working_dir`: the child's working directory (empty: this process's).
     explicit ChildProcess(const std::vector<std::string>& argv,
-                          const std::vector<std::string>& environment = {});
+                          const std::vector<std::string>& environment = {},
+                          const std::filesystem::path& working_dir = {});
     ~ChildProcess();
     ChildProcess(const ChildProcess&) = delete;
     ChildProcess& operator=(const ChildProcess&) = delete;
@@ -67,7 +69,8 @@ struct RunResult {
 RunResult runAiproxyd(const std::vector<std::string>& args,
                       std::chrono::milliseconds timeout = kWaitTimeout);
 
-/// aiproxyd in the foreground on a config written to a temp dir. Configure
+/// aiproxyd in the foreground on a config written to a temp dir, which is also its working
+/// directory (so the default storage.data_dir "./data" is private to it). Configure
 /// `server.listen: ["127.0.0.1:0"]`; the real port is read from the "listening on" log line.
 class Daemon {
 public:

@@ -40,6 +40,7 @@ std::string GatewayConfig::yaml() const {
     }
     // A free port: parallel daemons must not fight over the default 127.0.0.1:9091.
     out << "status:\n  listen: \"127.0.0.1:0\"\n";
+    out << "admin:\n  listen: \"127.0.0.1:0\"\n";
     out << "log:\n  level: info\n"
         << "upstreams:\n"
         << "  - id: primary\n"

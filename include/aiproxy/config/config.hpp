@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace aiproxy::config {
@@ -55,6 +56,30 @@ struct LogConfig {
     bool operator==(const LogConfig&) const = default;
 };
 
+// admin.*: the Admin API (APISIX v3 shapes), served by the control thread.
+struct AdminKey {
+    std::string key;
+    std::string role = "admin";  // admin | viewer (GET only)
+    bool operator==(const AdminKey&) const = default;
+};
+
+struct AdminConfig {
+    bool enabled = true;
+    ListenAddress listen{"127.0.0.1", 9180};
+    std::vector<std::string> allow{"127.0.0.0/8", "::1/128"};  // CIDRs; others get 403
+    std::vector<AdminKey> keys;  // empty: a key is generated into storage.data_dir
+    bool operator==(const AdminConfig&) const = default;
+};
+
+// storage.*: where admin-managed objects live (ARCHITECTURE.md section 3).
+struct StorageConfig {
+    std::string data_dir = "./data";  // relative to the working directory
+    bool operator==(const StorageConfig&) const = default;
+};
+
+// name -> value pairs in file order (headers, query parameters, model names).
+using StringPairs = std::vector<std::pair<std::string, std::string>>;
+
 enum class Scheme { Http, Https };
 
 struct NodeConfig {
@@ -88,6 +113,70 @@ struct KeepalivePool {
     bool operator==(const KeepalivePool&) const = default;
 };
 
+// upstreams[].checks: APISIX field names. Passive checks are always on; active ones only when
+// checks.active is present.
+struct HealthyConfig {
+    Milliseconds interval{1'000};  // active only (file: seconds)
+    std::vector<int> http_statuses{200, 302};
+    int successes = 2;
+    bool operator==(const HealthyConfig&) const = default;
+};
+
+struct UnhealthyConfig {
+    Milliseconds interval{1'000};  // active only (file: seconds)
+    std::vector<int> http_statuses{429, 404, 500, 501, 502, 503, 504, 505};
+    int http_failures = 5;
+    int tcp_failures = 2;
+    int timeouts = 3;
+    bool operator==(const UnhealthyConfig&) const = default;
+};
+
+struct ActiveCheckConfig {
+    std::string type = "http";        // http | https | tcp
+    Milliseconds timeout{1'000};      // file: seconds
+    std::string http_path = "/";      // suggest /v1/models: costs no tokens
+    std::string http_method = "GET";  // our extension (APISIX always GETs)
+    std::string host;                 // Host header; empty = node host
+    std::uint16_t port = 0;           // 0 = node port
+    bool https_verify_certificate = true;
+    std::vector<std::string> req_headers;  // "Name: value"
+    HealthyConfig healthy;
+    UnhealthyConfig unhealthy;
+    bool operator==(const ActiveCheckConfig&) const = default;
+};
+
+struct PassiveCheckConfig {
+    // APISIX defaults: a node counts healthy again after successes answers with these statuses.
+    HealthyConfig healthy{.interval = Milliseconds{0},
+                          .http_statuses = {200, 201, 202, 203, 204, 205, 206, 207, 208, 226, 300,
+                                            301, 302, 303, 304, 305, 306, 307, 308},
+                          .successes = 5};
+    UnhealthyConfig unhealthy{.interval = Milliseconds{0},
+                              .http_statuses = {429, 500, 503},
+                              .http_failures = 5,
+                              .tcp_failures = 2,
+                              .timeouts = 7};
+    // Our extension: an ejection lasts cooldown, doubling on each repeated ejection up to
+    // max_cooldown, and ends with one half-open trial request (file: seconds).
+    Milliseconds cooldown{5'000};
+    Milliseconds max_cooldown{300'000};
+    bool operator==(const PassiveCheckConfig&) const = default;
+};
+
+struct HealthChecksConfig {
+    std::optional<ActiveCheckConfig> active;
+    PassiveCheckConfig passive;
+    bool operator==(const HealthChecksConfig&) const = default;
+};
+
+// upstreams[].auth: credentials the gateway adds to every request to that upstream.
+struct UpstreamAuth {
+    StringPairs header;
+    StringPairs query;
+    bool empty() const { return header.empty() && query.empty(); }
+    bool operator==(const UpstreamAuth&) const = default;
+};
+
 struct UpstreamConfig {
     std::string id;
     std::vector<NodeConfig> nodes;
@@ -95,8 +184,20 @@ struct UpstreamConfig {
     TlsConfig tls;
     UpstreamTimeouts timeout;
     KeepalivePool keepalive_pool;
-    std::string type = "roundrobin";  // only roundrobin for now; anything else is an error
-    std::string base_path = "/v1";    // our extension: prefix of every forwarded path
+    std::string type = "roundrobin";  // roundrobin | least_conn | chash | ewma
+    std::string hash_on = "vars";  // chash: vars | header | cookie | consumer | vars_combinations
+    std::string key;               // chash: "remote_addr", "uri", "arg_user", header name, ...
+    HealthChecksConfig checks;
+    std::string base_path = "/v1";  // our extension: prefix of every forwarded path
+    // LLM awareness (issue 5). provider: openai | azure-openai | anthropic | deepseek | gemini |
+    // mistral | openrouter | ollama | vllm | openai-compatible. Its defaults are applied by the
+    // loader where the file is silent.
+    std::string provider = "openai-compatible";
+    UpstreamAuth auth;
+    bool pass_client_auth = true;  // default: false when auth is set
+    StringPairs options;           // body field -> JSON text of its new value (flat overwrite)
+    StringPairs model_map;         // client model -> upstream model
+    std::string api_version;       // azure-openai: ?api-version=
     bool operator==(const UpstreamConfig&) const = default;
 };
 
@@ -111,21 +212,44 @@ struct AiProxyConfig {
     bool operator==(const AiProxyConfig&) const = default;
 };
 
+// routes[].vars: [["post_arg.model", "~~", "^local-"], ...]; all must hold. APISIX operators:
+// ==, ~=, >, <, >=, <=, ~~ (regex), ~* (regex, case-insensitive), in, has, ! (negates the next).
+struct VarCondition {
+    std::string
+        var;  // http_<header>, arg_<query>, cookie_<name>, remote_addr, uri, post_arg.<path>
+    std::string op;
+    std::vector<std::string> values;  // one value; several for "in"
+    bool negate = false;
+    bool operator==(const VarCondition&) const = default;
+};
+
 struct RouteConfig {
     std::string id;
     std::vector<std::string> uris;     // "uri" or "uris"; "/x" exact, "/x/*" prefix on "/x/"
     std::vector<std::string> methods;  // upper case; empty = any
     std::vector<std::string> hosts;    // "host" or "hosts"; "*.example.com" allowed; empty = any
     int priority = 0;
+    std::vector<VarCondition> vars;
     bool expose_upstream_headers = true;  // route key, or the ai-proxy plugin's
     std::optional<AiProxyConfig> ai_proxy;
     bool operator==(const RouteConfig&) const = default;
+};
+
+// pricing.<model>: USD per million tokens.
+struct ModelPrice {
+    double input_per_mtok = 0;
+    double output_per_mtok = 0;
+    std::optional<double> cached_input_per_mtok;  // unset: cached input costs input_per_mtok
+    bool operator==(const ModelPrice&) const = default;
 };
 
 struct Config {
     ServerConfig server;
     StatusConfig status;
     LogConfig log;
+    AdminConfig admin;
+    StorageConfig storage;
+    std::vector<std::pair<std::string, ModelPrice>> pricing;  // model -> price, file order
     std::vector<UpstreamConfig> upstreams;
     std::vector<RouteConfig> routes;
     bool operator==(const Config&) const = default;

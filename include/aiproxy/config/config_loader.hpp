@@ -3,10 +3,13 @@
 // with the path of the field it concerns, so users can fix a file in one pass.
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "aiproxy/config/config.hpp"
 
@@ -22,6 +25,8 @@ struct LoadResult {
     std::optional<Config> config;      // set only when errors is empty
     std::vector<Diagnostic> errors;    // every error found, in file order
     std::vector<Diagnostic> warnings;  // accepted but suspicious (unknown plugin keys, retry 0 ...)
+    // The document after env expansion (set with config): the admin export shows file objects.
+    std::shared_ptr<const nlohmann::ordered_json> document;
 };
 
 enum class Format { Yaml, Json };

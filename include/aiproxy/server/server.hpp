@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "aiproxy/config/config.hpp"
+#include "aiproxy/config/config_loader.hpp"
 
 namespace aiproxy::server {
 
@@ -12,8 +12,9 @@ struct ServerOptions {
     std::string config_path;
 };
 
-// Runs until a graceful shutdown; returns the process exit code. Throws on startup failures
-// (bind errors, TLS setup) with a message for the user.
-int runServer(const ServerOptions& options, config::Config config);
+// Runs until a graceful shutdown; returns the process exit code. `loaded` is a successful load
+// of the config file. Throws on startup failures (bind errors, TLS setup, a damaged state file)
+// with a message for the user.
+int runServer(const ServerOptions& options, config::LoadResult loaded);
 
 }  // namespace aiproxy::server

@@ -42,8 +42,8 @@ public:
 
     // Starts the thread with a first snapshot.
     void start(std::shared_ptr<const Snapshot> snapshot);
-    // Thread-safe: posts to the worker.
-    void post(std::shared_ptr<const Snapshot> snapshot);
+    // Thread-safe: posts to the worker; applied (if set) runs on the worker right after.
+    void post(std::shared_ptr<const Snapshot> snapshot, std::function<void()> applied = {});
     // Thread-safe: stops accepting and keep-alive; on_drained runs on this worker when the last
     // connection is gone.
     void drain(std::function<void()> on_drained);

@@ -122,7 +122,8 @@ std::vector<Case> errorCases() {
          {"log.level: must be one of: trace, debug, info, warn, error, critical, off"}},
         {"TopLevelNotAnObject",
          "[1, 2]",
-         {"the top level must be an object with server, status, log, upstreams and routes"}},
+         {"the top level must be an object with server, status, log, admin, storage, pricing, "
+          "upstreams and routes"}},
         {"DuplicateKey",
          Doc{.top = R"("log": {"level": "info", "level": "debug"},)"}.text(),
          {"log.level: duplicate key"}},

@@ -1,0 +1,185 @@
+#include "aiproxy/admin/admin_server.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <stdexcept>
+
+namespace aiproxy::admin {
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = net::ip::tcp;
+constexpr auto use_nothrow = net::as_tuple(net::use_awaitable);
+constexpr auto kReadTimeout = std::chrono::seconds(10);
+constexpr std::uint32_t kMaxHeaderBytes = 16 * 1024;
+// After refusing a request whose body is still arriving, read and drop this much more before
+// closing, so the client gets to read the answer instead of a connection reset.
+constexpr std::size_t kLingerBytes = 4 * 1024 * 1024;
+constexpr auto kLingerTime = std::chrono::seconds(2);
+
+bhttp::response<bhttp::string_body> jsonResponse(unsigned status, std::string body,
+                                                 unsigned version, bool keep_alive) {
+    bhttp::response<bhttp::string_body> response{static_cast<bhttp::status>(status), version};
+    response.set(bhttp::field::content_type, "application/json");
+    response.set("X-API-VERSION", "v3");
+    response.set(bhttp::field::server, "aiproxyd");
+    response.body() = std::move(body);
+    response.keep_alive(keep_alive);
+    response.prepare_payload();
+    return response;
+}
+
+}  // namespace
+
+struct AdminServer::Impl {
+    tcp::acceptor acceptor;
+    std::vector<common::Cidr> allow;
+    AdminApi& api;
+
+    // Half-closes and drains, bounded in bytes and time (nginx's lingering close).
+    static net::awaitable<void> lingeringClose(beast::tcp_stream& stream) {
+        boost::system::error_code ignored;
+        stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        stream.expires_after(kLingerTime);
+        std::array<char, 16 * 1024> sink{};
+        std::size_t drained = 0;
+        while (drained < kLingerBytes) {
+            auto [ec, n] = co_await stream.async_read_some(net::buffer(sink), use_nothrow);
+            if (ec) break;
+            drained += n;
+        }
+    }
+
+    static net::awaitable<void> refuseTooLarge(beast::tcp_stream& stream, unsigned version) {
+        auto response = jsonResponse(
+            400, R"({"error_msg":"request body too large: the limit is 1572864 bytes"})", version,
+            false);
+        co_await bhttp::async_write(stream, response, use_nothrow);
+        co_await lingeringClose(stream);
+    }
+
+    net::awaitable<void> session(tcp::socket socket) {
+        beast::tcp_stream stream{std::move(socket)};
+        boost::system::error_code endpoint_error;
+        auto remote = stream.socket().remote_endpoint(endpoint_error);
+        if (endpoint_error) co_return;
+        bool allowed = common::anyContains(allow, remote.address());
+        beast::flat_buffer buffer;
+        for (;;) {
+            bhttp::request_parser<bhttp::string_body> parser;
+            parser.header_limit(kMaxHeaderBytes);
+            parser.body_limit(kMaxAdminBodyBytes);
+            stream.expires_after(kReadTimeout);
+            auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, use_nothrow);
+            if (ec == bhttp::error::body_limit) {  // a Content-Length over the limit
+                co_await refuseTooLarge(stream, 11);
+                co_return;
+            }
+            if (ec) co_return;
+            const auto& header = parser.get();
+            if (!allowed) {
+                spdlog::warn("admin: refused {} {} from {} (not in admin.allow)",
+                             std::string{header.method_string()},
+                             std::string{header.target().substr(0, header.target().find('?'))},
+                             remote.address().to_string());
+                auto response = jsonResponse(
+                    403,
+                    R"x({"error_msg":"access from this address is not allowed (admin.allow)"})x",
+                    header.version(), false);
+                co_await bhttp::async_write(stream, response, use_nothrow);
+                co_await lingeringClose(stream);
+                co_return;
+            }
+            if (beast::iequals(header[bhttp::field::expect], "100-continue")) {
+                bhttp::response<bhttp::empty_body> go_on{bhttp::status::continue_, 11};
+                auto [write_ec, written] = co_await bhttp::async_write(stream, go_on, use_nothrow);
+                if (write_ec) co_return;
+            }
+            if (!parser.is_done()) {
+                auto [body_ec, body_n] =
+                    co_await bhttp::async_read(stream, buffer, parser, use_nothrow);
+                if (body_ec == bhttp::error::body_limit) {
+                    co_await refuseTooLarge(stream, header.version());
+                    co_return;
+                }
+                if (body_ec) co_return;
+            }
+            auto& request = parser.get();
+            AdminRequest admin_request{
+                .method = std::string{request.method_string()},
+                .target = std::string{request.target()},
+                .x_api_key = std::string{request["X-API-KEY"]},
+                .cookie = std::string{request[bhttp::field::cookie]},
+                .body = std::move(request.body()),
+            };
+            AdminResponse answer = api.handle(admin_request);
+            if (admin_request.method != "GET") {
+                // Never the key or the body: they may hold secrets.
+                spdlog::info("admin: {} {} -> {}", admin_request.method,
+                             admin_request.target.substr(0, admin_request.target.find('?')),
+                             answer.status);
+            }
+            bool keep_alive = request.keep_alive();
+            auto response =
+                jsonResponse(answer.status, std::move(answer.body), request.version(), keep_alive);
+            if (request.method() == bhttp::verb::head) response.body().clear();
+            stream.expires_after(kReadTimeout);
+            auto [write_ec, written] = co_await bhttp::async_write(stream, response, use_nothrow);
+            if (write_ec || !keep_alive) co_return;
+        }
+    }
+
+    net::awaitable<void> accept() {
+        for (;;) {
+            auto [ec, socket] = co_await acceptor.async_accept(use_nothrow);
+            if (ec == net::error::operation_aborted || !acceptor.is_open()) co_return;
+            if (ec) continue;
+            net::co_spawn(acceptor.get_executor(), session(std::move(socket)), net::detached);
+        }
+    }
+};
+
+AdminServer::AdminServer(net::io_context& context, const std::string& host, std::uint16_t port,
+                         std::vector<common::Cidr> allow, AdminApi& api) {
+    try {
+        tcp::endpoint endpoint{net::ip::make_address(host), port};
+        tcp::acceptor acceptor{context};
+        acceptor.open(endpoint.protocol());
+        acceptor.set_option(tcp::acceptor::reuse_address(true));
+        acceptor.bind(endpoint);
+        acceptor.listen();
+        impl_ = std::make_unique<Impl>(Impl{std::move(acceptor), std::move(allow), api});
+    } catch (const boost::system::system_error& error) {
+        throw std::runtime_error("cannot listen on " + host + ":" + std::to_string(port) +
+                                 " (admin): " + error.code().message());
+    }
+}
+
+AdminServer::~AdminServer() = default;
+
+std::uint16_t AdminServer::port() const {
+    return impl_->acceptor.local_endpoint().port();
+}
+
+void AdminServer::start() {
+    net::co_spawn(impl_->acceptor.get_executor(), impl_->accept(), net::detached);
+}
+
+void AdminServer::stop() {
+    boost::system::error_code ignored;
+    impl_->acceptor.close(ignored);
+}
+
+}  // namespace aiproxy::admin

@@ -1,0 +1,216 @@
+// The resource table of the admin API and the merge of file and admin-managed objects.
+
+#include "aiproxy/config/objects.hpp"
+
+#include <algorithm>
+
+#include "aiproxy/config/store.hpp"
+#include "schema.hpp"
+
+namespace aiproxy::config {
+namespace {
+
+using detail::DiagnosticSink;
+using detail::Json;
+using detail::Value;
+
+// Admin bookkeeping fields are not part of the schema the file readers know.
+Json withoutTimes(const Document& value) {
+    Json copy = value;
+    if (copy.is_object()) {
+        copy.erase("create_time");
+        copy.erase("update_time");
+    }
+    return copy;
+}
+
+const std::set<std::string>& idsOf(const ObjectIds& ids, std::string_view resource) {
+    static const std::set<std::string> kNone;
+    auto found = ids.find(resource);
+    return found == ids.end() ? kNone : found->second;
+}
+
+std::string textId(const Json& value) {
+    if (value.is_string()) return value.get<std::string>();
+    if (value.is_number_unsigned()) return std::to_string(value.get<std::uint64_t>());
+    if (value.is_number_integer()) return std::to_string(value.get<std::int64_t>());
+    return {};
+}
+
+std::vector<Reference> routeReferences(const Document& value) {
+    std::vector<Reference> refs;
+    if (!value.is_object()) return refs;
+    auto plugins = value.find("plugins");
+    if (plugins == value.end() || !plugins->is_object()) return refs;
+    auto ai_proxy = plugins->find("ai-proxy");
+    if (ai_proxy == plugins->end() || !ai_proxy->is_object()) return refs;
+    for (const char* field : {"upstream_id", "upstream_fallback_id"}) {
+        auto ref = ai_proxy->find(field);
+        if (ref == ai_proxy->end()) continue;
+        std::string id = textId(*ref);
+        if (!id.empty()) {
+            refs.push_back({"upstreams", id, std::string{"plugins.ai-proxy."} + field});
+        }
+    }
+    return refs;
+}
+
+std::vector<Resource> makeResources() {
+    std::vector<Resource> list;
+    list.push_back(Resource{
+        .name = "upstreams",
+        .check =
+            [](const Document& value, const ObjectIds&) {
+                DiagnosticSink sink;
+                Json object = withoutTimes(value);
+                UpstreamConfig upstream;
+                detail::readUpstream(Value{object, "", sink}, upstream);
+                return std::move(sink.errors);
+            },
+        .references = [](const Document&) { return std::vector<Reference>{}; },
+        .add =
+            [](const Document& value, const ObjectIds&, Config& config) {
+                DiagnosticSink sink;
+                Json object = withoutTimes(value);
+                UpstreamConfig upstream;
+                detail::readUpstream(Value{object, "", sink}, upstream);
+                config.upstreams.push_back(std::move(upstream));
+            },
+        .file_ids =
+            [](const Config& file) {
+                std::set<std::string> ids;
+                for (const auto& upstream : file.upstreams)
+                    ids.insert(upstream.id);
+                return ids;
+            },
+    });
+    list.push_back(Resource{
+        .name = "routes",
+        .check =
+            [](const Document& value, const ObjectIds& existing) {
+                DiagnosticSink sink;
+                Json object = withoutTimes(value);
+                RouteConfig route;
+                detail::readRoute(Value{object, "", sink}, idsOf(existing, "upstreams"), route);
+                return std::move(sink.errors);
+            },
+        .references = routeReferences,
+        .add =
+            [](const Document& value, const ObjectIds& existing, Config& config) {
+                DiagnosticSink sink;
+                Json object = withoutTimes(value);
+                RouteConfig route;
+                detail::readRoute(Value{object, "", sink}, idsOf(existing, "upstreams"), route);
+                config.routes.push_back(std::move(route));
+            },
+        .file_ids =
+            [](const Config& file) {
+                std::set<std::string> ids;
+                for (const auto& route : file.routes)
+                    ids.insert(route.id);
+                return ids;
+            },
+    });
+    return list;
+}
+
+}  // namespace
+
+const std::vector<Resource>& resources() {
+    static const std::vector<Resource> kResources = makeResources();
+    return kResources;
+}
+
+const Resource* findResource(std::string_view name) {
+    for (const Resource& resource : resources()) {
+        if (resource.name == name) return &resource;
+    }
+    return nullptr;
+}
+
+ObjectIds existingIds(const Config& file, const Store& store) {
+    ObjectIds ids;
+    for (const Resource& resource : resources()) {
+        auto& set = ids[resource.name];
+        set = resource.file_ids(file);
+        for (const StoredObject* object : store.list(resource.name))
+            set.insert(object->id);
+    }
+    return ids;
+}
+
+Config effectiveConfig(const Config& file, const Store& store, std::vector<Diagnostic>* skipped,
+                       const PendingChange* pending) {
+    Config config = file;
+    // Grown resource by resource, so a reference only counts objects that made it in.
+    ObjectIds present;
+    for (const Resource& resource : resources()) {
+        auto file_ids = resource.file_ids(file);
+        auto& ids = present[resource.name];
+        ids = file_ids;
+        bool pending_here = pending && pending->resource == resource.name;
+        bool pending_seen = false;
+        auto addObject = [&](const std::string& id, const Document& value) {
+            if (file_ids.count(id) != 0) return;  // the file wins
+            auto errors = resource.check(value, present);
+            if (!errors.empty()) {
+                if (skipped) {
+                    for (auto& error : errors) {
+                        skipped->push_back({resource.name + "/" + id +
+                                                (error.path.empty() ? "" : "." + error.path),
+                                            error.message});
+                    }
+                }
+                return;
+            }
+            resource.add(value, present, config);
+            ids.insert(id);
+        };
+        for (const StoredObject* object : store.list(resource.name)) {
+            if (pending_here && object->id == pending->id) {
+                pending_seen = true;
+                if (pending->value) addObject(object->id, *pending->value);
+                continue;
+            }
+            addObject(object->id, object->value);
+        }
+        if (pending_here && !pending_seen && pending->value) {
+            addObject(std::string{pending->id}, *pending->value);
+        }
+    }
+    return config;
+}
+
+Document redactSecrets(std::string_view resource, const Document& value) {
+    Document copy = value;
+    auto redactAuth = [](Document& holder) {
+        if (!holder.is_object()) return;
+        auto auth = holder.find("auth");
+        if (auth == holder.end() || !auth->is_object()) return;
+        for (const char* part : {"header", "query"}) {
+            auto section = auth->find(part);
+            if (section == auth->end() || !section->is_object()) continue;
+            for (auto& [name, secret] : section->items()) {
+                (void)name;
+                secret = "***";
+            }
+        }
+    };
+    if (resource == "upstreams") redactAuth(copy);
+    if (resource == "routes" && copy.is_object()) {
+        auto plugins = copy.find("plugins");
+        if (plugins != copy.end() && plugins->is_object()) {
+            auto multi = plugins->find("ai-proxy-multi");
+            if (multi != plugins->end() && multi->is_object()) {
+                auto instances = multi->find("instances");
+                if (instances != multi->end() && instances->is_array()) {
+                    for (auto& instance : *instances)
+                        redactAuth(instance);
+                }
+            }
+        }
+    }
+    return copy;
+}
+
+}  // namespace aiproxy::config
