@@ -9,7 +9,14 @@
 #include <boost/beast/http/write.hpp>
 #include <cmath>
 
+#include "aiproxy/ai/anthropic_translation.hpp"
 #include "aiproxy/ai/attempt_plan.hpp"
+#include "aiproxy/ai/provider.hpp"
+#include "aiproxy/ai/request_model.hpp"
+#include "aiproxy/ai/sse_framer.hpp"
+#include "aiproxy/ai/stream_usage_filter.hpp"
+#include "aiproxy/ai/usage.hpp"
+#include "aiproxy/config/provider_defaults.hpp"
 #include "aiproxy/http/header_rules.hpp"
 #include "aiproxy/http/json_error.hpp"
 
@@ -26,6 +33,8 @@ using upstream::UpstreamConnection;
 constexpr std::size_t kRelayBufferBytes = 16 * 1024;
 constexpr std::size_t kMaxKeptErrorBody = 64 * 1024;
 constexpr int kMaxInformationalResponses = 4;
+// A plain (non-stream) JSON answer is copied up to this size to read its usage.
+constexpr std::size_t kMaxUsageCopyBytes = 4 * 1024 * 1024;
 
 using UpstreamParser = bhttp::response_parser<bhttp::buffer_body>;
 
@@ -34,7 +43,116 @@ struct KeptResponse {
     unsigned status = 0;
     std::string content_type;
     std::string body;
+    Translation translation = Translation::None;  // the client speaks another API
 };
+
+// The request as one upstream gets it: shaped for its provider (credentials, options,
+// model_map, translation), serialized once per upstream and replayed per attempt.
+struct PreparedRequest {
+    UpstreamRequestPlan plan;
+    std::optional<std::string> body;  // nullopt: the client's body as it came
+    std::string fields;               // end-to-end + X-Forwarded-* + Content-Length + CRLF
+    bool hide_usage_chunk = false;    // the gateway added include_usage; the client did not ask
+    bool upstream_anthropic = false;
+    std::optional<ShapeError> error;
+};
+
+// What the relay does to an upstream body on its way to the client, and the usage it reads.
+class BodyProcessor {
+public:
+    enum class Mode {
+        Raw,        // bytes as they come; a bounded copy of JSON bodies for their usage
+        SideParse,  // event stream relayed as is; events framed on the side for usage
+        Filter,     // OpenAI chat stream: the usage-only chunk may be removed
+        Translate,  // event stream converted to the client's API
+    };
+
+    BodyProcessor(Mode mode, bool anthropic_body, bool hide_usage_chunk,
+                  std::unique_ptr<StreamTranslator> translator)
+        : mode_(mode),
+          anthropic_body_(anthropic_body),
+          filter_(hide_usage_chunk ? StreamUsageFilter::Mode::HideUsageChunk
+                                   : StreamUsageFilter::Mode::PassThrough),
+          translator_(std::move(translator)) {}
+
+    // The bytes to send for this upstream chunk; may be empty (then send nothing).
+    std::string_view feed(std::string_view chunk) {
+        switch (mode_) {
+            case Mode::Raw:
+                if (copy_ && copied_.size() + chunk.size() <= kMaxUsageCopyBytes) {
+                    copied_.append(chunk);
+                } else {
+                    copy_ = false;
+                }
+                return chunk;
+            case Mode::SideParse:
+                frame(chunk);
+                return chunk;
+            case Mode::Filter:
+                return filter_.feed(chunk);
+            case Mode::Translate:
+                out_.clear();
+                frame(chunk);
+                return out_;
+        }
+        return chunk;
+    }
+
+    // The upstream body ended cleanly: what is left to send.
+    std::string_view finish() {
+        if (mode_ == Mode::Filter) return filter_.finish();
+        if (mode_ == Mode::Translate) {
+            out_.clear();
+            translator_->onUpstreamEnd(out_);
+            return out_;
+        }
+        return {};
+    }
+
+    void setCopy(bool copy) { copy_ = copy; }
+
+    Usage usage() const {
+        switch (mode_) {
+            case Mode::Raw:
+                if (!copy_ || copied_.empty()) return {};
+                return anthropic_body_ ? usageFromAnthropicBody(copied_)
+                                       : usageFromOpenAiBody(copied_);
+            case Mode::Filter:
+                return filter_.usage().usage;
+            case Mode::SideParse:
+            case Mode::Translate:
+                return accumulator_.result().usage;
+        }
+        return {};
+    }
+
+private:
+    void frame(std::string_view chunk) {
+        events_.clear();
+        framer_.feed(chunk, events_);
+        for (const auto& event : events_) {
+            accumulator_.add(event);
+            if (translator_) translator_->onEvent(event, out_);
+        }
+    }
+
+    Mode mode_;
+    bool anthropic_body_;
+    bool copy_ = false;
+    std::string copied_;
+    SseFramer framer_;
+    std::vector<SseEvent> events_;
+    StreamUsageAccumulator accumulator_;
+    StreamUsageFilter filter_;
+    std::unique_ptr<StreamTranslator> translator_;
+    std::string out_;
+};
+
+std::int64_t unixNow() {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
 
 struct AttemptReport {
     AttemptOutcome outcome;
@@ -95,33 +213,10 @@ public:
     ProxyCall(const AiProxyRoute& route, const ForwardPath& forward, http::ClientRequest& request,
               http::ResponseSink& sink, WorkerServices& services)
         : route_(route), forward_(forward), request_(request), sink_(sink), services_(services) {
-        // Serialized once per request; each attempt adds only its request line and Host.
-        const auto& client = request_.message;
-        forwarded_head_.reserve(1024);
-        http::appendEndToEndFields(forwarded_head_, client.base(),
-                                   {"host", "content-length", "expect", "x-forwarded-for",
-                                    "x-forwarded-proto", "x-forwarded-host", "x-request-id"});
-        forwarded_head_ += "X-Forwarded-For: ";
-        forwarded_head_ +=
-            http::appendForwardedFor(client["X-Forwarded-For"], request_.peer_address);
-        forwarded_head_ += "\r\nX-Forwarded-Proto: http\r\n";
-        if (auto host = client[bhttp::field::host]; !host.empty()) {
-            forwarded_head_ += "X-Forwarded-Host: ";
-            forwarded_head_ += host;
-            forwarded_head_ += "\r\n";
-        }
-        forwarded_head_ += "X-Request-Id: ";
-        forwarded_head_ += request_.request_id;
-        forwarded_head_ += "\r\n";
-        const auto& body = client.body();
-        auto method = client.method();
-        if (!body.empty() || method == bhttp::verb::post || method == bhttp::verb::put ||
-            method == bhttp::verb::patch) {
-            forwarded_head_ += "Content-Length: ";
-            forwarded_head_ += std::to_string(body.size());
-            forwarded_head_ += "\r\n";
-        }
-        forwarded_head_ += "\r\n";
+        rest_ = forward_.prefix ? forward_.rest : std::string_view(request_.path);
+        if (!forward_.prefix && !rest_.empty() && rest_.front() == '/') rest_.remove_prefix(1);
+        client_api_ = classifyClientApi(rest_);
+        if (auto model = findRequestModel(request_.message.body())) result_.request_model = *model;
     }
 
     awaitable<void> run() {
@@ -150,6 +245,12 @@ public:
                 fell_back = true;
                 count(route_.metrics.fallbacks);
             }
+            const PreparedRequest& prepared = prepare(*target->upstream);
+            if (prepared.error) {
+                sink_.stopWatching();
+                co_await answerShapeError(*prepared.error, *target->upstream);
+                co_return;
+            }
             auto started = Clock::now();
             last = co_await attempt(*target, plan);
             recordAttempt(*target, last, started);
@@ -161,6 +262,7 @@ public:
             }
             if (last.committed) {
                 sink_.stopWatching();
+                account(prepared);
                 co_return;
             }
             const auto& node = target->upstream->nodes()[target->node];
@@ -224,20 +326,95 @@ private:
         }
     }
 
-    // "METHOD target HTTP/1.1", Host, then the per-request part.
-    std::string requestHead(const upstream::Upstream& upstream, const upstream::Node& node) {
+    // The request for one upstream, shaped once and reused by every attempt on it.
+    const PreparedRequest& prepare(const upstream::Upstream& upstream) {
+        std::size_t slot = &upstream == route_.primary.get() ? 0 : 1;
+        if (prepared_[slot]) return *prepared_[slot];
+        auto& prepared = prepared_[slot].emplace();
+        const auto& client = request_.message;
+        const auto& config = upstream.config();
+        RequestFacts facts{
+            .api = client_api_, .rest = rest_, .query = request_.query, .body = client.body()};
+        ShapeResult shaped = shapeRequest(config, facts);
+        if (!shaped.ok()) {
+            prepared.error = shaped.error;
+            return prepared;
+        }
+        prepared.plan = std::move(shaped.plan);
+        const auto* provider = config::findProvider(config.provider);
+        prepared.upstream_anthropic =
+            provider && provider->wire_format == config::WireFormat::Anthropic;
+        prepared.body = std::move(prepared.plan.body);
+        // Usage of an OpenAI chat stream arrives only when asked for; ask, and hide the extra
+        // chunk from a client that did not.
+        if (prepared.plan.translation == Translation::None &&
+            prepared.plan.upstream_api == ClientApi::OpenAiChat) {
+            std::string body = prepared.body ? *prepared.body : std::string(client.body());
+            auto usage = requestStreamUsage(body);
+            if (usage.rewritten) {
+                prepared.body = std::move(body);
+                prepared.hide_usage_chunk = true;
+            }
+        }
+
+        std::string& fields = prepared.fields;
+        fields.reserve(1024);
+        std::vector<std::string> skip{"host",
+                                      "content-length",
+                                      "expect",
+                                      "x-forwarded-for",
+                                      "x-forwarded-proto",
+                                      "x-forwarded-host",
+                                      "x-request-id"};
+        for (const auto& name : prepared.plan.drop_headers)
+            skip.push_back(name);
+        for (const auto& [name, value] : prepared.plan.set_headers)
+            skip.push_back(name);
+        if (prepared.body) skip.push_back("content-type");
+        http::appendEndToEndFields(fields, client.base(), skip);
+        for (const auto& [name, value] : prepared.plan.set_headers) {
+            fields += name + ": " + value + "\r\n";
+        }
+        for (const auto& [name, value] : prepared.plan.default_headers) {
+            if (client[name].empty()) fields += name + ": " + value + "\r\n";
+        }
+        if (prepared.body) fields += "Content-Type: application/json\r\n";
+        fields += "X-Forwarded-For: ";
+        fields += http::appendForwardedFor(client["X-Forwarded-For"], request_.peer_address);
+        fields += "\r\nX-Forwarded-Proto: http\r\n";
+        if (auto host = client[bhttp::field::host]; !host.empty()) {
+            fields += "X-Forwarded-Host: ";
+            fields += host;
+            fields += "\r\n";
+        }
+        fields += "X-Request-Id: ";
+        fields += request_.request_id;
+        fields += "\r\n";
+        std::size_t length = prepared.body ? prepared.body->size() : client.body().size();
+        auto method = client.method();
+        if (length > 0 || method == bhttp::verb::post || method == bhttp::verb::put ||
+            method == bhttp::verb::patch) {
+            fields += "Content-Length: ";
+            fields += std::to_string(length);
+            fields += "\r\n";
+        }
+        fields += "\r\n";
+        return prepared;
+    }
+
+    // "METHOD target HTTP/1.1", Host, then the per-upstream part.
+    std::string requestHead(const PreparedRequest& prepared, const upstream::Node& node) {
         const auto& client = request_.message;
         std::string head;
-        head.reserve(forwarded_head_.size() + 160);
+        head.reserve(prepared.fields.size() + 160);
         head += client.method_string();
         head += ' ';
-        head +=
-            upstreamTarget(upstream.config().base_path, forward_, request_.path, request_.query);
+        head += prepared.plan.target;
         head += " HTTP/1.1\r\nHost: ";
         head += route_.config.enable_upstream_host ? std::string_view(node.host_header)
                                                    : std::string_view(client[bhttp::field::host]);
         head += "\r\n";
-        head += forwarded_head_;
+        head += prepared.fields;
         return head;
     }
 
@@ -296,8 +473,10 @@ private:
         auto& tcp = connection.tcp();
         auto& buffer = connection.buffer();
 
-        std::string head = requestHead(upstream, node);
-        const auto& body = request_.message.body();
+        const PreparedRequest& prepared = prepare(upstream);
+        current_upstream_ = &upstream;
+        std::string head = requestHead(prepared, node);
+        const std::string& body = prepared.body ? *prepared.body : request_.message.body();
         std::array<http::net::const_buffer, 2> request{http::net::buffer(head),
                                                        http::net::buffer(body)};
         auto sent_at = Clock::now();
@@ -343,8 +522,38 @@ private:
         if (plan.wouldRetry(static_cast<int>(status))) {
             auto kept = co_await keepRetryableAnswer(stream, connection, *parser, deadline);
             kept.status = status;
+            kept.outcome.ttfb_seconds = secondsSince(sent_at);
+            kept.outcome.retry_after = std::string(response[bhttp::field::retry_after]);
+            if (kept.kept) kept.kept->translation = prepared.plan.translation;
             co_return kept;
         }
+        if (prepared.plan.translation != Translation::None && !event_stream) {
+            co_return co_await relayTranslated(stream, connection, *parser, prepared, deadline,
+                                               sent_at);
+        }
+        BodyProcessor::Mode mode = BodyProcessor::Mode::Raw;
+        std::unique_ptr<StreamTranslator> translator;
+        if (event_stream) {
+            if (prepared.plan.translation != Translation::None) {
+                mode = BodyProcessor::Mode::Translate;
+                translator = makeStreamTranslator(
+                    prepared.plan.translation, {.created = unixNow(),
+                                                .include_usage = prepared.plan.client_include_usage,
+                                                .fallback_model = prepared.plan.upstream_model});
+            } else if (prepared.plan.upstream_api == ClientApi::OpenAiChat &&
+                       !prepared.upstream_anthropic) {
+                mode = BodyProcessor::Mode::Filter;
+            } else {
+                mode = BodyProcessor::Mode::SideParse;
+            }
+        }
+        processor_.emplace(mode, prepared.upstream_anthropic, prepared.hide_usage_chunk,
+                           std::move(translator));
+        processor_->setCopy(!event_stream && status < 300 &&
+                            response[bhttp::field::content_type].find("json") !=
+                                std::string_view::npos);
+        const bool rewrites =
+            mode == BodyProcessor::Mode::Filter || mode == BodyProcessor::Mode::Translate;
 
         // Commit point: the first body byte (or a complete empty body). Until it arrives the
         // attempt can still fail over, so an upstream that says 200 and dies is retried.
@@ -362,9 +571,12 @@ private:
             }
         }
 
-        sink_.begin(clientHeader(response, upstream, event_stream, secondsSince(sent_at)),
-                    clientContentLength(*parser));
+        auto client_header =
+            clientHeader(response, upstream, event_stream, secondsSince(sent_at), prepared);
+        sink_.begin(std::move(client_header),
+                    rewrites ? std::nullopt : clientContentLength(*parser));
         AttemptReport report{
+            .outcome = {.ttfb_seconds = secondsSince(sent_at)},
             .committed = true,
             .status = status,
             .time_to_first_token = secondsSince(sent_at),
@@ -376,7 +588,10 @@ private:
         // before the last write, or its next request would wake the watch for nothing.
         if (parser->is_done()) sink_.stopWatching();
         if (got > 0) {
-            if (auto ec = co_await sink_.write(chunk.data(), got); ec) co_return report;
+            auto out = processor_->feed({chunk.data(), got});
+            if (!out.empty()) {
+                if (auto ec = co_await sink_.write(out.data(), out.size()); ec) co_return report;
+            }
         }
         while (!parser->is_done()) {
             // Between chunks the route's timeout bounds the idle gap, not the whole stream.
@@ -395,10 +610,15 @@ private:
             }
             if (parser->is_done()) sink_.stopWatching();
             if (got > 0) {
-                if (auto ec = co_await sink_.write(chunk.data(), got); ec) {
+                auto out = processor_->feed({chunk.data(), got});
+                if (out.empty()) continue;
+                if (auto ec = co_await sink_.write(out.data(), out.size()); ec) {
                     co_return report;  // the client went away: drop the upstream connection
                 }
             }
+        }
+        if (auto tail = processor_->finish(); !tail.empty()) {
+            if (auto ec = co_await sink_.write(tail.data(), tail.size()); ec) co_return report;
         }
         if (auto ec = co_await sink_.finish(); ec) co_return report;
         report.reusable = response.keep_alive();
@@ -448,11 +668,14 @@ private:
 
     bhttp::response_header<> clientHeader(const bhttp::response_header<>& upstream_header,
                                           const upstream::Upstream& upstream, bool event_stream,
-                                          double ttft_seconds) {
+                                          double ttft_seconds, const PreparedRequest& prepared) {
         bhttp::response_header<> header = upstream_header;
         http::removeHopByHop(header);
         header.erase(bhttp::field::content_length);
         if (event_stream) header.set("X-Accel-Buffering", "no");
+        if (route_.expose_upstream_headers && !prepared.plan.upstream_model.empty()) {
+            header.set("X-AIProxy-Model", prepared.plan.upstream_model);
+        }
         std::string current = upstream.id() + ":" + std::to_string(upstream_header.result_int()) +
                               ":ttft=" + std::to_string(std::lround(ttft_seconds * 1000)) + "ms";
         addGatewayHeaders(header, upstream.id(), current);
@@ -490,10 +713,21 @@ private:
         http::Response response;
         if (kept) {  // an upstream status beats a gateway-made one (section 4.7)
             response.result(kept->status);
+            if (kept->translation != Translation::None) {
+                kept->body = translateErrorBody(kept->translation, kept->status, kept->body);
+                kept->content_type = "application/json";
+            }
             if (!kept->content_type.empty()) {
                 response.set(bhttp::field::content_type, kept->content_type);
             }
             response.body() = std::move(kept->body);
+        } else if (client_api_ == ClientApi::AnthropicMessages) {
+            bool timeout = last.outcome.failure == Failure::Timeout;
+            response.result(timeout ? 504 : 502);
+            response.set(bhttp::field::content_type, "application/json");
+            response.body() = anthropicErrorBody(
+                timeout ? 504 : 502, "all " + std::to_string(attempts) +
+                                         " upstream attempt(s) failed; last: " + last.detail);
         } else {
             bool timeout = last.outcome.failure == Failure::Timeout;
             response =
@@ -508,12 +742,105 @@ private:
         co_await sink_.send(std::move(response));
     }
 
+    awaitable<void> answerShapeError(const ShapeError& error, const upstream::Upstream& upstream) {
+        http::Response response;
+        if (client_api_ == ClientApi::AnthropicMessages) {
+            response.result(error.status);
+            response.set(bhttp::field::content_type, "application/json");
+            response.body() = anthropicErrorBody(error.status, error.message);
+        } else {
+            response = http::jsonErrorResponse(error.status, error.message, "invalid_request_error",
+                                               error.code);
+        }
+        addGatewayHeaders(response, upstream.id());
+        response.prepare_payload();
+        co_await sink_.send(std::move(response));
+    }
+
+    // A plain answer in another API: read it whole (bounded), convert it, send it. Nothing
+    // reaches the client before the whole answer is in, so a failure here can still fail over.
+    template <class Stream>
+    awaitable<AttemptReport> relayTranslated(Stream& stream, UpstreamConnection& connection,
+                                             UpstreamParser& parser,
+                                             const PreparedRequest& prepared,
+                                             Clock::time_point deadline,
+                                             Clock::time_point sent_at) {
+        auto& response = parser.get();
+        const unsigned status = response.result_int();
+        std::string body;
+        std::array<char, kRelayBufferBytes> chunk;
+        while (!parser.is_done()) {
+            auto [ec, got] = co_await readSome(stream, connection, parser, chunk, deadline);
+            if (ec) {
+                co_return AttemptReport{
+                    .outcome = {.failure = isTimeout(ec) ? Failure::Timeout : Failure::Reset},
+                    .detail = "reading the response failed: " + ec.message(),
+                    .status = status};
+            }
+            body.append(chunk.data(), got);
+        }
+        double ttft = secondsSince(sent_at);
+        std::string translated;
+        if (status >= 200 && status < 300) {
+            Usage usage = prepared.upstream_anthropic ? usageFromAnthropicBody(body)
+                                                      : usageFromOpenAiBody(body);
+            translated_usage_ = usage;
+            auto converted = translateResponseBody(prepared.plan.translation, body, unixNow());
+            if (!converted.ok()) {
+                co_return AttemptReport{
+                    .outcome = {.failure = Failure::Reset},
+                    .detail = "the upstream's answer could not be translated: " + converted.error,
+                    .reusable = response.keep_alive(),
+                    .status = status};
+            }
+            translated = std::move(converted.body);
+        } else {
+            translated = translateErrorBody(prepared.plan.translation, status, body);
+        }
+        bhttp::response_header<> header =
+            clientHeader(response, *current_upstream_, false, ttft, prepared);
+        header.set(bhttp::field::content_type, "application/json");
+        header.erase(bhttp::field::content_encoding);
+        sink_.stopWatching();
+        sink_.begin(std::move(header), translated.size());
+        AttemptReport report{.committed = true, .status = status, .time_to_first_token = ttft};
+        if (!translated.empty()) {
+            if (auto ec = co_await sink_.write(translated.data(), translated.size()); ec) {
+                co_return report;
+            }
+        }
+        if (auto ec = co_await sink_.finish(); ec) co_return report;
+        report.reusable = response.keep_alive();
+        co_return report;
+    }
+
+    // Usage, served model and cost of the committed attempt, for metrics and the access log.
+    void account(const PreparedRequest& prepared) {
+        Usage usage;
+        if (translated_usage_) {
+            usage = *translated_usage_;
+        } else if (processor_) {
+            usage = processor_->usage();
+        }
+        result_.served_model = !usage.model.empty() ? usage.model : prepared.plan.upstream_model;
+        result_.prompt_tokens = usage.prompt_tokens;
+        result_.completion_tokens = usage.completion_tokens;
+        if (route_.prices && (usage.prompt_tokens || usage.completion_tokens)) {
+            result_.cost_usd = costUsd(*route_.prices, result_.served_model, usage);
+        }
+    }
+
     const AiProxyRoute& route_;
     const ForwardPath& forward_;
     http::ClientRequest& request_;
     http::ResponseSink& sink_;
     WorkerServices& services_;
-    std::string forwarded_head_;  // end-to-end headers + X-Forwarded-* + Content-Length + CRLF
+    std::string_view rest_;  // the client's API path (what '*' matched, or the whole path)
+    ClientApi client_api_ = ClientApi::OpenAiOther;
+    std::array<std::optional<PreparedRequest>, 2> prepared_;  // primary, fallback
+    std::optional<BodyProcessor> processor_;                  // of the attempt that committed
+    std::optional<Usage> translated_usage_;                   // of a translated plain answer
+    const upstream::Upstream* current_upstream_ = nullptr;
     int attempts_so_far_ = 0;
     bool client_gone_ = false;
     std::string trace_;  // failed attempts, for X-AIProxy-Trace

@@ -1,8 +1,11 @@
 // upstreams[]: named pools of nodes and how to reach them.
 
 #include <algorithm>
+#include <cctype>
+#include <initializer_list>
 #include <limits>
 
+#include "aiproxy/config/provider_defaults.hpp"
 #include "host_port.hpp"
 #include "schema.hpp"
 
@@ -136,14 +139,175 @@ void readKeepalivePool(const Value& value, KeepalivePool& pool) {
         .read(value);
 }
 
-void readType(const Value& value, std::string& type) {
+void readOneOf(const Value& value, std::initializer_list<std::string_view> allowed,
+               std::string& out) {
     auto text = value.string();
     if (!text) return;
-    if (*text != "roundrobin") {
-        value.error("unsupported balancer type \"" + *text + "\" (supported: roundrobin)");
-        return;
+    std::string list;
+    for (auto name : allowed) {
+        if (name == *text) {
+            out = *text;
+            return;
+        }
+        list += (list.empty() ? "" : ", ") + std::string{name};
     }
-    type = *text;
+    value.error("must be one of: " + list);
+}
+
+// A header or query parameter name: an HTTP token.
+bool isToken(std::string_view name) {
+    return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) ||
+               std::string_view{"!#$%&'*+-.^_`|~"}.find(c) != std::string_view::npos;
+    });
+}
+
+void readStringMap(const Value& value, bool names_are_tokens, StringPairs& out) {
+    StringPairs pairs;
+    bool is_object = value.forEachMember([&](const std::string& name, const Value& member) {
+        if (names_are_tokens && !isToken(name)) {
+            member.error("must be a valid header or parameter name");
+            return;
+        }
+        auto text = member.string();
+        if (!text) return;
+        if (text->find_first_of("\r\n") != std::string::npos) {
+            member.error("must not contain line breaks");
+            return;
+        }
+        pairs.emplace_back(name, *text);
+    });
+    if (is_object) out = std::move(pairs);
+}
+
+void readAuth(const Value& value, UpstreamAuth& auth) {
+    ObjectReader{}
+        .on("header", [&](const Value& v) { readStringMap(v, true, auth.header); })
+        .on("query", [&](const Value& v) { readStringMap(v, true, auth.query); })
+        .read(value);
+}
+
+// options: {field: any JSON value}, kept as JSON text for the body rewrite.
+void readOptions(const Value& value, StringPairs& options) {
+    StringPairs pairs;
+    bool is_object = value.forEachMember([&](const std::string& name, const Value& member) {
+        pairs.emplace_back(name, member.json().dump());
+    });
+    if (is_object) options = std::move(pairs);
+}
+
+void readStatuses(const Value& value, std::vector<int>& statuses) {
+    std::vector<int> list;
+    bool is_list = value.forEachElement([&](const Value& element) {
+        if (auto status = element.integer(200, 599)) list.push_back(static_cast<int>(*status));
+    });
+    if (is_list) statuses = std::move(list);
+}
+
+void readHealthy(const Value& value, bool active, HealthyConfig& healthy) {
+    ObjectReader reader;
+    reader.on("http_statuses", [&](const Value& v) { readStatuses(v, healthy.http_statuses); })
+        .on("successes", [&](const Value& v) { readInt(v, 1, healthy.successes); });
+    if (active) {
+        reader.on("interval", [&](const Value& v) { readSeconds(v, healthy.interval); });
+    }
+    reader.read(value);
+}
+
+void readUnhealthy(const Value& value, bool active, UnhealthyConfig& unhealthy) {
+    ObjectReader reader;
+    reader.on("http_statuses", [&](const Value& v) { readStatuses(v, unhealthy.http_statuses); })
+        .on("http_failures", [&](const Value& v) { readInt(v, 1, unhealthy.http_failures); })
+        .on("tcp_failures", [&](const Value& v) { readInt(v, 1, unhealthy.tcp_failures); })
+        .on("timeouts", [&](const Value& v) { readInt(v, 1, unhealthy.timeouts); });
+    if (active) {
+        reader.on("interval", [&](const Value& v) { readSeconds(v, unhealthy.interval); });
+    }
+    reader.read(value);
+}
+
+void readActiveCheck(const Value& value, ActiveCheckConfig& active) {
+    ObjectReader{}
+        .on("type",
+            [&](const Value& v) {
+                readOneOf(v, {"http", "https", "tcp"}, active.type);
+            })
+        .on("timeout", [&](const Value& v) { readSeconds(v, active.timeout); })
+        .on("http_path",
+            [&](const Value& v) {
+                auto path = v.string();
+                if (!path) return;
+                if (path->empty() || path->front() != '/' || hasSpace(*path)) {
+                    v.error("must be a path starting with \"/\"");
+                    return;
+                }
+                active.http_path = *path;
+            })
+        .on("http_method",
+            [&](const Value& v) {
+                readOneOf(v, {"GET", "HEAD", "POST"}, active.http_method);
+            })
+        .on("host",
+            [&](const Value& v) {
+                auto host = v.string();
+                if (host && (host->empty() || isValidHost(*host)))
+                    active.host = *host;
+                else if (host)
+                    v.error("must be a host name");
+            })
+        .on("port",
+            [&](const Value& v) {
+                if (auto port = v.integer(1, 65535))
+                    active.port = static_cast<std::uint16_t>(*port);
+            })
+        .on("https_verify_certificate",
+            [&](const Value& v) {
+                if (auto verify = v.boolean()) active.https_verify_certificate = *verify;
+            })
+        .on("req_headers",
+            [&](const Value& v) {
+                std::vector<std::string> headers;
+                bool is_list = v.forEachElement([&](const Value& element) {
+                    auto text = element.string();
+                    if (!text) return;
+                    auto colon = text->find(':');
+                    if (colon == std::string::npos || !isToken(text->substr(0, colon)) ||
+                        text->find_first_of("\r\n") != std::string::npos) {
+                        element.error("must be \"Name: value\"");
+                        return;
+                    }
+                    headers.push_back(*text);
+                });
+                if (is_list) active.req_headers = std::move(headers);
+            })
+        .on("healthy", [&](const Value& v) { readHealthy(v, true, active.healthy); })
+        .on("unhealthy", [&](const Value& v) { readUnhealthy(v, true, active.unhealthy); })
+        .ignore("concurrency")
+        .read(value);
+}
+
+void readPassiveCheck(const Value& value, PassiveCheckConfig& passive) {
+    ObjectReader{}
+        .on("healthy", [&](const Value& v) { readHealthy(v, false, passive.healthy); })
+        .on("unhealthy", [&](const Value& v) { readUnhealthy(v, false, passive.unhealthy); })
+        .on("cooldown", [&](const Value& v) { readSeconds(v, passive.cooldown); })
+        .on("max_cooldown", [&](const Value& v) { readSeconds(v, passive.max_cooldown); })
+        .ignore("type")
+        .read(value);
+    if (passive.max_cooldown < passive.cooldown) {
+        value.sink().error(memberPath(value.path(), "max_cooldown"), "must be >= cooldown");
+    }
+}
+
+void readChecks(const Value& value, HealthChecksConfig& checks) {
+    ObjectReader{}
+        .on("active",
+            [&](const Value& v) {
+                checks.active.emplace();
+                readActiveCheck(v, *checks.active);
+            })
+        .on("passive", [&](const Value& v) { readPassiveCheck(v, checks.passive); })
+        .read(value);
 }
 
 // "/v1/" -> "/v1"; "/" -> "" (paths are forwarded as they come).
@@ -178,14 +342,73 @@ void readUpstream(const Value& value, UpstreamConfig& upstream) {
         .on("timeout", [&](const Value& v) { readTimeouts(v, upstream.timeout); })
         .on("keepalive_pool",
             [&](const Value& v) { readKeepalivePool(v, upstream.keepalive_pool); })
-        .on("type", [&](const Value& v) { readType(v, upstream.type); })
+        .on("type",
+            [&](const Value& v) {
+                readOneOf(v, {"roundrobin", "least_conn", "chash", "ewma"}, upstream.type);
+            })
+        .on("hash_on",
+            [&](const Value& v) {
+                readOneOf(v, {"vars", "header", "cookie", "consumer", "vars_combinations"},
+                          upstream.hash_on);
+            })
+        .on("key",
+            [&](const Value& v) {
+                if (auto key = v.string()) upstream.key = *key;
+            })
+        .on("checks", [&](const Value& v) { readChecks(v, upstream.checks); })
         .on("base_path", [&](const Value& v) { readBasePath(v, upstream.base_path); })
+        .on("provider",
+            [&](const Value& v) {
+                auto name = v.string();
+                if (!name) return;
+                if (!findProvider(*name)) {
+                    v.error("must be one of: " + providerNameList());
+                    return;
+                }
+                upstream.provider = *name;
+            })
+        .on("auth", [&](const Value& v) { readAuth(v, upstream.auth); })
+        .on("pass_client_auth",
+            [&](const Value& v) {
+                if (auto pass = v.boolean()) upstream.pass_client_auth = *pass;
+            })
+        .on("options", [&](const Value& v) { readOptions(v, upstream.options); })
+        .on("model_map", [&](const Value& v) { readStringMap(v, false, upstream.model_map); })
+        .on("api_version",
+            [&](const Value& v) {
+                if (auto version = v.string()) upstream.api_version = *version;
+            })
         .ignore("name")
         .ignore("desc")
         .ignore("labels");
     if (!reader.read(value)) return;
-    for (const char* key : {"id", "nodes"}) {
-        if (!reader.seen(key)) value.sink().error(memberPath(value.path(), key), "required");
+    // The provider fills what the upstream leaves out (its public endpoint, scheme, base path).
+    const ProviderDefaults* provider = findProvider(upstream.provider);
+    bool provider_host = provider && !provider->host.empty();
+    if (!reader.seen("id")) value.sink().error(memberPath(value.path(), "id"), "required");
+    if (!reader.seen("nodes")) {
+        if (provider_host) {
+            upstream.nodes.push_back(
+                {.host = std::string{provider->host}, .port = provider->port, .weight = 1});
+        } else {
+            value.sink().error(
+                memberPath(value.path(), "nodes"),
+                "required (provider " + upstream.provider + " has no public endpoint)");
+        }
+    }
+    if (provider && !reader.seen("scheme")) upstream.scheme = provider->scheme;
+    if (provider && !reader.seen("base_path")) {
+        upstream.base_path = std::string{provider->base_path};
+        while (!upstream.base_path.empty() && upstream.base_path.back() == '/')
+            upstream.base_path.pop_back();
+    }
+    if (provider && provider->deployment_paths && upstream.api_version.empty()) {
+        upstream.api_version = std::string{provider->api_version};
+    }
+    // With its own credentials, an upstream does not see the client's (unless asked to).
+    if (!reader.seen("pass_client_auth")) upstream.pass_client_auth = upstream.auth.empty();
+    if (upstream.type == "chash" && upstream.hash_on != "consumer" && upstream.key.empty()) {
+        value.sink().error(memberPath(value.path(), "key"), "missing key");
     }
     std::uint16_t default_port = upstream.scheme == Scheme::Https ? 443 : 80;
     for (NodeConfig& node : upstream.nodes) {

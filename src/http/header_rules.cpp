@@ -57,7 +57,7 @@ void removeHopByHop(boost::beast::http::fields& fields) {
 }
 
 void appendEndToEndFields(std::string& out, const boost::beast::http::fields& fields,
-                          std::initializer_list<std::string_view> skip) {
+                          const std::vector<std::string>& skip) {
     auto named = namedByConnection(fields);
     for (const auto& field : fields) {
         std::string_view name = field.name_string();

@@ -106,6 +106,17 @@ metrics::CounterCell* MetricsRegistry::counter(std::string_view name, std::strin
     return cell.get();
 }
 
+metrics::CounterCell* MetricsRegistry::sparseCounter(std::string_view name, std::string_view help,
+                                                     const Labels& labels, double scale) {
+    std::lock_guard lock(mutex_);
+    auto& family_entry = family(name, Type::Counter, help, {});
+    family_entry.sparse = true;
+    family_entry.scale = scale;
+    auto& cell = family_entry.counters[labelKey(labels)];
+    if (!cell) cell = std::make_unique<metrics::CounterCell>(slots_);
+    return cell.get();
+}
+
 metrics::GaugeCell* MetricsRegistry::gauge(std::string_view name, std::string_view help,
                                            const Labels& labels) {
     std::lock_guard lock(mutex_);
@@ -140,7 +151,12 @@ std::string MetricsRegistry::render() const {
             case Type::Counter:
                 out += "# TYPE " + name + " counter\n";
                 for (const auto& [labels, cell] : family.counters) {
-                    appendSample(out, name, labels, std::to_string(cell->total()));
+                    auto total = cell->total();
+                    if (family.sparse && total == 0) continue;
+                    appendSample(out, name, labels,
+                                 family.scale == 1
+                                     ? std::to_string(total)
+                                     : formatDouble(static_cast<double>(total) * family.scale));
                 }
                 break;
             case Type::Gauge:

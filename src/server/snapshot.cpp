@@ -60,6 +60,28 @@ ai::RouteMetrics routeMetrics(observe::MetricsRegistry& registry, const config::
         observe::latencyBuckets(), {{"route", route.id}});
     out.active_streams = registry.gauge("aiproxy_llm_active_streams",
                                         "Event streams being relayed now.", {{"route", route.id}});
+    auto modelMetrics = [&](const std::string& model) {
+        ai::ModelMetrics cells;
+        for (std::size_t u = 0; u < 2; ++u) {
+            if (!upstreams[u]) continue;
+            const char* types[] = {"prompt", "completion"};
+            for (std::size_t t = 0; t < 2; ++t) {
+                cells.tokens[u][t] = registry.sparseCounter(
+                    "aiproxy_llm_tokens_total", "Tokens used, by route, upstream, model and type.",
+                    {{"route", route.id},
+                     {"upstream", upstreams[u]->id()},
+                     {"model", model},
+                     {"type", types[t]}});
+            }
+        }
+        cells.cost = registry.sparseCounter("aiproxy_llm_cost_usd_total",
+                                            "Cost in USD from the price table, by route and model.",
+                                            {{"route", route.id}, {"model", model}}, 1e-9);
+        return cells;
+    };
+    for (const auto& model : compiled.prices->models())
+        out.models.emplace(model, modelMetrics(model));
+    out.other_model = modelMetrics("other");
     return out;
 }
 
@@ -82,13 +104,16 @@ std::shared_ptr<const Snapshot> Snapshot::build(const config::Config& config,
         upstreams.push_back(built);
     }
 
+    // Shared by every route; label values for token metrics come from it.
+    auto prices = std::make_shared<const ai::PriceTable>(config.pricing);
     std::vector<ai::AiProxyRoute> ai_routes;
     for (const auto& route : config.routes) {
         ai::AiProxyRoute compiled{
             .route_id = route.id,
             .expose_upstream_headers = route.expose_upstream_headers,
             .max_response_header_bytes = config.server.limits.max_response_header_bytes,
-            .max_response_body_bytes = config.server.limits.max_response_body_bytes};
+            .max_response_body_bytes = config.server.limits.max_response_body_bytes,
+            .prices = prices};
         if (route.ai_proxy) {
             compiled.config = *route.ai_proxy;
             auto primary = by_id.find(route.ai_proxy->upstream_id);

@@ -217,10 +217,29 @@ void Worker::writeAccessLog(const http::ClientRequest& request, const ai::AiProx
     } else {
         line += "null";
     }
-    // Served model, tokens and cost arrive with provider awareness (usage extraction).
-    line +=
-        ",\"served_model\":null,\"prompt_tokens\":null,\"completion_tokens\":null,"
-        "\"cost_usd\":null,\"ttft_ms\":";
+    line += ",\"served_model\":";
+    if (result && !result->served_model.empty()) {
+        appendJsonString(line, result->served_model);
+    } else {
+        line += "null";
+    }
+    auto optionalCount = [&](const char* name, const std::optional<std::uint64_t>& value) {
+        line += ",\"";
+        line += name;
+        line += "\":";
+        line += value ? std::to_string(*value) : "null";
+    };
+    optionalCount("prompt_tokens", result ? result->prompt_tokens : std::nullopt);
+    optionalCount("completion_tokens", result ? result->completion_tokens : std::nullopt);
+    line += ",\"cost_usd\":";
+    if (result && result->cost_usd) {
+        char cost[32];
+        std::snprintf(cost, sizeof cost, "%.8f", *result->cost_usd);
+        line += cost;
+    } else {
+        line += "null";
+    }
+    line += ",\"ttft_ms\":";
     if (result && result->time_to_first_token) {
         line += number(*result->time_to_first_token * 1000);
     } else {
@@ -251,6 +270,25 @@ void Worker::recordRequest(const ai::AiProxyRoute& route, const ai::ProxyResult&
     if (cells.duration) cells.duration->observe(index_, seconds);
     if (result.time_to_first_token && cells.time_to_first_token) {
         cells.time_to_first_token->observe(index_, *result.time_to_first_token);
+    }
+    if (result.prompt_tokens || result.completion_tokens || result.cost_usd) {
+        const ai::ModelMetrics* model = &cells.other_model;
+        if (route.prices) {
+            if (const std::string* key = route.prices->findKey(result.served_model)) {
+                auto found = cells.models.find(*key);
+                if (found != cells.models.end()) model = &found->second;
+            }
+        }
+        if (auto* cell = model->tokens[upstream][0]; cell && result.prompt_tokens) {
+            cell->add(index_, *result.prompt_tokens);
+        }
+        if (auto* cell = model->tokens[upstream][1]; cell && result.completion_tokens) {
+            cell->add(index_, *result.completion_tokens);
+        }
+        if (model->cost && result.cost_usd && *result.cost_usd > 0) {
+            model->cost->add(index_,
+                             static_cast<std::uint64_t>(std::llround(*result.cost_usd * 1e9)));
+        }
     }
     const auto& data_path = metrics_->data_path;
     if (result.stream != ai::StreamOutcome::None) {

@@ -9,8 +9,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
+#include "aiproxy/ai/pricing.hpp"
 #include "aiproxy/common/metric_cells.hpp"
 
 #include "aiproxy/config/config.hpp"
@@ -32,6 +34,13 @@ struct UpstreamMetrics {
     std::vector<std::array<metrics::CounterCell*, kAttemptLabels>> attempts;
 };
 
+// Token and cost handles of one route for one model label (a priced model, or "other").
+struct ModelMetrics {
+    // aiproxy_llm_tokens_total{route,upstream,model,type}: [upstream][prompt, completion]
+    std::array<std::array<metrics::CounterCell*, 2>, 2> tokens{};
+    metrics::CounterCell* cost = nullptr;  // aiproxy_llm_cost_usd_total, in nano-dollars
+};
+
 // Metric handles of one route. Index 0 is the primary upstream, 1 the fallback.
 struct RouteMetrics {
     std::array<std::array<metrics::CounterCell*, 5>, 2> requests{};  // [upstream][status class]
@@ -42,6 +51,10 @@ struct RouteMetrics {
     metrics::GaugeCell* active_streams = nullptr;
     const UpstreamMetrics* primary = nullptr;
     const UpstreamMetrics* fallback = nullptr;
+    // Keyed by the price table's model names; anything else counts as "other", so clients
+    // inventing model names cannot grow the label set.
+    std::unordered_map<std::string, ModelMetrics> models;
+    ModelMetrics other_model;
 };
 
 enum class StreamOutcome { None, Complete, ClientCancel, UpstreamCut };
@@ -73,6 +86,11 @@ struct ProxyResult {
     std::optional<double> time_to_first_token;  // seconds, from sending to the first body byte
     StreamOutcome stream = StreamOutcome::None;
     double upstream_seconds = 0;  // time spent waiting on upstreams (for the overhead metric)
+    std::string request_model;    // as the client asked
+    std::string served_model;     // as the upstream reported it
+    std::optional<std::uint64_t> prompt_tokens;
+    std::optional<std::uint64_t> completion_tokens;
+    std::optional<double> cost_usd;
 };
 
 // A route's ai-proxy settings with its upstreams resolved, built once per snapshot.
@@ -84,6 +102,7 @@ struct AiProxyRoute {
     bool expose_upstream_headers = true;
     std::size_t max_response_header_bytes = 64 * 1024;
     std::size_t max_response_body_bytes = 256 * 1024 * 1024;
+    std::shared_ptr<const PriceTable> prices;  // never null once built
     RouteMetrics metrics;
 };
 

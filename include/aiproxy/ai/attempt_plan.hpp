@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <optional>
 #include <span>
+#include <string>
 #include <vector>
 
 namespace aiproxy::upstream {
@@ -35,6 +36,10 @@ enum class Failure {
 struct AttemptOutcome {
     Failure failure = Failure::None;
     int status = 0;  // for Failure::Status and Failure::None
+    // Feedback for balancers and health: time to the first response byte, and the upstream's
+    // Retry-After header (empty when absent) on a 429 or 503.
+    std::optional<double> ttfb_seconds;
+    std::string retry_after;
 };
 
 enum class Verdict { Retry, Done };

@@ -5,6 +5,7 @@
 #include <initializer_list>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace aiproxy::http {
 
@@ -19,7 +20,7 @@ void removeHopByHop(boost::beast::http::fields& fields);
 // Connection) whose name is not in skip (case-insensitive). Used to serialize forwarded
 // headers once per request instead of copying them field by field per attempt.
 void appendEndToEndFields(std::string& out, const boost::beast::http::fields& fields,
-                          std::initializer_list<std::string_view> skip);
+                          const std::vector<std::string>& skip);
 
 // The X-Forwarded-For value to send on: the client's list (if any) with the peer appended.
 std::string appendForwardedFor(std::string_view existing, std::string_view peer);

@@ -26,6 +26,11 @@ public:
 
     metrics::CounterCell* counter(std::string_view name, std::string_view help,
                                   const Labels& labels = {});
+    // A counter family whose series are shown only once non-zero (one per model and route
+    // would otherwise print hundreds of zeros), with each cell unit worth `scale` (cost is
+    // counted in nano-dollars and shown in dollars).
+    metrics::CounterCell* sparseCounter(std::string_view name, std::string_view help,
+                                        const Labels& labels, double scale = 1);
     metrics::GaugeCell* gauge(std::string_view name, std::string_view help,
                               const Labels& labels = {});
     metrics::HistogramCell* histogram(std::string_view name, std::string_view help,
@@ -44,6 +49,8 @@ private:
         Type type;
         std::string help;
         std::vector<double> bounds;
+        bool sparse = false;
+        double scale = 1;
         std::map<std::string, std::unique_ptr<metrics::CounterCell>> counters;
         std::map<std::string, std::unique_ptr<metrics::GaugeCell>> gauges;
         std::map<std::string, std::unique_ptr<metrics::HistogramCell>> histograms;

@@ -1,0 +1,50 @@
+#pragma once
+// The JSON-level request translations and the small mapping tables shared by the translation
+// files and request shaping, so a body is parsed once and serialised once.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "aiproxy/ai/anthropic_translation.hpp"
+#include "json_access.hpp"
+
+namespace aiproxy::ai::detail {
+
+// Each returns an error message (empty on success) and fills `out` with the translated request.
+std::string openAiChatToAnthropic(const Json& in, const AnthropicRequestOptions& options,
+                                  Json& out);
+std::string anthropicToOpenAiChat(const Json& in, Json& out);
+
+// Stop reasons both ways; unknown values map to the plain "finished" reason.
+std::string_view openAiFinishReason(std::string_view anthropic_stop_reason);
+std::string_view anthropicStopReason(std::string_view openai_finish_reason);
+
+// Token counts in one neutral shape, read from or written to either format.
+struct TokenUsage {
+    std::int64_t input = 0;           // Anthropic input_tokens (not cached)
+    std::int64_t cache_read = 0;      // cache_read_input_tokens / cached_tokens
+    std::int64_t cache_creation = 0;  // cache_creation_input_tokens
+    std::int64_t output = 0;
+    bool cache_reported = false;  // the upstream reported cache fields (echoed back only then)
+};
+
+// Reads an Anthropic "usage" object, updating only the fields present (stream events carry
+// some of them at a time).
+void readAnthropicUsage(const Json& usage, TokenUsage& tokens);
+// Reads an OpenAI "usage" object.
+void readOpenAiUsage(const Json& usage, TokenUsage& tokens);
+Json openAiUsageJson(const TokenUsage& tokens);
+Json anthropicUsageJson(const TokenUsage& tokens);
+
+// Error types per status in both formats.
+std::string_view anthropicErrorType(unsigned status);
+std::string_view openAiErrorType(unsigned status);
+
+// {"error":{"message","type","code"}} and {"type":"error","error":{"type","message"}}.
+Json openAiErrorJson(std::string_view message, std::string_view type, std::string_view code);
+Json anthropicErrorJson(std::string_view type, std::string_view message);
+// An Anthropic error (its "error" object) as an OpenAI error: the Anthropic type is the code.
+Json openAiErrorFromAnthropic(const Json& error);
+
+}  // namespace aiproxy::ai::detail

@@ -1,0 +1,211 @@
+#include "aiproxy/ai/usage.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "aiproxy/ai/request_model.hpp"
+
+namespace aiproxy::ai {
+namespace {
+
+using Json = nlohmann::json;
+
+Json parseObject(std::string_view text) {
+    Json json = Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+    return json.is_object() ? std::move(json) : Json();
+}
+
+const Json* member(const Json& object, const char* key, Json::value_t type) {
+    if (!object.is_object()) return nullptr;
+    const auto it = object.find(key);
+    return it != object.end() && it->type() == type ? &*it : nullptr;
+}
+
+const Json* object(const Json& parent, const char* key) {
+    return member(parent, key, Json::value_t::object);
+}
+
+std::optional<std::uint64_t> count(const Json* parent, const char* key) {
+    if (parent == nullptr || !parent->is_object()) return std::nullopt;
+    const auto it = parent->find(key);
+    if (it == parent->end()) return std::nullopt;
+    if (it->is_number_unsigned()) return it->get<std::uint64_t>();
+    if (it->is_number_integer() && it->get<std::int64_t>() >= 0) {
+        return static_cast<std::uint64_t>(it->get<std::int64_t>());
+    }
+    return std::nullopt;
+}
+
+// OpenAI's chat/completions names, else the Responses API's.
+std::optional<std::uint64_t> count(const Json* parent, const char* key, const char* other_key) {
+    const std::optional<std::uint64_t> value = count(parent, key);
+    return value ? value : count(parent, other_key);
+}
+
+void readModel(const Json& response, Usage& usage) {
+    if (const Json* model = member(response, "model", Json::value_t::string)) {
+        usage.model = model->get<std::string>();
+    }
+}
+
+std::optional<std::uint64_t> sum(std::optional<std::uint64_t> a, std::optional<std::uint64_t> b) {
+    if (a && b) return *a + *b;
+    return std::nullopt;
+}
+
+// OpenAI's usage object (chat, completions, embeddings, Responses API). Every field is
+// rewritten: a later usage object replaces an earlier one.
+void applyOpenAiUsage(const Json& usage_json, Usage& usage) {
+    usage.prompt_tokens = count(&usage_json, "prompt_tokens", "input_tokens");
+    usage.completion_tokens = count(&usage_json, "completion_tokens", "output_tokens");
+    if (!usage.completion_tokens && usage.prompt_tokens) usage.completion_tokens = 0;
+    const Json* prompt_details = object(usage_json, "prompt_tokens_details");
+    if (prompt_details == nullptr) prompt_details = object(usage_json, "input_tokens_details");
+    usage.cached_prompt_tokens =
+        count(prompt_details, "cached_tokens")
+            .value_or(count(&usage_json, "prompt_cache_hit_tokens").value_or(0));  // DeepSeek
+    const Json* completion_details = object(usage_json, "completion_tokens_details");
+    if (completion_details == nullptr) {
+        completion_details = object(usage_json, "output_tokens_details");
+    }
+    usage.reasoning_tokens = count(completion_details, "reasoning_tokens").value_or(0);
+    usage.cache_creation_tokens = 0;
+    usage.total_tokens = count(&usage_json, "total_tokens");
+    if (!usage.total_tokens) usage.total_tokens = sum(usage.prompt_tokens, usage.completion_tokens);
+}
+
+// Anthropic reports the prompt in three disjoint parts (see the header for the normal form);
+// message_delta may repeat some of them. input_tokens is kept by the caller because Usage only
+// holds the sum.
+void applyAnthropicUsage(const Json& usage_json, std::optional<std::uint64_t>& input_tokens,
+                         Usage& usage) {
+    if (auto value = count(&usage_json, "input_tokens")) input_tokens = value;
+    if (auto value = count(&usage_json, "cache_read_input_tokens")) {
+        usage.cached_prompt_tokens = *value;
+    }
+    if (auto value = count(&usage_json, "cache_creation_input_tokens")) {
+        usage.cache_creation_tokens = *value;
+    }
+    usage.prompt_tokens =
+        sum(input_tokens, usage.cached_prompt_tokens + usage.cache_creation_tokens);
+    usage.total_tokens = sum(usage.prompt_tokens, usage.completion_tokens);
+}
+
+// Whether a "usage" key holds an object: the prefilter that spares content chunks a parse.
+// `"usage"` cannot occur inside a JSON string (its quotes would be escaped), so a match is a
+// key or a whole string value; either way a false positive only costs one parse.
+bool mayCarryUsage(std::string_view data) {
+    constexpr std::string_view kKey = "\"usage\"";
+    const auto isSpace = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+    for (std::size_t at = data.find(kKey); at != std::string_view::npos;
+         at = data.find(kKey, at + 1)) {
+        std::size_t i = at + kKey.size();
+        while (i < data.size() && isSpace(data[i]))
+            ++i;
+        if (i >= data.size() || data[i] != ':') continue;
+        ++i;
+        while (i < data.size() && isSpace(data[i]))
+            ++i;
+        if (i < data.size() && data[i] == '{') return true;
+    }
+    return false;
+}
+
+}  // namespace
+
+Usage usageFromOpenAiBody(std::string_view body) {
+    Usage usage;
+    const Json response = parseObject(body);
+    readModel(response, usage);
+    if (const Json* usage_json = object(response, "usage")) applyOpenAiUsage(*usage_json, usage);
+    return usage;
+}
+
+Usage usageFromAnthropicBody(std::string_view body) {
+    Usage usage;
+    const Json response = parseObject(body);
+    readModel(response, usage);
+    if (const Json* usage_json = object(response, "usage")) {
+        usage.completion_tokens = count(usage_json, "output_tokens");
+        std::optional<std::uint64_t> input_tokens;
+        applyAnthropicUsage(*usage_json, input_tokens, usage);
+    }
+    return usage;
+}
+
+StreamEventKind StreamUsageAccumulator::add(const SseEvent& event) {
+    if (event.event.empty() || event.event == "message") return addOpenAiChunk(event.data);
+    return addNamedEvent(event.event, event.data);
+}
+
+StreamEventKind StreamUsageAccumulator::addOpenAiChunk(std::string_view data) {
+    if (data == "[DONE]") {
+        result_.done = true;
+        return StreamEventKind::Done;
+    }
+    ++result_.events;
+    Usage& usage = result_.usage;
+    if (!mayCarryUsage(data)) {
+        if (usage.model.empty()) {
+            if (auto model = findRequestModel(data)) usage.model = *model;
+        }
+        return StreamEventKind::Other;
+    }
+    const Json chunk = parseObject(data);
+    const Json* usage_json = object(chunk, "usage");
+    if (usage_json == nullptr) return StreamEventKind::Other;
+    readModel(chunk, usage);
+    // An unreadable usage object must not erase counts an earlier chunk gave.
+    Usage reported = usage;
+    applyOpenAiUsage(*usage_json, reported);
+    if (reported.prompt_tokens || reported.completion_tokens) {
+        usage = std::move(reported);
+        result_.usage_reported = true;
+    }
+    const auto choices = chunk.find("choices");
+    const bool no_choices = choices == chunk.end() || (choices->is_array() && choices->empty());
+    return no_choices ? StreamEventKind::UsageOnly : StreamEventKind::Other;
+}
+
+StreamEventKind StreamUsageAccumulator::addNamedEvent(std::string_view type,
+                                                      std::string_view data) {
+    Usage& usage = result_.usage;
+    if (type == "message_stop") {
+        result_.done = true;
+        return StreamEventKind::Done;
+    }
+    ++result_.events;
+    if (type == "message_start") {
+        const Json start = parseObject(data);
+        const Json* message = object(start, "message");
+        if (message == nullptr) return StreamEventKind::Other;
+        readModel(*message, usage);
+        // Its output_tokens is a placeholder; the real count comes with message_delta.
+        if (const Json* usage_json = object(*message, "usage")) {
+            applyAnthropicUsage(*usage_json, anthropic_input_tokens_, usage);
+        }
+    } else if (type == "message_delta") {
+        const Json delta = parseObject(data);
+        const Json* usage_json = object(delta, "usage");
+        if (usage_json == nullptr) return StreamEventKind::Other;
+        if (auto output = count(usage_json, "output_tokens")) {
+            usage.completion_tokens = output;
+            result_.usage_reported = true;
+        }
+        applyAnthropicUsage(*usage_json, anthropic_input_tokens_, usage);
+    } else if (type == "response.completed" || type == "response.incomplete") {
+        // The OpenAI Responses API: one final event holds the whole response, usage included.
+        const Json completed = parseObject(data);
+        const Json* response = object(completed, "response");
+        if (response == nullptr) return StreamEventKind::Other;
+        readModel(*response, usage);
+        if (const Json* usage_json = object(*response, "usage")) {
+            applyOpenAiUsage(*usage_json, usage);
+            result_.usage_reported = true;
+        }
+        result_.done = true;
+        return StreamEventKind::Done;
+    }
+    return StreamEventKind::Other;
+}
+
+}  // namespace aiproxy::ai
