@@ -1,9 +1,11 @@
 #include "aiproxy/config/config_loader.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 
 #include "document_parser.hpp"
@@ -67,6 +69,41 @@ LoadResult parseConfig(std::string_view text, Format format, const EnvLookup& en
     return result;
 }
 
+namespace {
+
+// The price table file: only a pricing: section, read with the same rules as the config's.
+void loadPricingFile(const std::string& config_path, Config& config, LoadResult& result) {
+    std::filesystem::path file{config.pricing_file};
+    if (file.is_relative()) file = std::filesystem::path{config_path}.parent_path() / file;
+    LoadResult prices = loadConfigFile(file.string(), processEnvironment());
+    auto fail = [&](const std::string& message) {
+        result.errors.push_back({"pricing_file", message});
+    };
+    if (!prices.config) {
+        for (const auto& error : prices.errors)
+            fail(file.string() + ": " + error.toString());
+        return;
+    }
+    if (!prices.document || !prices.document->is_object() ||
+        prices.document->size() != prices.document->count("pricing")) {
+        fail(file.string() + ": must hold only a pricing: section");
+        return;
+    }
+    auto merged = prices.config->pricing;
+    for (auto& entry : config.pricing) {
+        auto same = std::find_if(merged.begin(), merged.end(),
+                                 [&](const auto& item) { return item.first == entry.first; });
+        if (same != merged.end()) {
+            same->second = entry.second;
+        } else {
+            merged.push_back(entry);
+        }
+    }
+    config.pricing = std::move(merged);
+}
+
+}  // namespace
+
 LoadResult loadConfigFile(const std::string& path, const EnvLookup& env) {
     std::optional<Format> format = formatOf(path);
     if (!format) {
@@ -88,7 +125,15 @@ LoadResult loadConfigFile(const std::string& path, const EnvLookup& env) {
     if (std::ferror(file.get()) != 0) {
         return fileError("cannot read " + path + ": " + std::strerror(errno));
     }
-    return parseConfig(text, *format, env);
+    LoadResult result = parseConfig(text, *format, env);
+    if (result.config && !result.config->pricing_file.empty()) {
+        loadPricingFile(path, *result.config, result);
+        if (!result.errors.empty()) {
+            result.config.reset();
+            result.document.reset();
+        }
+    }
+    return result;
 }
 
 }  // namespace aiproxy::config

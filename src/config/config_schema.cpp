@@ -84,6 +84,14 @@ std::optional<Config> readConfig(const Json& document, DiagnosticSink& sink) {
             .on("admin", [&](const Value& v) { readAdmin(v, config.admin); })
             .on("storage", [&](const Value& v) { readStorage(v, config.storage); })
             .on("pricing", [&](const Value& v) { readPricing(v, config.pricing); })
+            .on("pricing_file",
+                [&](const Value& v) {
+                    auto path = v.string();
+                    if (path && path->empty())
+                        v.error("must be a file path");
+                    else if (path)
+                        config.pricing_file = *path;
+                })
             .on("upstreams",
                 [&](const Value& v) {
                     v.forEachElement([&](const Value& element) {

@@ -176,8 +176,9 @@ void readAdmin(const Value& value, AdminConfig& admin) {
                             [&](const Value& k) {
                                 auto text = k.string();
                                 if (!text) return;
-                                // Short keys are guessable; an unset ${VAR:-} must not open the
-                                // API.
+                                // "" (an unset ${VAR:-}) leaves the entry out; short
+                                // keys are guessable.
+                                if (text->empty()) return;
                                 if (text->size() < 16) {
                                     k.error("must be at least 16 characters");
                                     return;

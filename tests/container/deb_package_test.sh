@@ -52,7 +52,8 @@ grep -q 'install -d -o aiproxy -g aiproxy -m 0750 /var/lib/aiproxy' "$work/contr
 root="$work/root"
 dpkg -x "$deb" "$root"
 for path in usr/bin/aiproxyd usr/bin/aiproxy-mock-llm usr/lib/systemd/system/aiproxyd.service \
-    usr/share/man/man8/aiproxyd.8 etc/aiproxy/aiproxy.yaml usr/share/aiproxy/aiproxy.yaml \
+    usr/share/man/man8/aiproxyd.8 etc/aiproxy/aiproxy.yaml etc/aiproxy/pricing.yaml \
+    usr/share/aiproxy/aiproxy.yaml usr/share/aiproxy/pricing.yaml \
     usr/share/aiproxy/aiproxy.json usr/share/aiproxy/aiproxy.docker.yaml \
     usr/share/aiproxy/aiproxy.reference.yaml; do
     [ -e "$root/$path" ] || fail "missing /$path; the package has:"$'\n'"$(dpkg-deb -c "$deb")"

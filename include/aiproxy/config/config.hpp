@@ -249,6 +249,8 @@ struct Config {
     LogConfig log;
     AdminConfig admin;
     StorageConfig storage;
+    // pricing_file (relative to the config file) is read first; pricing: entries override it.
+    std::string pricing_file;
     std::vector<std::pair<std::string, ModelPrice>> pricing;  // model -> price, file order
     std::vector<UpstreamConfig> upstreams;
     std::vector<RouteConfig> routes;
