@@ -8,6 +8,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <cmath>
+#include <nlohmann/json.hpp>
 
 #include "aiproxy/ai/anthropic_translation.hpp"
 #include "aiproxy/ai/attempt_plan.hpp"
@@ -130,7 +131,15 @@ private:
     void frame(std::string_view chunk) {
         events_.clear();
         framer_.feed(chunk, events_);
-        for (const auto& event : events_) {
+        for (auto& event : events_) {
+            // Anthropic-compatible servers may omit "event:" lines; the name is also the data's
+            // "type", which the accounting needs to tell message_start from message_delta.
+            if (anthropic_body_ && (event.event.empty() || event.event == "message")) {
+                auto data = nlohmann::json::parse(event.data, nullptr, false);
+                if (data.is_object() && data.contains("type") && data["type"].is_string()) {
+                    event.event = data["type"].get<std::string>();
+                }
+            }
             accumulator_.add(event);
             if (translator_) translator_->onEvent(event, out_);
         }

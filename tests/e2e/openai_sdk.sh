@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The official openai npm SDK against aiproxyd: four mock backends on port 0, the daemon on
+# The official openai npm SDK against aiproxyd: five mock backends (one in Anthropic mode) on port 0, the daemon on
 # port 0 with a temporary config, then `node --test openai_sdk.test.mjs`.
 #
 # usage: openai_sdk.sh AIPROXYD MOCK_LLM    (exit 0 pass, 1 fail, 77 skipped)
@@ -46,6 +46,9 @@ start_mock unavailable-mock --status 503
 unavailable_port=$LISTEN_PORT
 start_mock unauthorized-mock --status 401
 unauthorized_port=$LISTEN_PORT
+# Anthropic Messages mode: /v1/messages answers only with this key and an anthropic-version.
+start_mock anthropic-mock --require-key sk-ant-e2e
+anthropic_port=$LISTEN_PORT
 
 cat >"$E2E_TMP/aiproxy.yaml" <<EOF
 server:
@@ -69,6 +72,11 @@ upstreams:
     nodes: {"127.0.0.1:$unavailable_port": 1}
   - id: unauthorized
     nodes: {"127.0.0.1:$unauthorized_port": 1}
+  - id: claude
+    provider: anthropic
+    scheme: http
+    nodes: {"127.0.0.1:$anthropic_port": 1}
+    auth: {header: {x-api-key: sk-ant-e2e}}
 routes:
   - id: llm
     uri: /llm/*
@@ -86,6 +94,13 @@ routes:
         upstream_fallback_id: fallback
         timeout: 10000
         retry: 1
+  - id: claude
+    uri: /claude/*
+    plugins:
+      ai-proxy:
+        upstream_id: claude
+        timeout: 10000
+        retry: 0
   - id: bad
     uri: /bad/*
     plugins:
@@ -105,6 +120,7 @@ AIPROXY_URL="http://127.0.0.1:$gateway_port" \
     MOCK_FALLBACK_URL="http://127.0.0.1:$fallback_port" \
     MOCK_UNAVAILABLE_URL="http://127.0.0.1:$unavailable_port" \
     MOCK_UNAUTHORIZED_URL="http://127.0.0.1:$unauthorized_port" \
+    MOCK_ANTHROPIC_URL="http://127.0.0.1:$anthropic_port" \
     timeout 120 node --test "$here/openai_sdk.test.mjs" || rc=$?
 
 drain_rc=0

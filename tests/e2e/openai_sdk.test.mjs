@@ -164,3 +164,67 @@ test('a 503 primary falls back to the fallback upstream', { timeout: kTimeoutMs 
     for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
     assert.match(text, /^\[fallback-mock\] .+/);
 });
+
+// The route /claude/* goes to a mock speaking Anthropic's Messages API, which answers only with
+// the upstream's own key: the gateway translates both ways and the SDK never notices.
+const claude = client('claude');
+
+async function expectAnthropicUpstreamRequest(stream) {
+    const upstream = (await mockStats('MOCK_ANTHROPIC_URL')).last_request;
+    assert.equal(upstream.method, 'POST');
+    assert.equal(upstream.target, '/v1/messages');
+    assert.equal(upstream.headers['x-api-key'], 'sk-ant-e2e');
+    assert.ok(upstream.headers['anthropic-version'], 'anthropic-version is sent');
+    assert.equal(upstream.headers['authorization'], undefined, 'the client key stays home');
+    const body = JSON.parse(upstream.body);
+    assert.equal(body.model, 'claude-3-5-haiku-latest');
+    assert.ok(Number.isInteger(body.max_tokens) && body.max_tokens > 0);
+    assert.deepEqual(body.messages, [{ role: 'user', content: 'Hello' }]);
+    assert.equal(body.stream === true, stream);
+}
+
+test('chat completion from an Anthropic upstream comes back in OpenAI shape',
+    { timeout: kTimeoutMs }, async () => {
+        const { data, response } = await claude.chat.completions
+            .create({ model: 'claude-3-5-haiku-latest', messages })
+            .withResponse();
+        assert.equal(data.object, 'chat.completion');
+        assert.equal(data.choices[0].message.role, 'assistant');
+        assert.match(data.choices[0].message.content,
+            /^\[anthropic-mock\] Hello from anthropic-mock\. You said: Hello$/);
+        assert.equal(data.choices[0].finish_reason, 'stop');
+        assert.equal(data.usage.prompt_tokens, 1);
+        assert.ok(data.usage.completion_tokens > 0);
+        assert.equal(data.usage.total_tokens, data.usage.prompt_tokens + data.usage.completion_tokens);
+        assert.equal(response.headers.get('x-aiproxy-upstream'), 'claude');
+        await expectAnthropicUpstreamRequest(false);
+    });
+
+test('streaming chat from an Anthropic upstream is a valid chunk stream', { timeout: kTimeoutMs },
+    async () => {
+        const stream = await claude.chat.completions.create({
+            model: 'claude-3-5-haiku-latest',
+            messages,
+            stream: true,
+            stream_options: { include_usage: true },
+        });
+        let text = '';
+        let chunks = 0;
+        let finishReason = null;
+        let usage = null;
+        for await (const chunk of stream) {
+            chunks += 1;
+            assert.equal(chunk.object, 'chat.completion.chunk');
+            const choice = chunk.choices[0];
+            if (choice?.delta?.content) text += choice.delta.content;
+            if (choice?.finish_reason) finishReason = choice.finish_reason;
+            if (chunk.usage) usage = chunk.usage;
+        }
+        assert.ok(chunks > 2, `expected several chunks, got ${chunks}`);
+        assert.equal(text, '[anthropic-mock] Hello from anthropic-mock. You said: Hello');
+        assert.equal(finishReason, 'stop');
+        assert.ok(usage, 'include_usage yields a usage chunk');
+        assert.equal(usage.prompt_tokens, 1);
+        assert.equal(usage.completion_tokens, text.split(' ').length);
+        await expectAnthropicUpstreamRequest(true);
+    });

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "anthropic_shapes.hpp"
 #include "openai_shapes.hpp"
 
 namespace aiproxy::mock {
@@ -28,6 +29,7 @@ constexpr std::array kModelEndpoints{
     Endpoint{"/v1/chat/completions", "POST"},
     Endpoint{"/v1/embeddings", "POST"},
     Endpoint{"/v1/models", "GET"},
+    Endpoint{"/v1/messages", "POST"},
 };
 
 constexpr std::array kControlEndpoints{
@@ -108,10 +110,21 @@ ordered_json headersJson(const HeaderList& headers) {
     return object;
 }
 
+// The value of header `name` (lower case), if the request has it.
+const std::string* findHeader(const Request& request, std::string_view name) {
+    for (const auto& [field, value] : request.headers) {
+        if (field == name) return &value;
+    }
+    return nullptr;
+}
+
 }  // namespace
 
-MockApi::MockApi(std::string name, const Behaviour& initial)
-    : name_(std::move(name)), initial_(initial), models_json_(modelsJson(name_)) {
+MockApi::MockApi(std::string name, const Behaviour& initial, std::string require_key)
+    : name_(std::move(name)),
+      require_key_(std::move(require_key)),
+      initial_(initial),
+      models_json_(modelsJson(name_)) {
     store(initial_);
 }
 
@@ -152,19 +165,30 @@ Answer MockApi::modelRequest(const Request& request, std::string_view path) {
     Answer answer;
     const Endpoint* endpoint = findEndpoint(kModelEndpoints, request, path, answer);
     if (endpoint == nullptr) return answer;
+    const bool anthropic = endpoint->path == "/v1/messages";
+    if (auto rejected = rejectKey(request, anthropic)) return std::move(*rejected);
+    auto errorBody = [anthropic](int status, const std::string& message) {
+        return anthropic ? anthropicErrorJsonForStatus(status, message)
+                         : errorJsonForStatus(status, message);
+    };
 
     answer.latency = milliseconds(live_.latency_ms.load(std::memory_order_relaxed));
     if (int status = live_.status.load(std::memory_order_relaxed); status != 0) {
         answer.status = status;
-        answer.body = errorJsonForStatus(
+        answer.body = errorBody(
             status, "mock backend " + name_ + " answers " + std::to_string(status) + " (status)");
         if (status == 429) answer.headers.emplace_back("Retry-After", "1");
         return answer;
     }
     if (takeForcedFailure()) {
         answer.status = 500;
-        answer.body = errorJsonForStatus(500, "mock backend " + name_ + " failed (fail_first)");
+        answer.body = errorBody(500, "mock backend " + name_ + " failed (fail_first)");
         return answer;
+    }
+    if (anthropic) {
+        Answer message = messagesRequest(request);
+        message.latency = answer.latency;
+        return message;
     }
 
     if (endpoint->path == "/v1/models") {
@@ -193,6 +217,45 @@ Answer MockApi::modelRequest(const Request& request, std::string_view path) {
     answer.content_type = "text/event-stream";
     answer.headers.emplace_back("Cache-Control", "no-cache");
     answer.events = chatCompletionEvents(completion);
+    answer.chunk_gap = milliseconds(live_.stream_chunk_ms.load(std::memory_order_relaxed));
+    answer.drop_after_chunks = live_.drop_after_chunks.load(std::memory_order_relaxed);
+    return answer;
+}
+
+std::optional<Answer> MockApi::rejectKey(const Request& request, bool anthropic) const {
+    if (require_key_.empty()) return std::nullopt;
+    if (anthropic) {
+        const std::string* key = findHeader(request, "x-api-key");
+        if (key == nullptr || *key != require_key_) {
+            return jsonAnswer(401, anthropicErrorJson("authentication_error", "invalid x-api-key"));
+        }
+        if (findHeader(request, "anthropic-version") == nullptr) {
+            return jsonAnswer(400, anthropicErrorJson("invalid_request_error",
+                                                      "anthropic-version: header is required"));
+        }
+        return std::nullopt;
+    }
+    const std::string* authorization = findHeader(request, "authorization");
+    if (authorization == nullptr || *authorization != "Bearer " + require_key_) {
+        return jsonAnswer(401, errorJson("Incorrect API key provided.", "invalid_request_error",
+                                         "invalid_api_key"));
+    }
+    return std::nullopt;
+}
+
+Answer MockApi::messagesRequest(const Request& request) {
+    MessagesRequest parsed = parseMessagesRequest(request.body);
+    if (!parsed.error.empty()) return jsonAnswer(400, std::move(parsed.error));
+    std::string id = "msg_mock_" + std::to_string(next_id_.fetch_add(1));
+    MessageReply reply = makeMessageReply(parsed, name_, std::move(id));
+    Answer answer;
+    if (!parsed.chat.stream) {
+        answer.body = messageJson(reply);
+        return answer;
+    }
+    answer.content_type = "text/event-stream";
+    answer.headers.emplace_back("Cache-Control", "no-cache");
+    answer.events = messageEvents(reply);
     answer.chunk_gap = milliseconds(live_.stream_chunk_ms.load(std::memory_order_relaxed));
     answer.drop_after_chunks = live_.drop_after_chunks.load(std::memory_order_relaxed);
     return answer;

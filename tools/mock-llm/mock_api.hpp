@@ -50,7 +50,8 @@ struct ConnectionTally {
 /// Shared by every worker thread; all members are thread-safe.
 class MockApi {
 public:
-    MockApi(std::string name, const Behaviour& initial);
+    /// `require_key`: see Options::require_key (empty: no key needed).
+    MockApi(std::string name, const Behaviour& initial, std::string require_key = {});
 
     Answer handle(Request&& request, ConnectionTally& tally);
     void connectionAccepted() { connections_accepted_.fetch_add(1, std::memory_order_relaxed); }
@@ -68,6 +69,8 @@ private:
 
     Answer control(const Request& request, std::string_view path);
     Answer modelRequest(const Request& request, std::string_view path);
+    std::optional<Answer> rejectKey(const Request& request, bool anthropic) const;
+    Answer messagesRequest(const Request& request);
     Answer applyConfig(std::string_view body);
     void reset();
     void store(const Behaviour& behaviour);
@@ -76,6 +79,7 @@ private:
     std::string statsJson();
 
     const std::string name_;
+    const std::string require_key_;
     const Behaviour initial_;
     const std::string models_json_;
     LiveBehaviour live_;

@@ -84,6 +84,11 @@ ParsedCommandLine parseCommandLine(std::span<const std::string_view> args) {
             options.host = value;
             continue;
         }
+        if (key == "require_key") {
+            if (value.empty()) return bad("must not be empty");
+            options.require_key = value;
+            continue;
+        }
         if (key == "name") {
             if (value.empty()) return bad("must not be empty");
             options.name = value;
@@ -123,13 +128,17 @@ ParsedCommandLine parseCommandLine(std::span<const std::string_view> args) {
 std::string usageText() {
     return R"(usage: aiproxy-mock-llm --port P [options]
 
-An OpenAI-compatible mock LLM backend for tests, demos and benchmarks.
+An OpenAI-compatible (and Anthropic Messages) mock LLM backend for tests, demos and
+benchmarks.
 
 options:
   --port P               listen port (required; 0 picks a free one, printed on stderr)
   --host H               listen address (default 127.0.0.1)
   --name N               backend name, shown in replies and X-Mock-Backend (default mock)
   --threads T            worker threads, one io_context each (default 1)
+  --require-key K        model requests need the key K: "Authorization: Bearer K", or on
+                         /v1/messages "x-api-key: K" and an anthropic-version header;
+                         else 401 (400 when only anthropic-version is missing)
   --latency-ms L         delay before every model response header (default 0)
   --stream-chunk-ms C    gap between SSE events (default 20)
   --status S             answer every model request with S (400..599) and an error body;
@@ -148,6 +157,13 @@ API (model requests; only under /v1):
   POST /v1/embeddings        8-float unit vectors derived from the input (or "dimensions");
                              encoding_format "base64" is honoured
   GET  /v1/models            the models this mock claims to serve
+  POST /v1/messages          Anthropic Messages: a "message" with one text block, stop_reason
+                             and usage (input_tokens, output_tokens); with "stream": true the
+                             SSE events message_start, content_block_start, ping,
+                             content_block_delta (text_delta, one per word), content_block_stop,
+                             message_delta (stop_reason, usage.output_tokens), message_stop.
+                             Same reply text as chat; max_tokens cuts it (stop_reason
+                             max_tokens). Errors in Anthropic's shape.
   Every response carries X-Mock-Backend: N.
 
 control (not counted in the stats):

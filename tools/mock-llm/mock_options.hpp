@@ -23,6 +23,9 @@ struct Options {
     std::uint16_t port = 0;
     std::string name = "mock";
     int threads = 1;
+    // Non-empty: model requests must carry this key (Authorization: Bearer KEY; on /v1/messages
+    // x-api-key: KEY plus an anthropic-version header), else 401 (400 without the version).
+    std::string require_key;
     Behaviour behaviour;
 };
 

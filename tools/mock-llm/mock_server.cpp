@@ -427,7 +427,7 @@ int serveUntilSignal(Contexts& contexts, const Options& options, MockApi& api) {
 }  // namespace
 
 int runServer(const Options& options) {
-    MockApi api(options.name, options.behaviour);
+    MockApi api(options.name, options.behaviour, options.require_key);
     Contexts contexts;
     for (int i = 0; i < options.threads; ++i) {
         contexts.push_back(std::make_unique<net::io_context>(1));
