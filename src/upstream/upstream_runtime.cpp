@@ -1,0 +1,57 @@
+#include "aiproxy/upstream/upstream_runtime.hpp"
+
+#include "aiproxy/upstream/hash_ring.hpp"
+
+namespace aiproxy::upstream {
+
+std::string nodeAddress(const config::NodeConfig& node) {
+    bool v6 = node.host.find(':') != std::string::npos;
+    std::string address = v6 ? "[" + node.host + "]" : node.host;
+    address += ':';
+    address += std::to_string(node.port);
+    return address;
+}
+
+NodeRuntime::NodeRuntime(const config::NodeConfig& node, const config::HealthChecksConfig& checks,
+                         Clock::duration latency_decay)
+    : config_(node), address_(nodeAddress(node)), latency_(latency_decay), health_(checks) {}
+
+UpstreamRuntime::UpstreamRuntime(const config::UpstreamConfig& upstream)
+    : UpstreamRuntime(upstream.id, upstream.nodes, upstream.checks, Options{}) {}
+
+UpstreamRuntime::UpstreamRuntime(std::string id, std::vector<config::NodeConfig> nodes,
+                                 config::HealthChecksConfig checks, Options options)
+    : id_(std::move(id)), nodes_(std::move(nodes)), checks_(std::move(checks)) {
+    node_state_.reserve(nodes_.size());
+    for (const auto& node : nodes_) {
+        node_state_.push_back(std::make_unique<NodeRuntime>(node, checks_, options.latency_decay));
+    }
+}
+
+UpstreamRuntime::~UpstreamRuntime() = default;
+
+bool UpstreamRuntime::matches(const config::UpstreamConfig& upstream) const {
+    return upstream.nodes == nodes_ && upstream.checks == checks_;
+}
+
+std::shared_ptr<const HashRing> UpstreamRuntime::hashRing() const {
+    std::call_once(ring_once_, [this] { ring_ = std::make_shared<const HashRing>(nodes_); });
+    return ring_;
+}
+
+std::vector<NodeReport> UpstreamRuntime::report(Clock::time_point now,
+                                                WallClock::time_point wall_now) const {
+    std::vector<NodeReport> reports;
+    reports.reserve(node_state_.size());
+    for (const auto& node : node_state_) {
+        reports.push_back(NodeReport{.address = node->address(),
+                                     .weight = node->config().weight,
+                                     .priority = node->config().priority,
+                                     .in_flight = node->inFlight(),
+                                     .latency_seconds = node->latency().seconds(now),
+                                     .health = node->health().view(now, wall_now)});
+    }
+    return reports;
+}
+
+}  // namespace aiproxy::upstream
