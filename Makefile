@@ -2,19 +2,21 @@
 SHELL := /bin/bash
 BUILD_DIR ?= build
 ASAN_DIR ?= build-asan
+FUZZ_DIR ?= build-fuzz
+FUZZ_TIME ?= 20
 JOBS ?= $(shell nproc)
 CONFIG ?= config/aiproxy.yaml
 CMAKE_FLAGS ?=
 
 PACKAGES := g++ cmake ninja-build ccache pkg-config libboost1.81-dev libssl-dev \
             nlohmann-json3-dev libspdlog-dev libyaml-cpp-dev libgtest-dev libgmock-dev \
-            curl jq ca-certificates prometheus
+            curl jq ca-certificates prometheus clang libclang-rt-14-dev llvm
 # Node.js and npm (end-to-end tests with the official openai SDK) count as present when the
 # commands exist: a Node.js from elsewhere bundles npm and conflicts with Debian's npm package.
 NODE_PACKAGES := $(if $(shell command -v node),,nodejs) $(if $(shell command -v npm),,npm)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps build run test test-asan test-container install package bench clean format
+.PHONY: deps build run test test-asan fuzz test-container install package bench clean format
 
 # Installs only what is missing, so repeated runs cost a dpkg query.
 deps:
@@ -53,6 +55,14 @@ test-asan: deps
 	cd $(ASAN_DIR) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	    ctest --output-on-failure -j $(JOBS)
 
+# libFuzzer harnesses (fuzz/): builds only the fuzzers and the libraries they link, with clang,
+# then runs each for FUZZ_TIME seconds on a copy of its seeds; fails on any crash.
+fuzz: deps
+	cmake -S . -B $(FUZZ_DIR) -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DAIPROXY_FUZZ=ON \
+	    -DAIPROXY_TESTS=OFF $(CMAKE_FLAGS)
+	cmake --build $(FUZZ_DIR) -j $(JOBS) --target aiproxy_fuzzers
+	bash fuzz/run.sh $(FUZZ_DIR) $(FUZZ_TIME)
+
 # The container image: build with podman (../shared/tools/container-check.sh), run it with mock
 # backends, check size, user, health check, fallback and a clean SIGTERM exit. Needs root;
 # minutes, so `make test` leaves it out.
@@ -86,4 +96,4 @@ format:
 	clang-format -i $$(git ls-files '*.cpp' '*.hpp')
 
 clean:
-	rm -rf $(BUILD_DIR) $(ASAN_DIR)
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(FUZZ_DIR)

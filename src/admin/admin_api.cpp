@@ -19,8 +19,9 @@ using config::Document;
 constexpr std::string_view kPrefix = "/apisix/admin/";
 constexpr std::size_t kMaxIdLength = 64;
 
+// Messages may quote client input; invalid UTF-8 in it is replaced, never thrown about.
 AdminResponse json(unsigned status, const Document& body) {
-    return {status, body.dump()};
+    return {status, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
 }
 
 AdminResponse errorMessage(unsigned status, const std::string& message) {
@@ -174,7 +175,8 @@ std::optional<Document::json_pointer> subPointer(std::string_view sub_path) {
     while (!sub_path.empty()) {
         auto slash = sub_path.find('/');
         auto segment = sub_path.substr(0, slash);
-        if (segment.empty()) return std::nullopt;
+        // Field names of our schema only: a sub-path becomes a JSON key as it is.
+        if (segment.empty() || !validId(segment)) return std::nullopt;
         pointer += '/';
         for (char c : segment) {
             if (c == '~') {

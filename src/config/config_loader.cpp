@@ -52,6 +52,15 @@ LoadResult parseConfig(std::string_view text, Format format, const EnvLookup& en
                                                    : detail::parseJson(expanded, sink);
         if (document) {
             result.config = detail::readConfig(*document, sink);
+            if (result.config && format == Format::Yaml) {
+                // yaml-cpp does not check the encoding of values; JSON output (the admin
+                // export, upstream options) needs valid UTF-8.
+                try {
+                    (void)document->dump();
+                } catch (const nlohmann::json::type_error&) {
+                    sink.error("", "the file is not valid UTF-8");
+                }
+            }
             if (result.config) {
                 result.document = std::make_shared<const detail::Json>(std::move(*document));
             }

@@ -202,6 +202,14 @@ private:
 
     // temp file, fsync, rename over the old one, fsync the directory: the rename is the commit.
     void persist(const Resources& resources, std::uint64_t index) const {
+        try {
+            persistOrThrow(resources, index);
+        } catch (const nlohmann::json::exception& error) {
+            throw StoreError(std::string{"cannot serialize the state: "} + error.what());
+        }
+    }
+
+    void persistOrThrow(const Resources& resources, std::uint64_t index) const {
         std::error_code ec;
         if (!std::filesystem::exists(dir_, ec)) {
             std::filesystem::create_directories(dir_, ec);
