@@ -10,11 +10,13 @@
 #include <charconv>
 #include <map>
 
+#include "aiproxy/common/url.hpp"
 #include "aiproxy/config/store.hpp"
 
 namespace aiproxy::admin {
 namespace {
 
+using common::percentDecode;
 using config::Document;
 constexpr std::string_view kPrefix = "/apisix/admin/";
 constexpr std::size_t kMaxIdLength = 64;
@@ -32,30 +34,6 @@ AdminResponse keyNotFound() {
     return json(404, Document{{"message", "Key not found"}});
 }
 
-int hexValue(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-std::string percentDecode(std::string_view text) {
-    std::string out;
-    out.reserve(text.size());
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        if (text[i] == '%' && i + 2 < text.size() && hexValue(text[i + 1]) >= 0 &&
-            hexValue(text[i + 2]) >= 0) {
-            out.push_back(static_cast<char>(hexValue(text[i + 1]) * 16 + hexValue(text[i + 2])));
-            i += 2;
-        } else if (text[i] == '+') {
-            out.push_back(' ');
-        } else {
-            out.push_back(text[i]);
-        }
-    }
-    return out;
-}
-
 std::map<std::string, std::string, std::less<>> parseQuery(std::string_view query) {
     std::map<std::string, std::string, std::less<>> params;
     while (!query.empty()) {
@@ -69,22 +47,6 @@ std::map<std::string, std::string, std::less<>> parseQuery(std::string_view quer
         query.remove_prefix(amp + 1);
     }
     return params;
-}
-
-std::string cookieValue(std::string_view header, std::string_view name) {
-    while (!header.empty()) {
-        auto semi = header.find(';');
-        auto item = header.substr(0, semi);
-        while (!item.empty() && item.front() == ' ')
-            item.remove_prefix(1);
-        auto eq = item.find('=');
-        if (eq != std::string_view::npos && item.substr(0, eq) == name) {
-            return std::string{item.substr(eq + 1)};
-        }
-        if (semi == std::string_view::npos) break;
-        header.remove_prefix(semi + 1);
-    }
-    return {};
 }
 
 // Compares digests, so neither the content nor the length of a key leaks through timing.
@@ -222,11 +184,11 @@ std::string AdminApi::presentedKey(const AdminRequest& request) {
     if (!request.x_api_key.empty()) return request.x_api_key;
     auto query_start = request.target.find('?');
     if (query_start != std::string::npos) {
-        auto query = parseQuery(std::string_view{request.target}.substr(query_start + 1));
-        auto key = query.find("api_key");
-        if (key != query.end() && !key->second.empty()) return key->second;
+        auto key = common::queryArgument(std::string_view{request.target}.substr(query_start + 1),
+                                         "api_key");
+        if (!key.empty()) return key;
     }
-    return cookieValue(request.cookie, "x_api_key");
+    return std::string{common::cookieValue(request.cookie, "x_api_key")};
 }
 
 AdminResponse AdminApi::handle(const AdminRequest& request) {

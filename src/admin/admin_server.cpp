@@ -1,5 +1,7 @@
 #include "aiproxy/admin/admin_server.hpp"
 
+#include "listen_socket.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <array>
@@ -12,7 +14,6 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
-#include <stdexcept>
 
 namespace aiproxy::admin {
 namespace {
@@ -140,31 +141,12 @@ struct AdminServer::Impl {
             if (write_ec || !keep_alive) co_return;
         }
     }
-
-    net::awaitable<void> accept() {
-        for (;;) {
-            auto [ec, socket] = co_await acceptor.async_accept(use_nothrow);
-            if (ec == net::error::operation_aborted || !acceptor.is_open()) co_return;
-            if (ec) continue;
-            net::co_spawn(acceptor.get_executor(), session(std::move(socket)), net::detached);
-        }
-    }
 };
 
 AdminServer::AdminServer(net::io_context& context, const std::string& host, std::uint16_t port,
                          std::vector<common::Cidr> allow, AdminApi& api) {
-    try {
-        tcp::endpoint endpoint{net::ip::make_address(host), port};
-        tcp::acceptor acceptor{context};
-        acceptor.open(endpoint.protocol());
-        acceptor.set_option(tcp::acceptor::reuse_address(true));
-        acceptor.bind(endpoint);
-        acceptor.listen();
-        impl_ = std::make_unique<Impl>(Impl{std::move(acceptor), std::move(allow), api});
-    } catch (const boost::system::system_error& error) {
-        throw std::runtime_error("cannot listen on " + host + ":" + std::to_string(port) +
-                                 " (admin): " + error.code().message());
-    }
+    impl_ = std::make_unique<Impl>(
+        Impl{detail::listenOn(context, host, port, "admin"), std::move(allow), api});
 }
 
 AdminServer::~AdminServer() = default;
@@ -174,7 +156,11 @@ std::uint16_t AdminServer::port() const {
 }
 
 void AdminServer::start() {
-    net::co_spawn(impl_->acceptor.get_executor(), impl_->accept(), net::detached);
+    net::co_spawn(impl_->acceptor.get_executor(),
+                  detail::acceptLoop(
+                      impl_->acceptor,
+                      [this](tcp::socket socket) { return impl_->session(std::move(socket)); }),
+                  net::detached);
 }
 
 void AdminServer::stop() {

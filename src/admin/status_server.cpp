@@ -1,5 +1,7 @@
 #include "aiproxy/admin/status_server.hpp"
 
+#include "listen_socket.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -9,7 +11,6 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
-#include <stdexcept>
 
 namespace aiproxy::admin {
 namespace {
@@ -83,31 +84,12 @@ struct StatusServer::Impl {
             if (write_ec || !keep_alive) co_return;
         }
     }
-
-    net::awaitable<void> accept() {
-        for (;;) {
-            auto [ec, socket] = co_await acceptor.async_accept(use_nothrow);
-            if (ec == net::error::operation_aborted || !acceptor.is_open()) co_return;
-            if (ec) continue;
-            net::co_spawn(acceptor.get_executor(), session(std::move(socket)), net::detached);
-        }
-    }
 };
 
 StatusServer::StatusServer(net::io_context& context, const std::string& host, std::uint16_t port,
                            const observe::MetricsRegistry& registry, const StatusState& state) {
-    try {
-        tcp::endpoint endpoint{net::ip::make_address(host), port};
-        tcp::acceptor acceptor{context};
-        acceptor.open(endpoint.protocol());
-        acceptor.set_option(tcp::acceptor::reuse_address(true));
-        acceptor.bind(endpoint);
-        acceptor.listen();
-        impl_ = std::make_unique<Impl>(Impl{std::move(acceptor), registry, state});
-    } catch (const boost::system::system_error& error) {
-        throw std::runtime_error("cannot listen on " + host + ":" + std::to_string(port) +
-                                 " (status): " + error.code().message());
-    }
+    impl_ = std::make_unique<Impl>(
+        Impl{detail::listenOn(context, host, port, "status"), registry, state});
 }
 
 StatusServer::~StatusServer() = default;
@@ -117,7 +99,11 @@ std::uint16_t StatusServer::port() const {
 }
 
 void StatusServer::start() {
-    net::co_spawn(impl_->acceptor.get_executor(), impl_->accept(), net::detached);
+    net::co_spawn(impl_->acceptor.get_executor(),
+                  detail::acceptLoop(
+                      impl_->acceptor,
+                      [this](tcp::socket socket) { return impl_->session(std::move(socket)); }),
+                  net::detached);
 }
 
 void StatusServer::stop() {

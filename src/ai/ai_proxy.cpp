@@ -358,11 +358,14 @@ private:
         // chunk from a client that did not.
         if (prepared.plan.translation == Translation::None &&
             prepared.plan.upstream_api == ClientApi::OpenAiChat) {
-            std::string body = prepared.body ? *prepared.body : std::string(client.body());
-            auto usage = requestStreamUsage(body);
-            if (usage.rewritten) {
-                prepared.body = std::move(body);
-                prepared.hide_usage_chunk = true;
+            const std::string& sent = prepared.body ? *prepared.body : client.body();
+            // Most requests do not stream: skip the copy and the parse for them.
+            if (sent.find("\"stream\"") != std::string::npos) {
+                std::string body = sent;
+                if (requestStreamUsage(body).rewritten) {
+                    prepared.body = std::move(body);
+                    prepared.hide_usage_chunk = true;
+                }
             }
         }
 
@@ -483,7 +486,6 @@ private:
         auto& buffer = connection.buffer();
 
         const PreparedRequest& prepared = prepare(upstream);
-        current_upstream_ = &upstream;
         std::string head = requestHead(prepared, node);
         const std::string& body = prepared.body ? *prepared.body : request_.message.body();
         std::array<http::net::const_buffer, 2> request{http::net::buffer(head),
@@ -537,8 +539,8 @@ private:
             co_return kept;
         }
         if (prepared.plan.translation != Translation::None && !event_stream) {
-            co_return co_await relayTranslated(stream, connection, *parser, prepared, deadline,
-                                               sent_at);
+            co_return co_await relayTranslated(stream, connection, *parser, upstream, prepared,
+                                               deadline, sent_at);
         }
         BodyProcessor::Mode mode = BodyProcessor::Mode::Raw;
         std::unique_ptr<StreamTranslator> translator;
@@ -771,6 +773,7 @@ private:
     template <class Stream>
     awaitable<AttemptReport> relayTranslated(Stream& stream, UpstreamConnection& connection,
                                              UpstreamParser& parser,
+                                             const upstream::Upstream& upstream,
                                              const PreparedRequest& prepared,
                                              Clock::time_point deadline,
                                              Clock::time_point sent_at) {
@@ -806,8 +809,7 @@ private:
         } else {
             translated = translateErrorBody(prepared.plan.translation, status, body);
         }
-        bhttp::response_header<> header =
-            clientHeader(response, *current_upstream_, false, ttft, prepared);
+        bhttp::response_header<> header = clientHeader(response, upstream, false, ttft, prepared);
         header.set(bhttp::field::content_type, "application/json");
         header.erase(bhttp::field::content_encoding);
         sink_.stopWatching();
@@ -835,7 +837,11 @@ private:
         result_.prompt_tokens = usage.prompt_tokens;
         result_.completion_tokens = usage.completion_tokens;
         if (route_.prices && (usage.prompt_tokens || usage.completion_tokens)) {
-            result_.cost_usd = costUsd(*route_.prices, result_.served_model, usage);
+            // One price lookup: the metrics label and the cost both use the matched name.
+            result_.priced_model = route_.prices->findKey(result_.served_model);
+            if (result_.priced_model) {
+                result_.cost_usd = costUsd(*route_.prices, *result_.priced_model, usage);
+            }
         }
     }
 
@@ -849,7 +855,6 @@ private:
     std::array<std::optional<PreparedRequest>, 2> prepared_;  // primary, fallback
     std::optional<BodyProcessor> processor_;                  // of the attempt that committed
     std::optional<Usage> translated_usage_;                   // of a translated plain answer
-    const upstream::Upstream* current_upstream_ = nullptr;
     int attempts_so_far_ = 0;
     bool client_gone_ = false;
     std::string trace_;  // failed attempts, for X-AIProxy-Trace

@@ -17,21 +17,29 @@ PriceTable::PriceTable(const std::vector<std::pair<std::string, config::ModelPri
 }
 
 const config::ModelPrice* PriceTable::find(std::string_view model) const {
-    if (const config::ModelPrice* price = findName(model)) return price;
+    const Entry* entry = findEntry(model);
+    return entry ? &entry->second : nullptr;
+}
+
+const std::string* PriceTable::findKey(std::string_view model) const {
+    const Entry* entry = findEntry(model);
+    return entry ? &entry->first : nullptr;
+}
+
+const PriceTable::Entry* PriceTable::findEntry(std::string_view model) const {
+    if (const Entry* entry = findName(model)) return entry;
     const std::size_t slash = model.rfind('/');
     if (slash == std::string_view::npos) return nullptr;
     return findName(model.substr(slash + 1));
 }
 
-const config::ModelPrice* PriceTable::findName(std::string_view model) const {
+const PriceTable::Entry* PriceTable::findName(std::string_view model) const {
     if (model.empty()) return nullptr;
-    if (const auto it = prices_.find(model); it != prices_.end()) return &it->second;
+    if (const auto it = prices_.find(model); it != prices_.end()) return &*it;
     // Cut the name at each separator, longest prefix first: a few map lookups per request.
     std::size_t cut = model.size();
     while (cut > 0 && (cut = model.find_last_of(kVersionSeparators, cut - 1)) != model.npos) {
-        if (const auto it = prices_.find(model.substr(0, cut)); it != prices_.end()) {
-            return &it->second;
-        }
+        if (const auto it = prices_.find(model.substr(0, cut)); it != prices_.end()) return &*it;
     }
     return nullptr;
 }
@@ -51,15 +59,6 @@ std::optional<double> costUsd(const PriceTable& table, std::string_view model, c
         static_cast<double>(written) * price->input_per_mtok * kCacheWriteMultiplier +
         static_cast<double>(*usage.completion_tokens) * price->output_per_mtok;
     return micro_usd / kTokensPerPriceUnit;
-}
-
-const std::string* PriceTable::findKey(std::string_view model) const {
-    const config::ModelPrice* price = find(model);
-    if (!price) return nullptr;
-    for (const auto& [name, entry] : prices_) {
-        if (&entry == price) return &name;
-    }
-    return nullptr;
 }
 
 std::vector<std::string> PriceTable::models() const {

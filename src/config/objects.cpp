@@ -55,62 +55,55 @@ std::vector<Reference> routeReferences(const Document& value) {
     return refs;
 }
 
+// One kind of object: how to read it (the file's reader for that section) and where it goes.
+template <class Object, class Read>
+Resource makeResource(std::string name, Read read, std::vector<Object> Config::*section,
+                      std::function<std::vector<Reference>(const Document&)> references) {
+    auto parse = [read](const Document& value, const ObjectIds& existing, Object& out) {
+        DiagnosticSink sink;
+        Json object = withoutTimes(value);
+        read(Value{object, "", sink}, existing, out);
+        return std::move(sink.errors);
+    };
+    return Resource{
+        .name = std::move(name),
+        .check =
+            [parse](const Document& value, const ObjectIds& existing) {
+                Object out;
+                return parse(value, existing, out);
+            },
+        .references = std::move(references),
+        .add =
+            [parse, section](const Document& value, const ObjectIds& existing, Config& config) {
+                Object out;
+                auto errors = parse(value, existing, out);
+                if (errors.empty()) (config.*section).push_back(std::move(out));
+                return errors;
+            },
+        .file_ids =
+            [section](const Config& file) {
+                std::set<std::string> ids;
+                for (const auto& object : file.*section)
+                    ids.insert(object.id);
+                return ids;
+            },
+    };
+}
+
 std::vector<Resource> makeResources() {
     std::vector<Resource> list;
-    list.push_back(Resource{
-        .name = "upstreams",
-        .check =
-            [](const Document& value, const ObjectIds&) {
-                DiagnosticSink sink;
-                Json object = withoutTimes(value);
-                UpstreamConfig upstream;
-                detail::readUpstream(Value{object, "", sink}, upstream);
-                return std::move(sink.errors);
-            },
-        .references = [](const Document&) { return std::vector<Reference>{}; },
-        .add =
-            [](const Document& value, const ObjectIds&, Config& config) {
-                DiagnosticSink sink;
-                Json object = withoutTimes(value);
-                UpstreamConfig upstream;
-                detail::readUpstream(Value{object, "", sink}, upstream);
-                config.upstreams.push_back(std::move(upstream));
-            },
-        .file_ids =
-            [](const Config& file) {
-                std::set<std::string> ids;
-                for (const auto& upstream : file.upstreams)
-                    ids.insert(upstream.id);
-                return ids;
-            },
-    });
-    list.push_back(Resource{
-        .name = "routes",
-        .check =
-            [](const Document& value, const ObjectIds& existing) {
-                DiagnosticSink sink;
-                Json object = withoutTimes(value);
-                RouteConfig route;
-                detail::readRoute(Value{object, "", sink}, idsOf(existing, "upstreams"), route);
-                return std::move(sink.errors);
-            },
-        .references = routeReferences,
-        .add =
-            [](const Document& value, const ObjectIds& existing, Config& config) {
-                DiagnosticSink sink;
-                Json object = withoutTimes(value);
-                RouteConfig route;
-                detail::readRoute(Value{object, "", sink}, idsOf(existing, "upstreams"), route);
-                config.routes.push_back(std::move(route));
-            },
-        .file_ids =
-            [](const Config& file) {
-                std::set<std::string> ids;
-                for (const auto& route : file.routes)
-                    ids.insert(route.id);
-                return ids;
-            },
-    });
+    list.push_back(makeResource<UpstreamConfig>(
+        "upstreams",
+        [](const Value& value, const ObjectIds&, UpstreamConfig& out) {
+            detail::readUpstream(value, out);
+        },
+        &Config::upstreams, [](const Document&) { return std::vector<Reference>{}; }));
+    list.push_back(makeResource<RouteConfig>(
+        "routes",
+        [](const Value& value, const ObjectIds& existing, RouteConfig& out) {
+            detail::readRoute(value, idsOf(existing, "upstreams"), out);
+        },
+        &Config::routes, routeReferences));
     return list;
 }
 
@@ -152,7 +145,7 @@ Config effectiveConfig(const Config& file, const Store& store, std::vector<Diagn
         bool pending_seen = false;
         auto addObject = [&](const std::string& id, const Document& value) {
             if (file_ids.count(id) != 0) return;  // the file wins
-            auto errors = resource.check(value, present);
+            auto errors = resource.add(value, present, config);
             if (!errors.empty()) {
                 if (skipped) {
                     for (auto& error : errors) {
@@ -163,7 +156,6 @@ Config effectiveConfig(const Config& file, const Store& store, std::vector<Diagn
                 }
                 return;
             }
-            resource.add(value, present, config);
             ids.insert(id);
         };
         for (const StoredObject* object : store.list(resource.name)) {

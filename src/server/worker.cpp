@@ -273,11 +273,9 @@ void Worker::recordRequest(const ai::AiProxyRoute& route, const ai::ProxyResult&
     }
     if (result.prompt_tokens || result.completion_tokens || result.cost_usd) {
         const ai::ModelMetrics* model = &cells.other_model;
-        if (route.prices) {
-            if (const std::string* key = route.prices->findKey(result.served_model)) {
-                auto found = cells.models.find(*key);
-                if (found != cells.models.end()) model = &found->second;
-            }
+        if (result.priced_model) {
+            auto found = cells.models.find(*result.priced_model);
+            if (found != cells.models.end()) model = &found->second;
         }
         if (auto* cell = model->tokens[upstream][0]; cell && result.prompt_tokens) {
             cell->add(index_, *result.prompt_tokens);

@@ -91,6 +91,7 @@ struct ProxyResult {
     std::optional<std::uint64_t> prompt_tokens;
     std::optional<std::uint64_t> completion_tokens;
     std::optional<double> cost_usd;
+    const std::string* priced_model = nullptr;  // the price table's name for served_model
 };
 
 // A route's ai-proxy settings with its upstreams resolved, built once per snapshot.

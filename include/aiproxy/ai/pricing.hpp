@@ -40,7 +40,9 @@ public:
     std::vector<std::string> models() const;
 
 private:
-    const config::ModelPrice* findName(std::string_view model) const;
+    using Entry = std::pair<const std::string, config::ModelPrice>;
+    const Entry* findEntry(std::string_view model) const;
+    const Entry* findName(std::string_view model) const;
 
     std::map<std::string, config::ModelPrice, std::less<>> prices_;
 };

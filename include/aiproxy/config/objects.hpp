@@ -38,8 +38,10 @@ struct Resource {
     std::function<std::vector<Diagnostic>(const Document& value, const ObjectIds& existing)> check;
     // Objects this one names; each must exist.
     std::function<std::vector<Reference>(const Document& value)> references;
-    // Parses a checked object into the config.
-    std::function<void(const Document& value, const ObjectIds& existing, Config& config)> add;
+    // Parses an object into the config; returns check()'s errors and adds nothing if any.
+    std::function<std::vector<Diagnostic>(const Document& value, const ObjectIds& existing,
+                                          Config& config)>
+        add;
     // Ids the file declares for this resource.
     std::function<std::set<std::string>(const Config& file)> file_ids;
 };

@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 
+#include "aiproxy/common/url.hpp"
 #include "aiproxy/config/config.hpp"
 
 namespace aiproxy::upstream {
@@ -32,9 +33,9 @@ struct RequestFacts {
 
 std::string chashKey(const config::UpstreamConfig& upstream, const RequestFacts& request);
 
-// Building blocks, exposed for tests: the first value of a query argument (percent-decoded,
-// '+' as space) and of a cookie; nullopt-free: "" when absent.
-std::string queryArgument(std::string_view query, std::string_view name);
-std::string_view cookieValue(std::string_view cookie_header, std::string_view name);
+// Building blocks (in common, shared with the admin API), exposed here for tests: the first
+// value of a query argument (percent-decoded) and of a cookie; "" when absent.
+using common::cookieValue;
+using common::queryArgument;
 
 }  // namespace aiproxy::upstream

@@ -458,8 +458,7 @@ extra: 1
                     "log.level: must be one of: trace, debug, info, warn, error, critical, off",
                     "upstreams[0].nodes[\"127.0.0.1:8001\"]: must be >= 0",
                     "upstreams[0].scheme: must be one of: http, https",
-                    "upstreams[0].key: missing key",
-                    "upstreams[1].id: duplicate id \"primary\"",
+                    "upstreams[0].key: missing key", "upstreams[1].id: duplicate id \"primary\"",
                     "routes[0].uri: must start with \"/\"",
                     "routes[0].methods[1]: must be one of: GET, POST, PUT, DELETE, PATCH, HEAD, "
                     "OPTIONS, CONNECT, TRACE, PURGE",
