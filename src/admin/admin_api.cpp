@@ -243,8 +243,9 @@ AdminResponse AdminApi::dispatch(const AdminRequest& request, const Target& targ
     const config::Resource* resource = config::findResource(target.resource);
     if (!resource) return errorMessage(404, "404 Route Not Found");
 
-    if (target.resource == "upstreams" && target.sub_path == "health" && method == "GET") {
-        auto health = host_.health(target.id);
+    if ((target.resource == "upstreams" || target.resource == "routes") &&
+        target.sub_path == "health" && method == "GET") {
+        auto health = host_.health(target.resource, target.id);
         if (!health) return keyNotFound();
         return json(200, *health);
     }

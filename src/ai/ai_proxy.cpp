@@ -20,6 +20,8 @@
 #include "aiproxy/config/provider_defaults.hpp"
 #include "aiproxy/http/header_rules.hpp"
 #include "aiproxy/http/json_error.hpp"
+#include "aiproxy/upstream/attempt_guard.hpp"
+#include "aiproxy/upstream/chash_key.hpp"
 
 namespace aiproxy::ai {
 namespace {
@@ -170,7 +172,8 @@ struct AttemptReport {
     bool reusable = false;   // the connection is at a message boundary and may be pooled
     bool stale = false;      // a pooled connection died before any response byte
     std::optional<KeptResponse> kept;
-    unsigned status = 0;  // the upstream's status, when a response header arrived
+    unsigned status = 0;      // the upstream's status, when a response header arrived
+    std::string retry_after;  // its Retry-After header, if any
     std::optional<double> time_to_first_token;  // seconds from sending to the first body byte
     StreamOutcome stream = StreamOutcome::None;
 };
@@ -229,40 +232,63 @@ public:
     }
 
     awaitable<void> run() {
+        AttemptPlan::Pool primary{.set = route_.primary_set,
+                                  .balancer = &services_.balancers.get(*route_.primary_set),
+                                  .hash_key = hashKey(*route_.primary_set)};
         std::optional<AttemptPlan::Pool> fallback;
-        if (route_.fallback) {
-            fallback = AttemptPlan::Pool{route_.fallback.get(),
-                                         &services_.balancers.get(*route_.fallback)};
+        if (route_.fallback_set) {
+            fallback = AttemptPlan::Pool{.set = route_.fallback_set,
+                                         .balancer = &services_.balancers.get(*route_.fallback_set),
+                                         .hash_key = hashKey(*route_.fallback_set)};
         }
-        AttemptPlan plan{route_.config.retry,
-                         route_.config.retry_on,
-                         {route_.primary.get(), &services_.balancers.get(*route_.primary)},
-                         fallback};
+        AttemptPlan plan{{.retry = route_.config.retry,
+                          .retry_on = route_.config.retry_on,
+                          .retry_failures = route_.retry_failures,
+                          .only_within = route_.retry_only_within},
+                         std::move(primary),
+                         std::move(fallback)};
         AttemptReport last;
         std::optional<KeptResponse> kept;
-        const upstream::Upstream* last_upstream = route_.primary.get();
+        const upstream::Upstream* last_upstream = route_.upstreams.front().get();
         sink_.watchForClose([this] {
             client_gone_ = true;
             if (active_connection_) active_connection_->tcp().cancel();
         });
         bool fell_back = false;
         while (auto target = plan.next()) {
+            std::size_t slot = slotOf(*target);
             last_upstream = target->upstream;
             result_.upstream_id = &target->upstream->id();
-            if (plan.attempts() > 1) count(route_.metrics.retries[target->fallback ? 1 : 0]);
+            result_.upstream_slot = slot;
+            if (plan.attempts() > 1 && slot < route_.metrics.retries.size()) {
+                count(route_.metrics.retries[slot]);
+            }
             if (target->fallback && !fell_back) {
                 fell_back = true;
                 count(route_.metrics.fallbacks);
             }
-            const PreparedRequest& prepared = prepare(*target->upstream);
+            if (target->notes.fail_open_started) {
+                spdlog::warn(
+                    "{}: every node is ejected or unhealthy; sending to them anyway until one "
+                    "recovers",
+                    target->set->key);
+            }
+            const PreparedRequest& prepared = prepare(*target->upstream, slot);
             if (prepared.error) {
                 sink_.stopWatching();
                 co_await answerShapeError(*prepared.error, *target->upstream);
                 co_return;
             }
             auto started = Clock::now();
+            // Held through the relay: the node counts the attempt in flight until it ends.
+            guard_ = upstream::AttemptGuard{*target->set->runtime, target->member,
+                                            target->notes.trial, started};
             last = co_await attempt(*target, plan);
+            last.outcome.elapsed =
+                std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
+            reportFailure(last);
             recordAttempt(*target, last, started);
+            guard_.release();
             if (client_gone_) {
                 spdlog::info("request {}: client closed the connection; upstream request cancelled",
                              request_.request_id);
@@ -288,6 +314,42 @@ public:
     ProxyResult& result() { return result_; }
 
 private:
+    // ai-proxy: 0 primary, 1 fallback; ai-proxy-multi: the instance's index.
+    std::size_t slotOf(const AttemptTarget& target) const {
+        if (route_.multi) return target.member;
+        return target.fallback ? 1 : 0;
+    }
+
+    // The consistent-hash key of this request for a chash set; empty for other algorithms.
+    std::string hashKey(const upstream::BalancedSet& set) const {
+        if (set.balancing.type != "chash") return {};
+        const auto& message = request_.message;
+        upstream::RequestFacts facts{
+            .remote_addr = request_.peer_address,
+            .uri = request_.path,
+            .query = request_.query,
+            .header = [&message](std::string_view name) { return message[name]; },
+        };
+        return upstream::chashKey(set.balancing, facts);
+    }
+
+    // Failures without a usable answer count against the node's health; answers were
+    // reported when they arrived (see exchange()).
+    void reportFailure(const AttemptReport& report) {
+        switch (report.outcome.failure) {
+            case Failure::Connect:
+            case Failure::Reset:
+                guard_.failed(upstream::FailureKind::Tcp, report.detail);
+                break;
+            case Failure::Timeout:
+                guard_.failed(upstream::FailureKind::Timeout, report.detail);
+                break;
+            case Failure::None:
+            case Failure::Status:
+                break;
+        }
+    }
+
     void count(metrics::CounterCell* cell) {
         if (cell) cell->add(services_.metrics_slot);
     }
@@ -328,16 +390,17 @@ private:
             result_.time_to_first_token = report.time_to_first_token;
             result_.stream = report.stream;
         }
+        std::size_t slot = slotOf(target);
         const auto* upstream_metrics =
-            target.fallback ? route_.metrics.fallback : route_.metrics.primary;
+            slot < route_.metrics.upstreams.size() ? route_.metrics.upstreams[slot] : nullptr;
         if (upstream_metrics && target.node < upstream_metrics->attempts.size()) {
             count(upstream_metrics->attempts[target.node][static_cast<std::size_t>(label)]);
         }
     }
 
     // The request for one upstream, shaped once and reused by every attempt on it.
-    const PreparedRequest& prepare(const upstream::Upstream& upstream) {
-        std::size_t slot = &upstream == route_.primary.get() ? 0 : 1;
+    const PreparedRequest& prepare(const upstream::Upstream& upstream, std::size_t slot) {
+        if (prepared_.size() <= slot) prepared_.resize(slot + 1);
         if (prepared_[slot]) return *prepared_[slot];
         auto& prepared = prepared_[slot].emplace();
         const auto& client = request_.message;
@@ -485,7 +548,7 @@ private:
         auto& tcp = connection.tcp();
         auto& buffer = connection.buffer();
 
-        const PreparedRequest& prepared = prepare(upstream);
+        const PreparedRequest& prepared = prepare(upstream, slotOf(target));
         std::string head = requestHead(prepared, node);
         const std::string& body = prepared.body ? *prepared.body : request_.message.body();
         std::array<http::net::const_buffer, 2> request{http::net::buffer(head),
@@ -530,15 +593,22 @@ private:
         bool event_stream = response[bhttp::field::content_type].starts_with("text/event-stream");
         if (event_stream) parser->body_limit(boost::none);  // streams are bounded by time instead
 
-        if (plan.wouldRetry(static_cast<int>(status))) {
+        auto retry_after = response[bhttp::field::retry_after];
+        auto elapsed =
+            std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - sent_at);
+        if (plan.wouldRetry(static_cast<int>(status), elapsed)) {
+            guard_.firstByte();
+            guard_.responded(static_cast<int>(status), retry_after);
             auto kept = co_await keepRetryableAnswer(stream, connection, *parser, deadline);
             kept.status = status;
             kept.outcome.ttfb_seconds = secondsSince(sent_at);
-            kept.outcome.retry_after = std::string(response[bhttp::field::retry_after]);
+            kept.outcome.retry_after = std::string(retry_after);
             if (kept.kept) kept.kept->translation = prepared.plan.translation;
             co_return kept;
         }
         if (prepared.plan.translation != Translation::None && !event_stream) {
+            guard_.firstByte();
+            guard_.responded(static_cast<int>(status), retry_after);
             co_return co_await relayTranslated(stream, connection, *parser, upstream, prepared,
                                                deadline, sent_at);
         }
@@ -582,6 +652,10 @@ private:
             }
         }
 
+        // Committed: the node answered. A stream's health is judged by its start, not by how
+        // long the client keeps it open.
+        guard_.firstByte();
+        guard_.responded(static_cast<int>(status), retry_after);
         auto client_header =
             clientHeader(response, upstream, event_stream, secondsSince(sent_at), prepared);
         sink_.begin(std::move(client_header),
@@ -852,9 +926,10 @@ private:
     WorkerServices& services_;
     std::string_view rest_;  // the client's API path (what '*' matched, or the whole path)
     ClientApi client_api_ = ClientApi::OpenAiOther;
-    std::array<std::optional<PreparedRequest>, 2> prepared_;  // primary, fallback
-    std::optional<BodyProcessor> processor_;                  // of the attempt that committed
-    std::optional<Usage> translated_usage_;                   // of a translated plain answer
+    std::vector<std::optional<PreparedRequest>> prepared_;  // by upstream slot
+    std::optional<BodyProcessor> processor_;                // of the attempt that committed
+    std::optional<Usage> translated_usage_;                 // of a translated plain answer
+    upstream::AttemptGuard guard_;                          // the attempt in progress
     int attempts_so_far_ = 0;
     bool client_gone_ = false;
     std::string trace_;  // failed attempts, for X-AIProxy-Trace

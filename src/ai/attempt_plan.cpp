@@ -2,22 +2,20 @@
 
 #include <algorithm>
 
-#include "aiproxy/upstream/balancer.hpp"
 #include "aiproxy/upstream/upstream.hpp"
 
 namespace aiproxy::ai {
 
-AttemptPlan::AttemptPlan(int retry, std::span<const int> retry_on, Pool primary,
-                         std::optional<Pool> fallback)
-    : max_attempts_(1 + std::max(retry, 0)),
-      retry_on_(retry_on),
-      primary_(primary),
-      fallback_(fallback),
-      tried_primary_(primary.upstream->nodes().size(), false),
-      tried_fallback_(fallback ? fallback->upstream->nodes().size() : 0, false) {}
+AttemptPlan::AttemptPlan(RetryPolicy policy, Pool primary, std::optional<Pool> fallback)
+    : policy_(policy),
+      max_attempts_(1 + std::max(policy.retry, 0)),
+      primary_(std::move(primary)),
+      fallback_(std::move(fallback)),
+      tried_primary_(primary_.set->members.size(), false),
+      tried_fallback_(fallback_ ? fallback_->set->members.size() : 0, false) {}
 
 bool AttemptPlan::anyLeft(const Pool& pool, const std::vector<bool>& tried) {
-    const auto& nodes = pool.upstream->nodes();
+    const auto& nodes = pool.set->balancing.nodes;
     for (std::size_t i = 0; i < nodes.size(); ++i) {
         if (!tried[i] && nodes[i].weight > 0) return true;
     }
@@ -28,29 +26,52 @@ bool AttemptPlan::hasUntried() const {
     return anyLeft(primary_, tried_primary_) || (fallback_ && anyLeft(*fallback_, tried_fallback_));
 }
 
-std::optional<AttemptTarget> AttemptPlan::next() {
+std::optional<AttemptTarget> AttemptPlan::pickFrom(Pool& pool, std::vector<bool>& tried,
+                                                   bool fallback, bool fail_open,
+                                                   upstream::Clock::time_point now) {
+    upstream::PickNotes notes;
+    auto member = pool.balancer->pick({.excluded = tried,
+                                       .hash_key = pool.hash_key,
+                                       .now = now,
+                                       .notes = &notes,
+                                       .allow_fail_open = fail_open});
+    if (!member) return std::nullopt;
+    tried[*member] = true;
+    ++attempts_;
+    const auto& chosen = pool.set->members[*member];
+    return AttemptTarget{.upstream = chosen.upstream,
+                         .node = chosen.node,
+                         .set = pool.set,
+                         .member = *member,
+                         .fallback = fallback,
+                         .notes = notes};
+}
+
+std::optional<AttemptTarget> AttemptPlan::next(upstream::Clock::time_point now) {
     if (attempts_ >= max_attempts_) return std::nullopt;
-    if (auto node = primary_.balancer->pick({.excluded = tried_primary_})) {
-        tried_primary_[*node] = true;
-        ++attempts_;
-        return AttemptTarget{.upstream = primary_.upstream, .node = *node, .fallback = false};
-    }
-    if (fallback_) {
-        if (auto node = fallback_->balancer->pick({.excluded = tried_fallback_})) {
-            tried_fallback_[*node] = true;
-            ++attempts_;
-            return AttemptTarget{.upstream = fallback_->upstream, .node = *node, .fallback = true};
+    for (bool fail_open : {false, true}) {
+        if (auto target = pickFrom(primary_, tried_primary_, false, fail_open, now)) return target;
+        if (fallback_) {
+            if (auto target = pickFrom(*fallback_, tried_fallback_, true, fail_open, now)) {
+                return target;
+            }
         }
     }
     return std::nullopt;
 }
 
 bool AttemptPlan::isRetryableStatus(int status) const {
-    return std::find(retry_on_.begin(), retry_on_.end(), status) != retry_on_.end();
+    return std::find(policy_.retry_on.begin(), policy_.retry_on.end(), status) !=
+           policy_.retry_on.end();
 }
 
-bool AttemptPlan::wouldRetry(int status) const {
-    return isRetryableStatus(status) && attempts_ < max_attempts_ && hasUntried();
+bool AttemptPlan::canRetryAfter(std::chrono::milliseconds elapsed) const {
+    if (policy_.only_within && elapsed > *policy_.only_within) return false;
+    return attempts_ < max_attempts_ && hasUntried();
+}
+
+bool AttemptPlan::wouldRetry(int status, std::chrono::milliseconds elapsed) const {
+    return isRetryableStatus(status) && canRetryAfter(elapsed);
 }
 
 Verdict AttemptPlan::record(const AttemptOutcome& outcome) {
@@ -58,11 +79,12 @@ Verdict AttemptPlan::record(const AttemptOutcome& outcome) {
         case Failure::None:
             return Verdict::Done;
         case Failure::Status:
-            return wouldRetry(outcome.status) ? Verdict::Retry : Verdict::Done;
+            return wouldRetry(outcome.status, outcome.elapsed) ? Verdict::Retry : Verdict::Done;
         case Failure::Connect:
         case Failure::Timeout:
         case Failure::Reset:
-            return attempts_ < max_attempts_ && hasUntried() ? Verdict::Retry : Verdict::Done;
+            return policy_.retry_failures && canRetryAfter(outcome.elapsed) ? Verdict::Retry
+                                                                            : Verdict::Done;
     }
     return Verdict::Done;
 }

@@ -12,6 +12,7 @@ namespace aiproxy::config::detail {
 namespace {
 
 constexpr std::string_view kAiProxy = "ai-proxy";
+constexpr std::string_view kAiProxyMulti = "ai-proxy-multi";
 constexpr std::array<std::string_view, 10> kMethods{
     "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE", "PURGE"};
 
@@ -195,7 +196,7 @@ void readRoute(const Value& value, const std::set<std::string>& upstream_ids, Ro
             [&](const Value& v) {
                 plugins_malformed =
                     !v.forEachMember([&](const std::string& name, const Value& plugin) {
-                        if (name != kAiProxy) {
+                        if (name != kAiProxy && name != kAiProxyMulti) {
                             plugin.warning("unknown plugin, ignored");
                             return;
                         }
@@ -204,8 +205,13 @@ void readRoute(const Value& value, const std::set<std::string>& upstream_ids, Ro
                         Value config = plugin.json().is_null()
                                            ? Value{kEmpty, plugin.path(), plugin.sink()}
                                            : plugin;
-                        route.ai_proxy.emplace();
                         plugin_path = plugin.path();
+                        if (name == kAiProxyMulti) {
+                            route.ai_proxy_multi.emplace();
+                            readAiProxyMulti(config, *route.ai_proxy_multi, plugin_expose);
+                            return;
+                        }
+                        route.ai_proxy.emplace();
                         readAiProxy(config, upstream_ids, *route.ai_proxy, plugin_expose);
                     });
             })
@@ -224,8 +230,12 @@ void readRoute(const Value& value, const std::set<std::string>& upstream_ids, Ro
     if (reader.seen("host") && reader.seen("hosts")) {
         value.sink().error(fieldPath("hosts"), "cannot be used together with host");
     }
-    if (!route.ai_proxy && !plugins_malformed) {
-        value.sink().error(fieldPath("plugins"), "a route needs the ai-proxy plugin");
+    if (!route.ai_proxy && !route.ai_proxy_multi && !plugins_malformed) {
+        value.sink().error(fieldPath("plugins"),
+                           "a route needs the ai-proxy or the ai-proxy-multi plugin");
+    } else if (route.ai_proxy && route.ai_proxy_multi) {
+        value.sink().error(fieldPath("plugins"),
+                           "ai-proxy and ai-proxy-multi cannot be used together");
     }
     if (plugin_expose) {
         if (route_expose && *route_expose != *plugin_expose) {

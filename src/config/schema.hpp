@@ -20,6 +20,11 @@ void readStorage(const Value& value, StorageConfig& storage);
 // pricing: {model: {...}}; an entry for a model already present replaces it.
 void readPricing(const Value& value, std::vector<std::pair<std::string, ModelPrice>>& pricing);
 void readUpstream(const Value& value, UpstreamConfig& upstream);
+// One instance of ai-proxy-multi, as an upstream of one node (see AiProxyMultiConfig).
+void readInstance(const Value& value, UpstreamConfig& instance);
+// routes[].plugins.ai-proxy-multi; expose_upstream_headers as ai-proxy's.
+void readAiProxyMulti(const Value& value, AiProxyMultiConfig& multi,
+                      std::optional<bool>& expose_upstream_headers);
 // upstream_ids: every id declared in the file, for the references of the ai-proxy plugin.
 void readRoute(const Value& value, const std::set<std::string>& upstream_ids, RouteConfig& route);
 

@@ -327,34 +327,106 @@ void readBasePath(const Value& value, std::string& base_path) {
     base_path = *text;
 }
 
-}  // namespace
+// override.endpoint of an ai-proxy-multi instance: "scheme://host[:port][/path]". A path ending
+// in an API's own suffix (/chat/completions, /messages) is cut back to its base path, since the
+// gateway appends the path the client asked for.
+void readEndpoint(const Value& value, UpstreamConfig& upstream, bool& base_path_seen) {
+    auto text = value.string();
+    if (!text) return;
+    std::string_view rest = *text;
+    auto separator = rest.find("://");
+    std::string_view scheme = separator == std::string_view::npos ? "" : rest.substr(0, separator);
+    if (scheme != "http" && scheme != "https") {
+        value.error("must be an http:// or https:// URL");
+        return;
+    }
+    rest.remove_prefix(separator + 3);
+    auto slash = rest.find('/');
+    std::string_view authority = rest.substr(0, slash);
+    std::string_view path = slash == std::string_view::npos ? "" : rest.substr(slash);
+    auto parsed = parseHostPort(authority);
+    if (!parsed || isAllDigits(parsed->host)) {
+        value.error("must be an http:// or https:// URL with a valid host");
+        return;
+    }
+    if (parsed->port && (*parsed->port == 0 || *parsed->port > 65535)) {
+        value.error("port must be between 1 and 65535");
+        return;
+    }
+    if (hasSpace(path) || path.find_first_of("?#") != std::string_view::npos) {
+        value.error(R"(the path must not contain spaces, "?" or "#")");
+        return;
+    }
+    upstream.scheme = scheme == "https" ? Scheme::Https : Scheme::Http;
+    upstream.nodes = {{.host = parsed->host,
+                       .port = static_cast<std::uint16_t>(parsed->port.value_or(0)),
+                       .weight = 1}};
+    for (std::string_view suffix : {"/chat/completions", "/messages"}) {
+        if (path.ends_with(suffix)) path.remove_suffix(suffix.size());
+    }
+    while (!path.empty() && path.back() == '/')
+        path.remove_suffix(1);
+    if (!path.empty()) {
+        upstream.base_path = std::string(path);
+        base_path_seen = true;
+    }
+}
 
-void readUpstream(const Value& value, UpstreamConfig& upstream) {
+enum class UpstreamKind { Upstream, Instance };
+
+void readUpstreamOf(const Value& value, UpstreamConfig& upstream, UpstreamKind kind) {
+    bool instance = kind == UpstreamKind::Instance;
+    int weight = 1;
+    int priority = 0;
+    bool endpoint_base_path = false;
     ObjectReader reader;
-    reader
-        .on("id",
-            [&](const Value& v) {
-                if (auto id = v.id()) upstream.id = *id;
-            })
-        .on("nodes", [&](const Value& v) { readNodes(v, upstream.nodes); })
-        .on("scheme", [&](const Value& v) { readScheme(v, upstream.scheme); })
-        .on("tls", [&](const Value& v) { readTls(v, upstream.tls); })
+    if (instance) {
+        reader
+            .on("name",
+                [&](const Value& v) {
+                    if (auto id = v.id()) upstream.id = *id;
+                })
+            .on("weight",
+                [&](const Value& v) {
+                    if (auto w = v.integer(0, kMaxWeight)) weight = static_cast<int>(*w);
+                })
+            .on("priority",
+                [&](const Value& v) { readInt(v, std::numeric_limits<int>::min(), priority); })
+            .on("override", [&](const Value& v) {
+                ObjectReader{}
+                    .on("endpoint",
+                        [&](const Value& e) { readEndpoint(e, upstream, endpoint_base_path); })
+                    .read(v);
+            });
+    } else {
+        reader
+            .on("id",
+                [&](const Value& v) {
+                    if (auto id = v.id()) upstream.id = *id;
+                })
+            .on("nodes", [&](const Value& v) { readNodes(v, upstream.nodes); })
+            .on("scheme", [&](const Value& v) { readScheme(v, upstream.scheme); })
+            .on("type",
+                [&](const Value& v) {
+                    readOneOf(v, {"roundrobin", "least_conn", "chash", "ewma"}, upstream.type);
+                })
+            .on("hash_on",
+                [&](const Value& v) {
+                    readOneOf(v, {"vars", "header", "cookie", "consumer", "vars_combinations"},
+                              upstream.hash_on);
+                })
+            .on("key",
+                [&](const Value& v) {
+                    if (auto key = v.string()) upstream.key = *key;
+                })
+            .ignore("name")
+            .ignore("desc")
+            .ignore("labels");
+    }
+    reader.on("tls", [&](const Value& v) { readTls(v, upstream.tls); })
         .on("timeout", [&](const Value& v) { readTimeouts(v, upstream.timeout); })
         .on("keepalive_pool",
             [&](const Value& v) { readKeepalivePool(v, upstream.keepalive_pool); })
-        .on("type",
-            [&](const Value& v) {
-                readOneOf(v, {"roundrobin", "least_conn", "chash", "ewma"}, upstream.type);
-            })
-        .on("hash_on",
-            [&](const Value& v) {
-                readOneOf(v, {"vars", "header", "cookie", "consumer", "vars_combinations"},
-                          upstream.hash_on);
-            })
-        .on("key",
-            [&](const Value& v) {
-                if (auto key = v.string()) upstream.key = *key;
-            })
         .on("checks", [&](const Value& v) { readChecks(v, upstream.checks); })
         .on("base_path", [&](const Value& v) { readBasePath(v, upstream.base_path); })
         .on("provider",
@@ -374,30 +446,42 @@ void readUpstream(const Value& value, UpstreamConfig& upstream) {
             })
         .on("options", [&](const Value& v) { readOptions(v, upstream.options); })
         .on("model_map", [&](const Value& v) { readStringMap(v, false, upstream.model_map); })
-        .on("api_version",
-            [&](const Value& v) {
-                if (auto version = v.string()) upstream.api_version = *version;
-            })
-        .ignore("name")
-        .ignore("desc")
-        .ignore("labels");
+        .on("api_version", [&](const Value& v) {
+            if (auto version = v.string()) upstream.api_version = *version;
+        });
     if (!reader.read(value)) return;
     // The provider fills what the upstream leaves out (its public endpoint, scheme, base path).
     const ProviderDefaults* provider = findProvider(upstream.provider);
     bool provider_host = provider && !provider->host.empty();
-    if (!reader.seen("id")) value.sink().error(memberPath(value.path(), "id"), "required");
-    if (!reader.seen("nodes")) {
+    bool has_nodes = instance ? !upstream.nodes.empty() : reader.seen("nodes");
+    bool scheme_seen = instance ? has_nodes : reader.seen("scheme");
+    bool base_path_seen = reader.seen("base_path") || endpoint_base_path;
+    if (instance) {
+        if (!reader.seen("name")) value.sink().error(memberPath(value.path(), "name"), "required");
+        if (!reader.seen("provider")) {
+            value.sink().error(memberPath(value.path(), "provider"), "required");
+        }
+    } else if (!reader.seen("id")) {
+        value.sink().error(memberPath(value.path(), "id"), "required");
+    }
+    if (!has_nodes) {
         if (provider_host) {
             upstream.nodes.push_back(
                 {.host = std::string{provider->host}, .port = provider->port, .weight = 1});
+        } else if (instance) {
+            if (reader.seen("provider")) {
+                value.sink().error(
+                    memberPath(memberPath(value.path(), "override"), "endpoint"),
+                    "required (provider " + upstream.provider + " has no public endpoint)");
+            }
         } else {
             value.sink().error(
                 memberPath(value.path(), "nodes"),
                 "required (provider " + upstream.provider + " has no public endpoint)");
         }
     }
-    if (provider && !reader.seen("scheme")) upstream.scheme = provider->scheme;
-    if (provider && !reader.seen("base_path")) {
+    if (provider && !scheme_seen) upstream.scheme = provider->scheme;
+    if (provider && !base_path_seen) {
         upstream.base_path = std::string{provider->base_path};
         while (!upstream.base_path.empty() && upstream.base_path.back() == '/')
             upstream.base_path.pop_back();
@@ -413,7 +497,21 @@ void readUpstream(const Value& value, UpstreamConfig& upstream) {
     std::uint16_t default_port = upstream.scheme == Scheme::Https ? 443 : 80;
     for (NodeConfig& node : upstream.nodes) {
         if (node.port == 0) node.port = default_port;
+        if (instance) {
+            node.weight = weight;
+            node.priority = priority;
+        }
     }
+}
+
+}  // namespace
+
+void readUpstream(const Value& value, UpstreamConfig& upstream) {
+    readUpstreamOf(value, upstream, UpstreamKind::Upstream);
+}
+
+void readInstance(const Value& value, UpstreamConfig& instance) {
+    readUpstreamOf(value, instance, UpstreamKind::Instance);
 }
 
 }  // namespace aiproxy::config::detail

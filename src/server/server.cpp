@@ -27,6 +27,8 @@
 #include "aiproxy/http/listener.hpp"
 #include "aiproxy/server/process_metrics.hpp"
 #include "aiproxy/server/worker.hpp"
+#include "aiproxy/upstream/active_health_checker.hpp"
+#include "health_report.hpp"
 
 namespace aiproxy::server {
 namespace {
@@ -127,6 +129,26 @@ public:
         publishSnapshot(std::move(prepared_));
     }
 
+    std::optional<config::Document> health(std::string_view resource,
+                                           std::string_view id) const override {
+        if (!snapshot_) return std::nullopt;
+        if (resource == "upstreams") {
+            for (const auto& upstream : snapshot_->upstreams) {
+                if (upstream->id() == id) return healthReport(id, *upstream->runtime());
+            }
+            return std::nullopt;
+        }
+        for (const auto& route : snapshot_->ai_routes) {
+            if (route.route_id != id) continue;
+            if (!route.instance_set) break;  // an ai-proxy route: see its upstreams
+            std::vector<std::string> names;
+            for (const auto& instance : route.upstreams)
+                names.push_back(instance->id());
+            return healthReport(id, *route.instance_set->runtime, names);
+        }
+        return std::nullopt;
+    }
+
     int run() {
         unsigned count = config_.server.workers;
         if (count == 0) count = std::max(1u, std::thread::hardware_concurrency());
@@ -157,6 +179,7 @@ public:
         snapshot_ = Snapshot::build(effective_, nullptr, registry_.get());
         for (auto& worker : workers_)
             worker->start(snapshot_);
+        updateHealthChecks();
         if (config_.admin.enabled) startAdmin();
         status_state_.ready = true;
         // Listeners are bound (the kernel queues connections from here on) and workers run.
@@ -197,6 +220,25 @@ private:
                      displayAddress(listen.host, admin_->port()));
     }
 
+    // Active probes follow the snapshot: upstreams and ai-proxy-multi instances with
+    // checks.active, their auth headers sent along.
+    void updateHealthChecks() {
+        std::vector<upstream::ActiveCheckTarget> targets;
+        auto add = [&targets](const upstream::Upstream& upstream) {
+            if (!upstream.config().checks.active) return;
+            targets.push_back(
+                {.runtime = upstream.runtime(), .extra_headers = upstream.config().auth.header});
+        };
+        for (const auto& upstream : snapshot_->upstreams)
+            add(*upstream);
+        for (const auto& route : snapshot_->ai_routes) {
+            if (!route.multi) continue;
+            for (const auto& instance : route.upstreams)
+                add(*instance);
+        }
+        health_checker_.update(std::move(targets));
+    }
+
     // Hands a snapshot to every worker and returns once all of them use it, so the next request
     // after an admin write's response sees the write.
     void publishSnapshot(std::shared_ptr<const Snapshot> snapshot) {
@@ -214,6 +256,7 @@ private:
             });
         }
         snapshot_ = std::move(snapshot);
+        updateHealthChecks();
         std::unique_lock lock{pending->mutex};
         // Workers apply a snapshot in microseconds; the bound only guards against a stopped one.
         if (!pending->done.wait_for(lock, std::chrono::seconds(5),
@@ -224,6 +267,10 @@ private:
 
     void registerServerMetrics() {
         auto& registry = *registry_;
+        // Scrapes run on this thread, which owns snapshot_.
+        registry.addCollector([this](std::string& out) {
+            if (snapshot_) appendNodeMetrics(out, *snapshot_);
+        });
         auto& data_path = metrics_.data_path;
         const char* outcomes[] = {"complete", "client_cancel", "upstream_cut"};
         for (std::size_t i = 0; i < data_path.stream_outcomes.size(); ++i) {
@@ -341,6 +388,7 @@ private:
             return;
         }
         draining_ = true;
+        health_checker_.stop();
         // Readiness turns 503 before the listeners close, so balancers in front stop sending.
         status_state_.draining = true;
         common::notifySystemd("STOPPING=1\nSTATUS=draining");
@@ -384,6 +432,7 @@ private:
     net::signal_set signals_{control_, SIGINT, SIGTERM,
                              SIGHUP};  // + SIGUSR1, added in the constructor
     net::steady_timer drain_timer_{control_};
+    upstream::ActiveHealthChecker health_checker_{control_};
     std::atomic<std::size_t> open_connections_{0};
     std::vector<std::unique_ptr<Worker>> workers_;
     std::shared_ptr<const Snapshot> snapshot_;

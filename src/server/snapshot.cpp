@@ -29,27 +29,26 @@ std::unique_ptr<ai::UpstreamMetrics> upstreamMetrics(observe::MetricsRegistry& r
 ai::RouteMetrics routeMetrics(observe::MetricsRegistry& registry, const config::RouteConfig& route,
                               const ai::AiProxyRoute& compiled) {
     ai::RouteMetrics out;
-    const upstream::Upstream* upstreams[2] = {compiled.primary.get(), compiled.fallback.get()};
-    for (std::size_t u = 0; u < 2; ++u) {
-        if (!upstreams[u]) continue;
+    const auto& upstreams = compiled.upstreams;
+    for (const auto& upstream : upstreams) {
+        std::array<metrics::CounterCell*, 5> requests{};
         for (std::size_t c = 0; c < kStatusClasses.size(); ++c) {
-            out.requests[u][c] =
+            requests[c] =
                 registry.counter("aiproxy_http_requests_total",
                                  "Requests answered, by route, upstream and status class.",
                                  {{"route", route.id},
-                                  {"upstream", upstreams[u]->id()},
+                                  {"upstream", upstream->id()},
                                   {"status_class", std::string(kStatusClasses[c])}});
         }
-        out.retries[u] = registry.counter("aiproxy_retries_total",
-                                          "Attempts after the first, by the upstream retried.",
-                                          {{"route", route.id}, {"upstream", upstreams[u]->id()}});
+        out.requests.push_back(requests);
+        out.retries.push_back(registry.counter(
+            "aiproxy_retries_total", "Attempts after the first, by the upstream retried.",
+            {{"route", route.id}, {"upstream", upstream->id()}}));
     }
-    if (compiled.fallback) {
-        out.fallbacks = registry.counter("aiproxy_fallbacks_total",
-                                         "Requests that moved on to the fallback upstream.",
-                                         {{"route", route.id},
-                                          {"from", compiled.primary->id()},
-                                          {"to", compiled.fallback->id()}});
+    if (compiled.fallback_set) {
+        out.fallbacks = registry.counter(
+            "aiproxy_fallbacks_total", "Requests that moved on to the fallback upstream.",
+            {{"route", route.id}, {"from", upstreams[0]->id()}, {"to", upstreams[1]->id()}});
     }
     out.duration = registry.histogram("aiproxy_http_request_duration_seconds",
                                       "Time from the request to the end of the response.",
@@ -62,17 +61,18 @@ ai::RouteMetrics routeMetrics(observe::MetricsRegistry& registry, const config::
                                         "Event streams being relayed now.", {{"route", route.id}});
     auto modelMetrics = [&](const std::string& model) {
         ai::ModelMetrics cells;
-        for (std::size_t u = 0; u < 2; ++u) {
-            if (!upstreams[u]) continue;
+        for (const auto& upstream : upstreams) {
             const char* types[] = {"prompt", "completion"};
+            std::array<metrics::CounterCell*, 2> tokens{};
             for (std::size_t t = 0; t < 2; ++t) {
-                cells.tokens[u][t] = registry.sparseCounter(
+                tokens[t] = registry.sparseCounter(
                     "aiproxy_llm_tokens_total", "Tokens used, by route, upstream, model and type.",
                     {{"route", route.id},
-                     {"upstream", upstreams[u]->id()},
+                     {"upstream", upstream->id()},
                      {"model", model},
                      {"type", types[t]}});
             }
+            cells.tokens.push_back(tokens);
         }
         cells.cost = registry.sparseCounter("aiproxy_llm_cost_usd_total",
                                             "Cost in USD from the price table, by route and model.",
@@ -87,19 +87,80 @@ ai::RouteMetrics routeMetrics(observe::MetricsRegistry& registry, const config::
 
 }  // namespace
 
+namespace {
+
+using UpstreamPtr = std::shared_ptr<const upstream::Upstream>;
+
+// An upstream object for config: the previous snapshot's when nothing changed (its TLS context,
+// session cache and runtime survive), else a new one that still takes over the previous
+// runtime when the nodes and checks are the same.
+UpstreamPtr buildUpstream(const config::UpstreamConfig& config,
+                          const std::vector<UpstreamPtr>& previous) {
+    std::shared_ptr<upstream::UpstreamRuntime> runtime;
+    for (const auto& old : previous) {
+        if (old->id() != config.id) continue;
+        if (old->config() == config) return old;
+        runtime = old->runtime();
+    }
+    return std::make_shared<const upstream::Upstream>(config, runtime);
+}
+
+// ai-proxy-multi: the instances as one balanced set, one member per instance. Its runtime shares
+// the instances' node state; it (with the balancers' positions) is kept while the instances'
+// runtimes, weights and priorities stay the same.
+std::shared_ptr<const upstream::BalancedSet> instanceSet(const config::RouteConfig& route,
+                                                         const std::vector<UpstreamPtr>& instances,
+                                                         const ai::AiProxyRoute* previous) {
+    const auto& multi = *route.ai_proxy_multi;
+    auto set = std::make_shared<upstream::BalancedSet>();
+    set->key = "route:" + route.id;
+    set->balancing.id = set->key;
+    set->balancing.type = multi.algorithm;
+    set->balancing.hash_on = multi.hash_on;
+    set->balancing.key = multi.key;
+    std::vector<std::shared_ptr<upstream::NodeRuntime>> nodes;
+    for (const auto& instance : instances) {
+        set->balancing.nodes.push_back(instance->config().nodes.front());
+        nodes.push_back(instance->runtime()->sharedNode(0));
+        set->members.push_back({.upstream = instance.get(), .node = 0});
+    }
+    if (previous && previous->instance_set) {
+        const auto& old = *previous->instance_set;
+        bool same =
+            old.balancing.nodes == set->balancing.nodes && old.runtime->size() == nodes.size();
+        for (std::size_t i = 0; same && i < nodes.size(); ++i)
+            same = old.runtime->sharedNode(i) == nodes[i];
+        if (same) set->runtime = old.runtime;
+    }
+    if (!set->runtime) {
+        set->runtime = std::make_shared<upstream::UpstreamRuntime>(set->key, std::move(nodes));
+    }
+    return set;
+}
+
+// ai-proxy-multi's policy in ai-proxy's terms: every instance may be tried unless max_retries
+// says less; only fallback_strategy lets failures move on.
+void applyMultiPolicy(const config::AiProxyMultiConfig& multi, ai::AiProxyRoute& compiled) {
+    int instances = static_cast<int>(multi.instances.size());
+    compiled.multi = true;
+    compiled.config.timeout = multi.timeout;
+    compiled.config.retry = std::min(multi.max_retries.value_or(instances - 1), instances - 1);
+    compiled.config.retry_on = multi.fallback_statuses;
+    compiled.retry_failures = multi.fallback;
+    compiled.retry_only_within = multi.retry_on_failure_within;
+}
+
+}  // namespace
+
 std::shared_ptr<const Snapshot> Snapshot::build(const config::Config& config,
                                                 const Snapshot* previous,
                                                 observe::MetricsRegistry* registry) {
-    std::unordered_map<std::string, std::shared_ptr<const upstream::Upstream>> by_id;
-    std::vector<std::shared_ptr<const upstream::Upstream>> upstreams;
+    static const std::vector<UpstreamPtr> kNone;
+    const auto& previous_upstreams = previous ? previous->upstreams : kNone;
+    std::unordered_map<std::string, UpstreamPtr> by_id;
+    std::vector<UpstreamPtr> upstreams;
     for (const auto& upstream_config : config.upstreams) {
-        std::shared_ptr<const upstream::Upstream> built;
-        if (previous) {
-            for (const auto& old : previous->upstreams) {
-                if (old->config() == upstream_config) built = old;
-            }
-        }
-        if (!built) built = std::make_shared<const upstream::Upstream>(upstream_config);
+        auto built = buildUpstream(upstream_config, previous_upstreams);
         by_id[upstream_config.id] = built;
         upstreams.push_back(built);
     }
@@ -114,39 +175,64 @@ std::shared_ptr<const Snapshot> Snapshot::build(const config::Config& config,
             .max_response_header_bytes = config.server.limits.max_response_header_bytes,
             .max_response_body_bytes = config.server.limits.max_response_body_bytes,
             .prices = prices};
+        auto resolve = [&](const std::string& id) {
+            auto found = by_id.find(id);
+            if (found == by_id.end()) {
+                throw std::runtime_error("route " + route.id + ": unknown upstream " + id);
+            }
+            return found->second;
+        };
         if (route.ai_proxy) {
             compiled.config = *route.ai_proxy;
-            auto primary = by_id.find(route.ai_proxy->upstream_id);
-            if (primary == by_id.end()) {
-                throw std::runtime_error("route " + route.id + ": unknown upstream " +
-                                         route.ai_proxy->upstream_id);
-            }
-            compiled.primary = primary->second;
+            compiled.upstreams.push_back(resolve(route.ai_proxy->upstream_id));
+            compiled.primary_set = &compiled.upstreams[0]->balancedSet();
             if (!route.ai_proxy->upstream_fallback_id.empty()) {
-                auto fallback = by_id.find(route.ai_proxy->upstream_fallback_id);
-                if (fallback == by_id.end()) {
-                    throw std::runtime_error("route " + route.id + ": unknown upstream " +
-                                             route.ai_proxy->upstream_fallback_id);
-                }
-                compiled.fallback = fallback->second;
+                compiled.upstreams.push_back(resolve(route.ai_proxy->upstream_fallback_id));
+                compiled.fallback_set = &compiled.upstreams[1]->balancedSet();
             }
+        } else if (route.ai_proxy_multi && !route.ai_proxy_multi->instances.empty()) {
+            const ai::AiProxyRoute* old_route = nullptr;
+            if (previous) {
+                for (const auto& old : previous->ai_routes) {
+                    if (old.route_id == route.id && old.multi) old_route = &old;
+                }
+            }
+            static const std::vector<UpstreamPtr> kNoInstances;
+            const auto& old_instances = old_route ? old_route->upstreams : kNoInstances;
+            for (const auto& instance : route.ai_proxy_multi->instances)
+                compiled.upstreams.push_back(buildUpstream(instance, old_instances));
+            compiled.instance_set = instanceSet(route, compiled.upstreams, old_route);
+            compiled.primary_set = compiled.instance_set.get();
+            applyMultiPolicy(*route.ai_proxy_multi, compiled);
         }
         ai_routes.push_back(std::move(compiled));
     }
     auto snapshot = std::make_shared<Snapshot>(Snapshot{
-        router::RouteTable{config.routes}, std::move(ai_routes), std::move(upstreams), {}});
+        router::RouteTable{config.routes}, std::move(ai_routes), std::move(upstreams), {}, {}});
+    for (const auto& upstream : snapshot->upstreams)
+        snapshot->balanced_sets.push_back(&upstream->balancedSet());
+    for (const auto& route : snapshot->ai_routes) {
+        if (!route.instance_set) continue;
+        snapshot->balanced_sets.push_back(route.instance_set.get());
+    }
     if (registry) {
         std::unordered_map<const upstream::Upstream*, const ai::UpstreamMetrics*> by_upstream;
-        for (const auto& upstream : snapshot->upstreams) {
-            snapshot->upstream_metrics.push_back(upstreamMetrics(*registry, *upstream));
-            by_upstream[upstream.get()] = snapshot->upstream_metrics.back().get();
-        }
+        auto metricsOf = [&](const upstream::Upstream& upstream) {
+            auto& cells = by_upstream[&upstream];
+            if (!cells) {
+                snapshot->upstream_metrics.push_back(upstreamMetrics(*registry, upstream));
+                cells = snapshot->upstream_metrics.back().get();
+            }
+            return cells;
+        };
+        for (const auto& upstream : snapshot->upstreams)
+            metricsOf(*upstream);
         for (std::size_t i = 0; i < snapshot->ai_routes.size(); ++i) {
             auto& route = snapshot->ai_routes[i];
-            if (!route.primary) continue;
+            if (route.upstreams.empty()) continue;
             route.metrics = routeMetrics(*registry, config.routes[i], route);
-            route.metrics.primary = by_upstream[route.primary.get()];
-            if (route.fallback) route.metrics.fallback = by_upstream[route.fallback.get()];
+            for (const auto& upstream : route.upstreams)
+                route.metrics.upstreams.push_back(metricsOf(*upstream));
         }
     }
     return snapshot;

@@ -67,7 +67,7 @@ void Worker::post(std::shared_ptr<const Snapshot> snapshot, std::function<void()
 }
 
 void Worker::applySnapshot(std::shared_ptr<const Snapshot> snapshot) {
-    balancers_.rebuild(snapshot->upstreams);
+    balancers_.rebuild(snapshot->balanced_sets);
     snapshot_ = std::move(snapshot);
 }
 
@@ -127,7 +127,7 @@ http::awaitable<void> Worker::handle(http::ClientRequest& request, http::Respons
         co_return;
     }
     const auto& route = snapshot->ai_routes[match->route_index];
-    if (!route.primary) {  // validation requires a terminal stage; never crash if it slips
+    if (route.upstreams.empty()) {  // validation requires a terminal stage; never crash if not
         co_await sink.send(
             http::jsonErrorResponse(500, "route " + route.route_id + " has no terminal stage",
                                     "server_error", "route_misconfigured"));
@@ -264,9 +264,12 @@ void Worker::recordRequest(const ai::AiProxyRoute& route, const ai::ProxyResult&
     double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     const auto& cells = route.metrics;
-    std::size_t upstream =
-        result.upstream_id && route.fallback && *result.upstream_id == route.fallback->id() ? 1 : 0;
-    if (auto* cell = cells.requests[upstream][statusClassIndex(sink.status())]) cell->add(index_);
+    std::size_t upstream = result.upstream_slot < cells.requests.size() ? result.upstream_slot : 0;
+    if (upstream < cells.requests.size()) {
+        if (auto* cell = cells.requests[upstream][statusClassIndex(sink.status())]) {
+            cell->add(index_);
+        }
+    }
     if (cells.duration) cells.duration->observe(index_, seconds);
     if (result.time_to_first_token && cells.time_to_first_token) {
         cells.time_to_first_token->observe(index_, *result.time_to_first_token);
@@ -277,11 +280,13 @@ void Worker::recordRequest(const ai::AiProxyRoute& route, const ai::ProxyResult&
             auto found = cells.models.find(*result.priced_model);
             if (found != cells.models.end()) model = &found->second;
         }
-        if (auto* cell = model->tokens[upstream][0]; cell && result.prompt_tokens) {
-            cell->add(index_, *result.prompt_tokens);
-        }
-        if (auto* cell = model->tokens[upstream][1]; cell && result.completion_tokens) {
-            cell->add(index_, *result.completion_tokens);
+        if (upstream < model->tokens.size()) {
+            if (auto* cell = model->tokens[upstream][0]; cell && result.prompt_tokens) {
+                cell->add(index_, *result.prompt_tokens);
+            }
+            if (auto* cell = model->tokens[upstream][1]; cell && result.completion_tokens) {
+                cell->add(index_, *result.completion_tokens);
+            }
         }
         if (model->cost && result.cost_usd && *result.cost_usd > 0) {
             model->cost->add(index_,

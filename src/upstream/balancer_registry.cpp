@@ -2,35 +2,31 @@
 
 namespace aiproxy::upstream {
 
-void BalancerRegistry::rebuild(const std::vector<std::shared_ptr<const Upstream>>& upstreams) {
-    std::unordered_map<std::string, Entry> next;
-    for (const auto& upstream : upstreams) {
-        const auto& config = upstream->config();
-        auto old = by_id_.find(config.id);
-        if (old != by_id_.end() && old->second.nodes == config.nodes &&
-            old->second.type == config.type) {
-            old->second.built_for = upstream.get();
-            next.emplace(config.id, std::move(old->second));
-        } else {
-            next.emplace(config.id, Entry{.built_for = upstream.get(),
-                                          .nodes = config.nodes,
-                                          .type = config.type,
-                                          .balancer = makeBalancer(config)});
-        }
-    }
-    by_id_ = std::move(next);
+bool BalancerRegistry::fits(const Entry& entry, const BalancedSet& set) {
+    return entry.balancer && entry.runtime == set.runtime && entry.type == set.balancing.type &&
+           entry.hash_on == set.balancing.hash_on && entry.key == set.balancing.key;
 }
 
-Balancer& BalancerRegistry::get(const Upstream& upstream) {
-    auto& entry = by_id_[upstream.id()];
-    if (entry.built_for == &upstream) return *entry.balancer;
-    if (!entry.balancer || entry.nodes != upstream.config().nodes ||
-        entry.type != upstream.config().type) {
-        entry = Entry{.nodes = upstream.config().nodes,
-                      .type = upstream.config().type,
-                      .balancer = makeBalancer(upstream.config())};
+void BalancerRegistry::rebuild(const std::vector<const BalancedSet*>& sets) {
+    std::unordered_map<std::string, Entry> next;
+    for (const BalancedSet* set : sets) {
+        auto old = by_key_.find(set->key);
+        if (old != by_key_.end() && fits(old->second, *set)) {
+            next.emplace(set->key, std::move(old->second));
+        }
     }
-    entry.built_for = &upstream;
+    by_key_ = std::move(next);
+}
+
+Balancer& BalancerRegistry::get(const BalancedSet& set) {
+    auto& entry = by_key_[set.key];
+    if (!fits(entry, set)) {
+        entry = Entry{.runtime = set.runtime,
+                      .type = set.balancing.type,
+                      .hash_on = set.balancing.hash_on,
+                      .key = set.balancing.key,
+                      .balancer = makeBalancer(set.balancing, set.runtime, options_)};
+    }
     return *entry.balancer;
 }
 

@@ -51,7 +51,7 @@ std::optional<std::size_t> PriorityBalancer::pick(const PickContext& context) {
         }
     }
     // Eligible nodes exist but this request tried them all: the caller moves on (fallback).
-    if (any_available) return std::nullopt;
+    if (any_available || !context.allow_fail_open) return std::nullopt;
 
     for (const auto& group : groups_) {
         candidates_.clear();

@@ -37,10 +37,16 @@ std::unique_ptr<boost::asio::ssl::context> makeTlsContext(const config::TlsConfi
 
 }  // namespace
 
-Upstream::Upstream(config::UpstreamConfig config) : config_(std::move(config)) {
+Upstream::Upstream(config::UpstreamConfig config, std::shared_ptr<UpstreamRuntime> runtime)
+    : config_(std::move(config)) {
     nodes_.reserve(config_.nodes.size());
     for (const auto& node : config_.nodes)
         nodes_.push_back(makeNode(node, config_.scheme));
+    set_.key = config_.id;
+    set_.balancing = config_;
+    set_.runtime = UpstreamRuntime::reuseOrCreate(config_, runtime);
+    for (std::size_t i = 0; i < nodes_.size(); ++i)
+        set_.members.push_back(Member{.upstream = this, .node = i});
     if (config_.scheme == config::Scheme::Https) tls_context_ = makeTlsContext(config_.tls);
 }
 

@@ -24,11 +24,25 @@ UpstreamRuntime::UpstreamRuntime(std::string id, std::vector<config::NodeConfig>
     : id_(std::move(id)), nodes_(std::move(nodes)), checks_(std::move(checks)) {
     node_state_.reserve(nodes_.size());
     for (const auto& node : nodes_) {
-        node_state_.push_back(std::make_unique<NodeRuntime>(node, checks_, options.latency_decay));
+        node_state_.push_back(std::make_shared<NodeRuntime>(node, checks_, options.latency_decay));
     }
 }
 
+UpstreamRuntime::UpstreamRuntime(std::string id,
+                                 std::vector<std::shared_ptr<NodeRuntime>> shared_nodes)
+    : id_(std::move(id)), node_state_(std::move(shared_nodes)) {
+    nodes_.reserve(node_state_.size());
+    for (const auto& node : node_state_)
+        nodes_.push_back(node->config());
+}
+
 UpstreamRuntime::~UpstreamRuntime() = default;
+
+std::shared_ptr<UpstreamRuntime> UpstreamRuntime::reuseOrCreate(
+    const config::UpstreamConfig& upstream, const std::shared_ptr<UpstreamRuntime>& previous) {
+    if (previous && previous->matches(upstream)) return previous;
+    return std::make_shared<UpstreamRuntime>(upstream);
+}
 
 bool UpstreamRuntime::matches(const config::UpstreamConfig& upstream) const {
     return upstream.nodes == nodes_ && upstream.checks == checks_;

@@ -49,9 +49,12 @@ public:
     virtual void publish() = 0;
     // Seconds since the epoch, for create_time and update_time.
     virtual std::int64_t now() const = 0;
-    // GET /apisix/admin/upstreams/{id}/health; nullopt when the upstream does not exist.
-    virtual std::optional<config::Document> health(std::string_view upstream_id) const {
-        (void)upstream_id;
+    // GET /apisix/admin/{upstreams|routes}/{id}/health: the nodes of an upstream, or the
+    // instances of an ai-proxy-multi route; nullopt when there is no such object.
+    virtual std::optional<config::Document> health(std::string_view resource,
+                                                   std::string_view id) const {
+        (void)resource;
+        (void)id;
         return std::nullopt;
     }
 };

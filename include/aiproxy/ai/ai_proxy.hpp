@@ -36,21 +36,20 @@ struct UpstreamMetrics {
 
 // Token and cost handles of one route for one model label (a priced model, or "other").
 struct ModelMetrics {
-    // aiproxy_llm_tokens_total{route,upstream,model,type}: [upstream][prompt, completion]
-    std::array<std::array<metrics::CounterCell*, 2>, 2> tokens{};
+    // aiproxy_llm_tokens_total{route,upstream,model,type}: [upstream slot][prompt, completion]
+    std::vector<std::array<metrics::CounterCell*, 2>> tokens;
     metrics::CounterCell* cost = nullptr;  // aiproxy_llm_cost_usd_total, in nano-dollars
 };
 
-// Metric handles of one route. Index 0 is the primary upstream, 1 the fallback.
+// Metric handles of one route, indexed by upstream slot (AiProxyRoute::upstreams).
 struct RouteMetrics {
-    std::array<std::array<metrics::CounterCell*, 5>, 2> requests{};  // [upstream][status class]
-    std::array<metrics::CounterCell*, 2> retries{};  // retries_total{route,upstream}
-    metrics::CounterCell* fallbacks = nullptr;       // fallbacks_total{route,from,to}
+    std::vector<std::array<metrics::CounterCell*, 5>> requests;  // [slot][status class]
+    std::vector<metrics::CounterCell*> retries;  // retries_total{route,upstream}, [slot]
+    metrics::CounterCell* fallbacks = nullptr;   // fallbacks_total{route,from,to}
     metrics::HistogramCell* duration = nullptr;
     metrics::HistogramCell* time_to_first_token = nullptr;
     metrics::GaugeCell* active_streams = nullptr;
-    const UpstreamMetrics* primary = nullptr;
-    const UpstreamMetrics* fallback = nullptr;
+    std::vector<const UpstreamMetrics*> upstreams;  // [slot]
     // Keyed by the price table's model names; anything else counts as "other", so clients
     // inventing model names cannot grow the label set.
     std::unordered_map<std::string, ModelMetrics> models;
@@ -80,6 +79,7 @@ struct AttemptTrace {
 // What happened to one request, for metrics and the access log.
 struct ProxyResult {
     const std::string* upstream_id = nullptr;  // the upstream that answered or failed last
+    std::size_t upstream_slot = 0;             // its index in AiProxyRoute::upstreams
     std::string node;
     int attempts = 0;
     std::vector<AttemptTrace> trace;
@@ -94,12 +94,20 @@ struct ProxyResult {
     const std::string* priced_model = nullptr;  // the price table's name for served_model
 };
 
-// A route's ai-proxy settings with its upstreams resolved, built once per snapshot.
+// A route's ai-proxy or ai-proxy-multi settings with its upstreams resolved, built once per
+// snapshot. Both plugins run the same stage: only the sets the balancers pick from differ.
 struct AiProxyRoute {
     std::string route_id;
+    // timeout, retry and retry_on; ai-proxy-multi's are derived from its own fields.
     config::AiProxyConfig config;
-    std::shared_ptr<const upstream::Upstream> primary;
-    std::shared_ptr<const upstream::Upstream> fallback;  // may be null
+    bool retry_failures = true;  // connect failures, timeouts and resets move on
+    std::optional<config::Milliseconds> retry_only_within;
+    // Slots: ai-proxy: primary, then the fallback if any; ai-proxy-multi: its instances.
+    std::vector<std::shared_ptr<const upstream::Upstream>> upstreams;
+    bool multi = false;
+    const upstream::BalancedSet* primary_set = nullptr;         // never null once built
+    const upstream::BalancedSet* fallback_set = nullptr;        // ai-proxy's fallback upstream
+    std::shared_ptr<const upstream::BalancedSet> instance_set;  // owns ai-proxy-multi's set
     bool expose_upstream_headers = true;
     std::size_t max_response_header_bytes = 64 * 1024;
     std::size_t max_response_body_bytes = 256 * 1024 * 1024;

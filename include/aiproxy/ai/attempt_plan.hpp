@@ -2,27 +2,38 @@
 // AttemptPlan: the retry and fallback decision for one request, as a pure value-in value-out
 // class (ARCHITECTURE.md section 4.5). The I/O coroutine asks next() for a target, performs the
 // attempt, and reports the outcome to record(), which says whether to try again.
-// Order: the primary balancer's pick first; each retry goes to a primary node not yet tried;
-// when none is left, to the fallback upstream's untried nodes. Policy (retry count, retryable
-// statuses) comes from the route; state (what was tried) lives here and dies with the request.
+//
+// Order: the primary set's balancer picks first (ai-proxy: the primary upstream's nodes;
+// ai-proxy-multi: the instances); each retry goes to a member not yet tried. Members that are
+// ejected sit out, so when the primary set has no healthy member left the fallback set (ai-proxy's
+// fallback upstream) gets the request at once. Only when neither has a healthy untried member do
+// the ejected ones get tried anyway (fail open), primary first: ejecting everything must not turn
+// a partial outage into a total one. Policy (retry count, retryable statuses) comes from the
+// route; state (what was tried) lives here and dies with the request.
 
+#include <chrono>
 #include <cstddef>
 #include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "aiproxy/upstream/balancer.hpp"
+
 namespace aiproxy::upstream {
 class Upstream;
-class Balancer;
+struct BalancedSet;
 }  // namespace aiproxy::upstream
 
 namespace aiproxy::ai {
 
 struct AttemptTarget {
     const upstream::Upstream* upstream = nullptr;
-    std::size_t node = 0;
-    bool fallback = false;
+    std::size_t node = 0;  // index into upstream->nodes()
+    const upstream::BalancedSet* set = nullptr;
+    std::size_t member = 0;  // index into set->members (the runtime's node index)
+    bool fallback = false;   // from the fallback set
+    upstream::PickNotes notes;
 };
 
 enum class Failure {
@@ -40,39 +51,49 @@ struct AttemptOutcome {
     // Retry-After header (empty when absent) on a 429 or 503.
     std::optional<double> ttfb_seconds;
     std::string retry_after;
+    std::chrono::milliseconds elapsed{0};  // how long the attempt took until it failed
 };
 
 enum class Verdict { Retry, Done };
 
+struct RetryPolicy {
+    int retry = 1;                  // attempts = 1 + retry
+    std::span<const int> retry_on;  // statuses that move on; must outlive the plan
+    bool retry_failures = true;     // connect failures, timeouts and resets move on
+    std::optional<std::chrono::milliseconds> only_within;  // slower failures are final
+};
+
 class AttemptPlan {
 public:
     struct Pool {
-        const upstream::Upstream* upstream = nullptr;
+        const upstream::BalancedSet* set = nullptr;
         upstream::Balancer* balancer = nullptr;
+        std::string hash_key;  // chash only
     };
 
-    // retry_on must outlive the plan (it lives in the route's compiled config).
-    AttemptPlan(int retry, std::span<const int> retry_on, Pool primary,
-                std::optional<Pool> fallback);
+    AttemptPlan(RetryPolicy policy, Pool primary, std::optional<Pool> fallback);
 
-    // The next target, or nullopt when no untried node is left.
-    std::optional<AttemptTarget> next();
+    // The next target, or nullopt when no untried member is left or the attempts are used up.
+    std::optional<AttemptTarget> next(upstream::Clock::time_point now = upstream::Clock::now());
 
     // Classifies the outcome of the attempt last returned by next().
     Verdict record(const AttemptOutcome& outcome);
 
-    // Whether a status would be retried if record() were called with it now.
-    bool wouldRetry(int status) const;
+    // Whether a status after `elapsed` would be retried if record() were called with it now.
+    bool wouldRetry(int status, std::chrono::milliseconds elapsed) const;
 
     int attempts() const { return attempts_; }
     bool isRetryableStatus(int status) const;
 
 private:
     bool hasUntried() const;
+    bool canRetryAfter(std::chrono::milliseconds elapsed) const;
     static bool anyLeft(const Pool& pool, const std::vector<bool>& tried);
+    std::optional<AttemptTarget> pickFrom(Pool& pool, std::vector<bool>& tried, bool fallback,
+                                          bool fail_open, upstream::Clock::time_point now);
 
+    RetryPolicy policy_;
     int max_attempts_;
-    std::span<const int> retry_on_;
     Pool primary_;
     std::optional<Pool> fallback_;
     std::vector<bool> tried_primary_;

@@ -212,6 +212,26 @@ struct AiProxyConfig {
     bool operator==(const AiProxyConfig&) const = default;
 };
 
+// routes[].plugins.ai-proxy-multi (APISIX compatible). Each instance becomes an upstream of
+// one node: the instance name is its id, override.endpoint (or the provider's public endpoint)
+// its node, with the instance's weight and priority; provider, auth, options, checks and
+// model_map mean what they mean on an upstream.
+struct AiProxyMultiConfig {
+    std::vector<UpstreamConfig> instances;
+    std::string algorithm = "roundrobin";  // balancer.algorithm: roundrobin | chash
+    std::string hash_on = "vars";          // balancer.hash_on (chash)
+    std::string key;                       // balancer.key (chash)
+    // fallback_strategy set (any value): connection failures and timeouts move on to the next
+    // instance. http_429 / http_5xx add those statuses; fallback_http_statuses adds more.
+    // Unset: a request never leaves the instance it was given (APISIX).
+    bool fallback = false;
+    std::vector<int> fallback_statuses;
+    std::optional<int> max_retries;                       // unset: every instance may be tried
+    std::optional<Milliseconds> retry_on_failure_within;  // only failures this fast move on
+    Milliseconds timeout{30'000};                         // per attempt, as ai-proxy's
+    bool operator==(const AiProxyMultiConfig&) const = default;
+};
+
 // routes[].vars: [["post_arg.model", "~~", "^local-"], ...]; all must hold. APISIX operators:
 // ==, ~=, >, <, >=, <=, ~~ (regex), ~* (regex, case-insensitive), in, has, ! (negates the next).
 struct VarCondition {
@@ -232,6 +252,7 @@ struct RouteConfig {
     std::vector<VarCondition> vars;
     bool expose_upstream_headers = true;  // route key, or the ai-proxy plugin's
     std::optional<AiProxyConfig> ai_proxy;
+    std::optional<AiProxyMultiConfig> ai_proxy_multi;  // a route has one of the two
     bool operator==(const RouteConfig&) const = default;
 };
 

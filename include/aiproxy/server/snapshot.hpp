@@ -19,10 +19,14 @@ struct Snapshot {
     std::vector<ai::AiProxyRoute> ai_routes;  // index-aligned with the config's routes
     std::vector<std::shared_ptr<const upstream::Upstream>> upstreams;
     std::vector<std::unique_ptr<ai::UpstreamMetrics>> upstream_metrics;  // referenced by routes
+    // Every set a worker balances over: each upstream's and each ai-proxy-multi route's.
+    std::vector<const upstream::BalancedSet*> balanced_sets;
 
     // Reuses the previous snapshot's Upstream objects whose settings did not change (their TLS
-    // contexts and session caches survive) and resolves every metric handle the data path uses
-    // (registry may be null: nothing is recorded). Throws std::runtime_error on TLS failure.
+    // contexts and session caches survive), carries node state (health, in-flight counts,
+    // latency) over wherever the nodes and checks did not change, and resolves every metric handle
+    // the data path uses (registry may be null: nothing is recorded). Throws std::runtime_error on
+    // TLS failure.
     static std::shared_ptr<const Snapshot> build(const config::Config& config,
                                                  const Snapshot* previous,
                                                  observe::MetricsRegistry* registry);

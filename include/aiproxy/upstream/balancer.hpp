@@ -40,6 +40,9 @@ struct PickContext {
     Clock::time_point now = Clock::now();
     // Optional out-parameter.
     PickNotes* notes = nullptr;
+    // False: when every node is ejected or unhealthy, return nullopt instead of failing open,
+    // so the caller can try a healthy fallback upstream first.
+    bool allow_fail_open = true;
 };
 
 class Balancer {

@@ -1,7 +1,8 @@
 #pragma once
-// BalancerRegistry: one worker's balancers, one per upstream of the current snapshot. A balancer
-// is carried over to a new snapshot when its upstream's nodes did not change, so a reload or an
-// admin write does not reset the round-robin position.
+// BalancerRegistry: one worker's balancers, one per balanced set (an upstream, or an
+// ai-proxy-multi route's instances) of the current snapshot. A balancer is carried over to a new
+// snapshot while its set keeps the same runtime (same nodes and checks) and algorithm, so a
+// reload or an admin write does not reset the round-robin position.
 
 #include <memory>
 #include <string>
@@ -15,21 +16,25 @@ namespace aiproxy::upstream {
 
 class BalancerRegistry {
 public:
-    void rebuild(const std::vector<std::shared_ptr<const Upstream>>& upstreams);
-    // The balancer of an upstream of the current snapshot, created on first use.
-    Balancer& get(const Upstream& upstream);
+    explicit BalancerRegistry(BalancerOptions options = {}) : options_(options) {}
+
+    // Keeps the balancers of these sets (building new ones on first use) and drops the rest.
+    void rebuild(const std::vector<const BalancedSet*>& sets);
+    // The balancer of a set, created on first use or when the set changed.
+    Balancer& get(const BalancedSet& set);
 
 private:
     struct Entry {
-        // The upstream object the balancer serves. Snapshots reuse unchanged Upstream objects,
-        // so per request a pointer comparison suffices; the node list is compared only when a
-        // request still runs on an older snapshot.
-        const Upstream* built_for = nullptr;
-        std::vector<config::NodeConfig> nodes;
+        std::shared_ptr<UpstreamRuntime> runtime;
         std::string type;
+        std::string hash_on;
+        std::string key;
         std::unique_ptr<Balancer> balancer;
     };
-    std::unordered_map<std::string, Entry> by_id_;
+    static bool fits(const Entry& entry, const BalancedSet& set);
+
+    BalancerOptions options_;
+    std::unordered_map<std::string, Entry> by_key_;
 };
 
 }  // namespace aiproxy::upstream

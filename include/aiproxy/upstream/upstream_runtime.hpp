@@ -1,9 +1,10 @@
 #pragma once
 // UpstreamRuntime: the state of one upstream that must outlive snapshots and be shared by all
 // workers (ARCHITECTURE.md section 3): per node, the in-flight attempt count, the latency
-// estimate and the health circuit. Created on the control thread by the RuntimeRegistry, held
-// by shared_ptr from the snapshot and from every worker's balancer. Everything a pick reads is
-// an atomic, so workers never lock each other out.
+// estimate and the health circuit. Created on the control thread when a snapshot is built (and
+// carried over to the next snapshot while the nodes and checks stay the same: reuseOrCreate()),
+// held by shared_ptr from the snapshot's Upstream and from every worker's balancer. Everything a
+// pick reads is an atomic, so workers never lock each other out.
 
 #include <atomic>
 #include <chrono>
@@ -68,6 +69,9 @@ public:
     explicit UpstreamRuntime(const config::UpstreamConfig& upstream);
     UpstreamRuntime(std::string id, std::vector<config::NodeConfig> nodes,
                     config::HealthChecksConfig checks, Options options);
+    // A runtime over nodes that belong to other runtimes (ai-proxy-multi: one node per
+    // instance), so health, in-flight counts and latency are the instances' own.
+    UpstreamRuntime(std::string id, std::vector<std::shared_ptr<NodeRuntime>> shared_nodes);
     ~UpstreamRuntime();
     UpstreamRuntime(const UpstreamRuntime&) = delete;
     UpstreamRuntime& operator=(const UpstreamRuntime&) = delete;
@@ -78,10 +82,17 @@ public:
     std::size_t size() const { return node_state_.size(); }
     // Shared mutable state: every member of NodeRuntime is safe to use from any thread.
     NodeRuntime& node(std::size_t index) const { return *node_state_[index]; }
+    const std::shared_ptr<NodeRuntime>& sharedNode(std::size_t index) const {
+        return node_state_[index];
+    }
 
     // True when upstream has the same nodes (host, port, weight, priority, in order) and
     // checks, so this runtime's state still describes it.
     bool matches(const config::UpstreamConfig& upstream) const;
+
+    // previous when it matches(upstream) (its state carries over), else a fresh runtime.
+    static std::shared_ptr<UpstreamRuntime> reuseOrCreate(
+        const config::UpstreamConfig& upstream, const std::shared_ptr<UpstreamRuntime>& previous);
 
     // The consistent-hash ring of these nodes, built on first use and shared by all workers.
     std::shared_ptr<const HashRing> hashRing() const;
@@ -102,7 +113,7 @@ private:
     std::string id_;
     std::vector<config::NodeConfig> nodes_;
     config::HealthChecksConfig checks_;
-    std::vector<std::unique_ptr<NodeRuntime>> node_state_;
+    std::vector<std::shared_ptr<NodeRuntime>> node_state_;
     std::atomic<bool> fail_open_{false};
     mutable std::once_flag ring_once_;
     mutable std::shared_ptr<const HashRing> ring_;

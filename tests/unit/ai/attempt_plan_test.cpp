@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "aiproxy/upstream/round_robin_balancer.hpp"
+#include "aiproxy/upstream/node_health.hpp"
 #include "aiproxy/upstream/upstream.hpp"
 
 namespace aiproxy::ai {
@@ -10,17 +10,19 @@ namespace {
 
 const std::vector<int> kRetryOn{429, 500, 502, 503, 504};
 
+using namespace std::chrono_literals;
+
 struct Pools {
     upstream::Upstream primary;
     upstream::Upstream fallback;
-    upstream::RoundRobinBalancer primary_balancer;
-    upstream::RoundRobinBalancer fallback_balancer;
+    std::unique_ptr<upstream::Balancer> primary_balancer;
+    std::unique_ptr<upstream::Balancer> fallback_balancer;
 
     Pools(std::vector<int> primary_weights, std::vector<int> fallback_weights)
         : primary(makeConfig("primary", primary_weights)),
           fallback(makeConfig("fallback", fallback_weights)),
-          primary_balancer(primary_weights),
-          fallback_balancer(fallback_weights) {}
+          primary_balancer(upstream::makeBalancer(primary.config(), primary.runtime())),
+          fallback_balancer(upstream::makeBalancer(fallback.config(), fallback.runtime())) {}
 
     static config::UpstreamConfig makeConfig(std::string id, const std::vector<int>& weights) {
         config::UpstreamConfig upstream{.id = std::move(id)};
@@ -31,10 +33,22 @@ struct Pools {
         return upstream;
     }
 
-    AttemptPlan plan(int retry, bool with_fallback = true) {
+    AttemptPlan plan(int retry, bool with_fallback = true, RetryPolicy policy = {}) {
         std::optional<AttemptPlan::Pool> fb;
-        if (with_fallback) fb = AttemptPlan::Pool{&fallback, &fallback_balancer};
-        return AttemptPlan{retry, kRetryOn, {&primary, &primary_balancer}, fb};
+        if (with_fallback) {
+            fb = AttemptPlan::Pool{&fallback.balancedSet(), fallback_balancer.get()};
+        }
+        policy.retry = retry;
+        policy.retry_on = kRetryOn;
+        return AttemptPlan{policy, {&primary.balancedSet(), primary_balancer.get()}, fb};
+    }
+
+    // Ejects node i of an upstream (passive TCP failures up to the threshold).
+    static void eject(upstream::Upstream& upstream, std::size_t i) {
+        auto& health = upstream.runtime()->node(i).health();
+        auto now = upstream::Clock::now();
+        for (int n = 0; n < 10 && health.availability(now) == upstream::Availability::Up; ++n)
+            health.recordFailure(upstream::FailureKind::Tcp, "connection refused", now);
     }
 };
 
@@ -87,7 +101,7 @@ TEST(AttemptPlanTest, RetryZeroNeverRetries) {
     auto plan = pools.plan(0);
     plan.next();
     EXPECT_EQ(plan.record({.failure = Failure::Connect}), Verdict::Done);
-    EXPECT_FALSE(plan.wouldRetry(503));
+    EXPECT_FALSE(plan.wouldRetry(503, 0ms));
 }
 
 TEST(AttemptPlanTest, RetryableStatusesRetryAndOthersAreFinal) {
@@ -95,13 +109,13 @@ TEST(AttemptPlanTest, RetryableStatusesRetryAndOthersAreFinal) {
     for (int status : kRetryOn) {
         auto plan = pools.plan(1);
         plan.next();
-        EXPECT_TRUE(plan.wouldRetry(status)) << status;
+        EXPECT_TRUE(plan.wouldRetry(status, 0ms)) << status;
         EXPECT_EQ(plan.record({.failure = Failure::Status, .status = status}), Verdict::Retry);
     }
     for (int status : {200, 400, 401, 403, 404, 422, 501}) {
         auto plan = pools.plan(1);
         plan.next();
-        EXPECT_FALSE(plan.wouldRetry(status)) << status;
+        EXPECT_FALSE(plan.wouldRetry(status, 0ms)) << status;
         EXPECT_EQ(plan.record({.failure = Failure::None, .status = status}), Verdict::Done);
     }
 }
@@ -112,7 +126,7 @@ TEST(AttemptPlanTest, LastAttemptWithRetryableStatusIsRelayed) {
     plan.next();
     plan.record({.failure = Failure::Status, .status = 503});
     plan.next();
-    EXPECT_FALSE(plan.wouldRetry(503));
+    EXPECT_FALSE(plan.wouldRetry(503, 0ms));
     EXPECT_EQ(plan.record({.failure = Failure::Status, .status = 503}), Verdict::Done);
 }
 
@@ -147,6 +161,50 @@ TEST(AttemptPlanTest, BalancerOrderIsKeptAcrossRequests) {
     auto second = pools.plan(1);
     EXPECT_EQ(describe(first.next()), "primary#0");
     EXPECT_EQ(describe(second.next()), "primary#1");
+}
+
+TEST(AttemptPlanTest, EjectedPrimaryGoesStraightToAHealthyFallback) {
+    Pools pools{{1}, {1}};
+    Pools::eject(pools.primary, 0);
+    auto plan = pools.plan(1);
+    auto first = plan.next();
+    EXPECT_EQ(describe(first), "fallback#0");
+    EXPECT_FALSE(first->notes.failed_open);
+    // The fallback failed too: the ejected primary still gets its turn.
+    EXPECT_EQ(plan.record({.failure = Failure::Connect}), Verdict::Retry);
+    auto second = plan.next();
+    EXPECT_EQ(describe(second), "primary#0");
+    EXPECT_TRUE(second->notes.failed_open);
+}
+
+TEST(AttemptPlanTest, EverythingEjectedFailsOpenPrimaryFirst) {
+    Pools pools{{1}, {1}};
+    Pools::eject(pools.primary, 0);
+    Pools::eject(pools.fallback, 0);
+    auto plan = pools.plan(1);
+    auto first = plan.next();
+    EXPECT_EQ(describe(first), "primary#0");
+    EXPECT_TRUE(first->notes.failed_open);
+    plan.record({.failure = Failure::Connect});
+    EXPECT_EQ(describe(plan.next()), "fallback#0");
+}
+
+TEST(AttemptPlanTest, FailuresAreFinalWhenThePolicySaysSo) {
+    Pools pools{{1, 1}, {1}};
+    auto plan = pools.plan(3, true, {.retry_failures = false});
+    plan.next();
+    EXPECT_EQ(plan.record({.failure = Failure::Connect}), Verdict::Done);
+    EXPECT_EQ(plan.record({.failure = Failure::Status, .status = 503}), Verdict::Retry);
+}
+
+TEST(AttemptPlanTest, SlowFailuresAreFinalUnderOnlyWithin) {
+    Pools pools{{1, 1}, {1}};
+    auto plan = pools.plan(3, true, {.only_within = 100ms});
+    plan.next();
+    EXPECT_TRUE(plan.wouldRetry(503, 100ms));
+    EXPECT_FALSE(plan.wouldRetry(503, 101ms));
+    EXPECT_EQ(plan.record({.failure = Failure::Timeout, .elapsed = 250ms}), Verdict::Done);
+    EXPECT_EQ(plan.record({.failure = Failure::Connect, .elapsed = 3ms}), Verdict::Retry);
 }
 
 }  // namespace

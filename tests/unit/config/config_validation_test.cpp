@@ -327,10 +327,10 @@ std::vector<Case> errorCases() {
          {"routes[0].upstream_id: unknown key"}},
         {"RouteWithoutPlugins",
          R"({"routes": [{"id": "r1", "uri": "/a"}]})",
-         {"routes[0].plugins: a route needs the ai-proxy plugin"}},
+         {"routes[0].plugins: a route needs the ai-proxy or the ai-proxy-multi plugin"}},
         {"RouteWithOtherPluginsOnly",
          R"({"routes": [{"id": "r1", "uri": "/a", "plugins": {"key-auth": {}}}]})",
-         {"routes[0].plugins: a route needs the ai-proxy plugin"}},
+         {"routes[0].plugins: a route needs the ai-proxy or the ai-proxy-multi plugin"}},
         {"PluginsNotAnObject",
          R"({"routes": [{"id": "r1", "uri": "/a", "plugins": ["ai-proxy"]}]})",
          {"routes[0].plugins: must be an object"}},
@@ -631,7 +631,7 @@ TEST(ValidationTest, DuplicateJsonKeysDeepInsideAreReportedWithTheirPath) {
         Format::Json, noEnvironment());
     EXPECT_THAT(messages(result.errors),
                 ElementsAre("routes[0].plugins.x[1].k: duplicate key",
-                            "routes[0].plugins: a route needs the ai-proxy plugin"));
+                            "routes[0].plugins: a route needs the ai-proxy or the ai-proxy-multi plugin"));
 }
 
 TEST(ValidationTest, KeysWithInvalidUtf8AreReportedNotThrownOn) {

@@ -120,6 +120,19 @@ TEST_P(EveryBalancerTest, FailsOpenWhenEveryNodeIsEjectedAndSaysSoOnce) {
     EXPECT_TRUE(again.fail_open_started);
 }
 
+TEST_P(EveryBalancerTest, WithoutFailOpenEveryNodeEjectedMeansNoNode) {
+    auto balancer = make({node("a"), node("b")});
+    eject(*runtime_, 0, kT0);
+    eject(*runtime_, 1, kT0);
+    PickNotes notes;
+    EXPECT_EQ(
+        balancer->pick({.excluded = {}, .now = kT0, .notes = &notes, .allow_fail_open = false}),
+        std::nullopt);
+    EXPECT_FALSE(notes.failed_open);
+    EXPECT_FALSE(runtime_->failingOpen());
+    EXPECT_TRUE(balancer->pick({.excluded = {}, .now = kT0}));
+}
+
 TEST_P(EveryBalancerTest, EligibleButExcludedMeansNoNodeNotFailOpen) {
     auto balancer = make({node("a"), node("b")});
     eject(*runtime_, 1, kT0);

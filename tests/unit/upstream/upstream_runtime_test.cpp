@@ -1,4 +1,4 @@
-#include "aiproxy/upstream/runtime_registry.hpp"
+#include "aiproxy/upstream/upstream_runtime.hpp"
 
 #include <gtest/gtest.h>
 
@@ -16,10 +16,9 @@ config::UpstreamConfig upstream(std::string id, std::vector<config::NodeConfig> 
     return config;
 }
 
-TEST(RuntimeRegistryTest, UnchangedNodesAndChecksKeepTheRuntimeAndItsState) {
-    RuntimeRegistry registry;
+TEST(UpstreamRuntimeTest, UnchangedNodesAndChecksKeepTheRuntimeAndItsState) {
     auto config = upstream("primary", {node("a"), node("b")});
-    auto first = registry.obtain(config);
+    auto first = UpstreamRuntime::reuseOrCreate(config, nullptr);
     test::eject(*first, 1, kT0);
     first->node(0).addInFlight(3);
 
@@ -28,15 +27,14 @@ TEST(RuntimeRegistryTest, UnchangedNodesAndChecksKeepTheRuntimeAndItsState) {
     config.base_path = "/v2";
     config.timeout.read = std::chrono::milliseconds{5};
     config.auth.header = {{"Authorization", "Bearer x"}};
-    auto second = registry.obtain(config);
+    auto second = UpstreamRuntime::reuseOrCreate(config, first);
     EXPECT_EQ(second, first);
     EXPECT_EQ(second->node(1).health().availability(kT0), Availability::Down);
     EXPECT_EQ(second->node(0).inFlight(), 3);
     first->node(0).addInFlight(-3);
 }
 
-TEST(RuntimeRegistryTest, AnyNodeOrCheckChangeGivesAFreshRuntime) {
-    RuntimeRegistry registry;
+TEST(UpstreamRuntimeTest, AnyNodeOrCheckChangeGivesAFreshRuntime) {
     auto base = upstream("primary", {node("a"), node("b")});
     auto changes = std::vector<config::UpstreamConfig>(5, base);
     changes[0].nodes[1].weight = 2;
@@ -45,36 +43,33 @@ TEST(RuntimeRegistryTest, AnyNodeOrCheckChangeGivesAFreshRuntime) {
     changes[3].nodes.push_back(node("c"));
     changes[4].checks.passive.unhealthy.tcp_failures = 9;
     for (const auto& changed : changes) {
-        auto before = registry.obtain(base);
+        auto before = UpstreamRuntime::reuseOrCreate(base, nullptr);
         test::eject(*before, 0, kT0);
-        auto after = registry.obtain(changed);
+        auto after = UpstreamRuntime::reuseOrCreate(changed, before);
         EXPECT_NE(after, before);
         EXPECT_EQ(after->node(0).health().availability(kT0), Availability::Up);
-        EXPECT_EQ(registry.obtain(changed), after);
+        EXPECT_EQ(UpstreamRuntime::reuseOrCreate(changed, after), after);
     }
 }
 
-TEST(RuntimeRegistryTest, RetainForgetsRemovedUpstreams) {
-    RuntimeRegistry registry;
-    auto kept = upstream("kept", {node("a")});
-    auto dropped = upstream("dropped", {node("b")});
-    auto held = registry.obtain(dropped);
-    registry.obtain(kept);
-    registry.retain({kept});
-    EXPECT_EQ(registry.size(), 1u);
-    EXPECT_NE(registry.find("kept"), nullptr);
-    EXPECT_EQ(registry.find("dropped"), nullptr);
-    // A worker still holding the old runtime keeps using it safely.
-    EXPECT_EQ(held->id(), "dropped");
-    EXPECT_NE(registry.obtain(dropped), held);  // back again: fresh state
+TEST(UpstreamRuntimeTest, SharedNodesAreTheOwnersState) {
+    auto a = UpstreamRuntime::reuseOrCreate(upstream("a", {node("a", 3, 1)}), nullptr);
+    auto b = UpstreamRuntime::reuseOrCreate(upstream("b", {node("b", 1)}), nullptr);
+    UpstreamRuntime group{"route", {a->sharedNode(0), b->sharedNode(0)}};
+    ASSERT_EQ(group.size(), 2u);
+    EXPECT_EQ(group.nodes()[0].weight, 3);
+    EXPECT_EQ(group.nodes()[0].priority, 1);
+    test::eject(*b, 0, kT0);
+    EXPECT_EQ(group.node(1).health().availability(kT0), Availability::Down);
+    EXPECT_EQ(&group.node(0), &a->node(0));
 }
 
-TEST(RuntimeRegistryTest, ReportListsEveryNodeForTheHealthEndpoint) {
-    RuntimeRegistry registry;
-    auto runtime = registry.obtain(upstream("primary", {node("a", 4, 1), node("::1", 1)}));
+TEST(UpstreamRuntimeTest, ReportListsEveryNodeForTheHealthEndpoint) {
+    auto runtime = UpstreamRuntime::reuseOrCreate(
+        upstream("primary", {node("a", 4, 1), node("::1", 1)}), nullptr);
     test::eject(*runtime, 1, kT0);
     auto wall = WallClock::now();
-    auto report = registry.find("primary")->report(kT0, wall);
+    auto report = runtime->report(kT0, wall);
     ASSERT_EQ(report.size(), 2u);
     EXPECT_EQ(report[0].address, "a:80");
     EXPECT_EQ(report[0].weight, 4);
