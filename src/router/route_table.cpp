@@ -26,8 +26,10 @@ std::string_view stripPort(std::string_view host) {
 }  // namespace
 
 RouteTable::RouteTable(const std::vector<config::RouteConfig>& routes) {
+    vars_.reserve(routes.size());
     for (std::size_t i = 0; i < routes.size(); ++i) {
         const auto& route = routes[i];
+        vars_.emplace_back(route.vars);
         for (const auto& uri : route.uris) {
             Entry entry{.priority = route.priority,
                         .route_index = i,
@@ -73,22 +75,32 @@ bool RouteTable::hostMatches(const Entry& entry, std::string_view host) {
     return false;
 }
 
-std::optional<RouteMatch> RouteTable::match(std::string_view method, std::string_view host,
-                                            std::string_view path) const {
+std::optional<RouteMatch> RouteTable::match(const RequestVars& request) const {
+    auto varsHold = [&](const Entry& entry) {
+        const RouteVars& vars = vars_[entry.route_index];
+        return vars.empty() || vars.matches(request);
+    };
+    std::string_view path = request.uri;
     for (const auto& entry : exact_) {
-        if (entry.pattern == path && methodMatches(entry, method) && hostMatches(entry, host)) {
+        if (entry.pattern == path && methodMatches(entry, request.method) &&
+            hostMatches(entry, request.host) && varsHold(entry)) {
             return RouteMatch{.route_index = entry.route_index};
         }
     }
     for (const auto& entry : prefixes_) {
-        if (path.starts_with(entry.pattern) && methodMatches(entry, method) &&
-            hostMatches(entry, host)) {
+        if (path.starts_with(entry.pattern) && methodMatches(entry, request.method) &&
+            hostMatches(entry, request.host) && varsHold(entry)) {
             return RouteMatch{.route_index = entry.route_index,
                               .prefix = true,
                               .rest = path.substr(entry.pattern.size())};
         }
     }
     return std::nullopt;
+}
+
+std::optional<RouteMatch> RouteTable::match(std::string_view method, std::string_view host,
+                                            std::string_view path) const {
+    return match(RequestVars{.method = method, .host = host, .uri = path, .request_uri = path});
 }
 
 }  // namespace aiproxy::router

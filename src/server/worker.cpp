@@ -114,7 +114,21 @@ http::awaitable<void> Worker::handle(http::ClientRequest& request, http::Respons
     // The request finishes on the snapshot it started with, whatever is posted meanwhile.
     std::shared_ptr<const Snapshot> snapshot = snapshot_;
     auto host = request.message[http::bhttp::field::host];
-    auto match = snapshot->routes.match(request.message.method_string(), host, request.path);
+    auto match = snapshot->routes.match(router::RequestVars{
+        .method = request.message.method_string(),
+        .host = host,
+        .uri = request.path,
+        .request_uri = request.message.target(),
+        .query = request.query,
+        .remote_addr = request.peer_address,
+        .body = request.message.body(),
+        .header = [&request](std::string_view name) -> std::optional<std::string_view> {
+            auto field = request.message.find(name);
+            if (field == request.message.end()) return std::nullopt;
+            return std::string_view{field->value()};
+        },
+        .json_body = [&request] { return request.jsonBody(); },
+    });
     if (!match) {
         auto message = "no route matches " + std::string(request.message.method_string()) + " " +
                        std::string(request.path);

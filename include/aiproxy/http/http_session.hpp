@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "aiproxy/http/connection_tracker.hpp"
+#include "aiproxy/http/json_body.hpp"
 #include "aiproxy/http/response_sink.hpp"
 #include "aiproxy/http/types.hpp"
 
@@ -30,6 +31,13 @@ struct ClientRequest {
     std::string_view query;  // after '?', without it; empty when none
     std::string peer_address;
     std::string request_id;  // propagated X-Request-Id or a generated one
+    JsonBody json_body;      // read through jsonBody()
+
+    // The body parsed as JSON on the first call (route vars, the ai stage); nullptr when it is
+    // not JSON. Later calls cost nothing.
+    const nlohmann::json* jsonBody() {
+        return json_body.get(message[bhttp::field::content_type], message.body());
+    }
 };
 
 class RequestHandler {
