@@ -29,6 +29,10 @@ constexpr std::uint32_t kMaxHeaderBytes = 16 * 1024;
 // closing, so the client gets to read the answer instead of a connection reset.
 constexpr std::size_t kLingerBytes = 4 * 1024 * 1024;
 constexpr auto kLingerTime = std::chrono::seconds(2);
+// Failed-authentication limit per source address (not configurable yet): 10 failures in a minute
+// block the address for the rest of that minute; at most 4096 addresses are tracked.
+constexpr AuthFailureLimiter::Settings kAuthFailureLimit{
+    .max_failures = 10, .window = std::chrono::seconds(60), .max_tracked = 4096};
 
 bhttp::response<bhttp::string_body> jsonResponse(unsigned status, std::string body,
                                                  unsigned version, bool keep_alive) {
@@ -44,10 +48,49 @@ bhttp::response<bhttp::string_body> jsonResponse(unsigned status, std::string bo
 
 }  // namespace
 
+AuthFailureLimiter::AuthFailureLimiter(Settings settings) : settings_(settings) {}
+
+std::chrono::seconds AuthFailureLimiter::blockedFor(const std::string& address,
+                                                    Clock::time_point now) const {
+    auto it = entries_.find(address);
+    if (it == entries_.end() || it->second.failures < settings_.max_failures) {
+        return std::chrono::seconds(0);
+    }
+    auto left = it->second.window_start + settings_.window - now;
+    if (left <= Clock::duration::zero()) return std::chrono::seconds(0);
+    return std::chrono::ceil<std::chrono::seconds>(left);
+}
+
+bool AuthFailureLimiter::recordFailure(const std::string& address, Clock::time_point now) {
+    dropExpired(now);
+    auto it = entries_.find(address);
+    if (it == entries_.end()) {
+        if (settings_.max_tracked == 0) return false;
+        if (entries_.size() >= settings_.max_tracked) {
+            entries_.erase(order_.front());
+            order_.pop_front();
+        }
+        order_.push_back(address);
+        it = entries_.emplace(address, Entry{.window_start = now}).first;
+    }
+    return ++it->second.failures == settings_.max_failures;
+}
+
+// Windows all have the same length, so the oldest start is the first to expire.
+void AuthFailureLimiter::dropExpired(Clock::time_point now) {
+    while (!order_.empty()) {
+        auto it = entries_.find(order_.front());
+        if (now - it->second.window_start < settings_.window) break;
+        entries_.erase(it);
+        order_.pop_front();
+    }
+}
+
 struct AdminServer::Impl {
     tcp::acceptor acceptor;
     std::vector<common::Cidr> allow;
     AdminApi& api;
+    AuthFailureLimiter auth_failures{kAuthFailureLimit};
 
     // Half-closes and drains, bounded in bytes and time (nginx's lingering close).
     static net::awaitable<void> lingeringClose(beast::tcp_stream& stream) {
@@ -118,6 +161,19 @@ struct AdminServer::Impl {
                 if (body_ec) co_return;
             }
             auto& request = parser.get();
+            const std::string address = remote.address().to_string();
+            if (auto wait = auth_failures.blockedFor(address, AuthFailureLimiter::Clock::now());
+                wait.count() > 0) {
+                auto response =
+                    jsonResponse(429, R"({"error_msg":"too many failed authentication attempts"})",
+                                 request.version(), request.keep_alive());
+                response.set(bhttp::field::retry_after, std::to_string(wait.count()));
+                stream.expires_after(kReadTimeout);
+                auto [write_ec, written] =
+                    co_await bhttp::async_write(stream, response, use_nothrow);
+                if (write_ec || !request.keep_alive()) co_return;
+                continue;
+            }
             AdminRequest admin_request{
                 .method = std::string{request.method_string()},
                 .target = std::string{request.target()},
@@ -126,6 +182,11 @@ struct AdminServer::Impl {
                 .body = std::move(request.body()),
             };
             AdminResponse answer = api.handle(admin_request);
+            if (answer.status == 401 &&  // AdminApi answers 401 for a missing or wrong key only
+                auth_failures.recordFailure(address, AuthFailureLimiter::Clock::now())) {
+                spdlog::warn("admin: {} blocked for {} s after {} failed authentications", address,
+                             kAuthFailureLimit.window.count(), kAuthFailureLimit.max_failures);
+            }
             if (admin_request.method != "GET") {
                 // Never the key or the body: they may hold secrets.
                 spdlog::info("admin: {} {} -> {}", admin_request.method,

@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "json_access.hpp"
+
 namespace aiproxy::ai {
 namespace {
 
@@ -16,6 +18,8 @@ constexpr std::string_view kStreamOptions = R"("stream_options":{"include_usage"
 
 StreamUsageRequest requestStreamUsage(std::string& body) {
     StreamUsageRequest result;
+    // dump() below recurses once per level: a hostile body must not reach it.
+    if (detail::nestsDeeperThan(body, detail::kMaxJsonDepth)) return result;
     OrderedJson request = OrderedJson::parse(body, nullptr, /*allow_exceptions=*/false);
     if (!request.is_object()) return result;
     const auto stream = request.find("stream");

@@ -1,6 +1,8 @@
 #include "aiproxy/http/http_session.hpp"
 
+#include <algorithm>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
@@ -22,16 +24,74 @@ bool validRequestId(std::string_view id) {
     return true;
 }
 
-// Answers an error the client caused and closes: after a framing error the stream position is
-// unknown, so the connection cannot be reused.
-awaitable<void> answerAndClose(beast::tcp_stream& stream, std::chrono::milliseconds timeout,
-                               unsigned status, std::string_view message, std::string_view code) {
-    auto response = jsonErrorResponse(status, message, "invalid_request_error", code);
-    response.keep_alive(false);
-    stream.expires_after(timeout);
-    co_await bhttp::async_write(stream, response, use_nothrow);
-    error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+// After an error answer, what the client still sends is read and dropped (bounded) before the
+// close: closing with unread bytes makes the kernel send a reset, which can destroy the answer
+// before the client has read it (nginx's lingering close).
+constexpr std::size_t kLingerBytes = 1024 * 1024;
+constexpr std::chrono::milliseconds kLingerTime{2000};
+
+// Finds the end of a request head in the raw bytes and refuses line endings that parsers read
+// differently, so the gateway and the upstream could disagree on where a request ends: obs-fold
+// (Beast joins it into the value, others split it; RFC 9112 section 5.2 lets a server reject it),
+// bare CR and bare LF. Incremental: while a head is read the buffer only grows, so each byte is
+// looked at about once even when a client trickles it in.
+class HeadScanner {
+public:
+    enum class State { NeedMore, Complete, Malformed };
+
+    // `bytes`: the whole buffer so far (the previous call's bytes plus what arrived since).
+    State scan(std::string_view bytes) {
+        for (; next_ < bytes.size(); ++next_) {
+            const char c = bytes[next_];
+            const bool last = next_ + 1 == bytes.size();
+            if (c == '\r') {
+                if (last) return State::NeedMore;  // looked at again with the next byte
+                if (bytes[next_ + 1] != '\n') return malformed("bare CR in the request head");
+            } else if (c == '\n') {
+                if (next_ == 0 || bytes[next_ - 1] != '\r') {
+                    return malformed("bare LF in the request head");
+                }
+                if (next_ >= 3 && bytes[next_ - 2] == '\n' && bytes[next_ - 3] == '\r') {
+                    return State::Complete;
+                }
+                if (last) return State::NeedMore;
+                if (bytes[next_ + 1] == ' ' || bytes[next_ + 1] == '\t') {
+                    return malformed("obs-fold (a header line starting with whitespace)");
+                }
+            }
+        }
+        return State::NeedMore;
+    }
+
+    std::string_view problem() const { return problem_; }
+
+private:
+    State malformed(std::string_view problem) {
+        problem_ = problem;
+        return State::Malformed;
+    }
+
+    std::size_t next_ = 0;
+    std::string_view problem_;
+};
+
+// Framing Beast accepts but a proxy must refuse, because the upstream or another hop could read
+// the request's end differently (request smuggling, RFC 9112 sections 6.1 and 6.3).
+std::string_view framingProblem(const bhttp::request_parser<bhttp::string_body>& parser) {
+    const auto& header = parser.get();
+    if (header.count(bhttp::field::transfer_encoding) > 0) {
+        if (header.version() < 11) return "Transfer-Encoding in an HTTP/1.0 request";
+        if (header.count(bhttp::field::transfer_encoding) > 1 || !parser.chunked() ||
+            !beast::iequals(header[bhttp::field::transfer_encoding], "chunked")) {
+            return "unsupported Transfer-Encoding (only chunked is accepted)";
+        }
+    }
+    const auto lengths = header.count(bhttp::field::content_length);
+    if (lengths > 1 || (lengths == 1 &&
+                        header[bhttp::field::content_length].find(',') != std::string_view::npos)) {
+        return "more than one Content-Length";
+    }
+    return {};
 }
 
 class Session {
@@ -65,14 +125,34 @@ public:
             }
             context_.tracker.setIdle(handle_, false);
 
+            // One deadline for the whole head, however slowly it trickles in (slowloris).
+            stream_.expires_after(limits.header_timeout);
+            switch (co_await readHead()) {
+                case HeadRead::Ready:
+                    break;
+                case HeadRead::Gone:
+                    co_return;
+                case HeadRead::TooLarge:
+                    co_await answerReadError(bhttp::error::header_limit);
+                    co_return;
+                case HeadRead::Malformed:
+                    co_await answerAndClose(400, "malformed HTTP request: " + head_problem_,
+                                            "bad_request");
+                    co_return;
+            }
             bhttp::request_parser<bhttp::string_body> parser;
             parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
             parser.body_limit(limits.max_body_bytes);
-            stream_.expires_after(limits.header_timeout);
+            // The whole head is in the buffer: this parses it without reading.
             auto [header_ec, header_n] =
                 co_await bhttp::async_read_header(stream_, buffer_, parser, use_nothrow);
             if (header_ec) {
                 co_await answerReadError(header_ec);
+                co_return;
+            }
+            if (auto problem = framingProblem(parser); !problem.empty()) {
+                co_await answerAndClose(400, "malformed HTTP request: " + std::string(problem),
+                                        "bad_request");
                 co_return;
             }
             if (parser.get()[bhttp::field::expect] == "100-continue" && !parser.is_done()) {
@@ -119,21 +199,65 @@ public:
     }
 
 private:
+    enum class HeadRead { Ready, Gone, TooLarge, Malformed };
+
+    // Reads until the buffer holds a whole request head, checking its raw bytes on the way.
+    // Gone: the client closed, failed or ran out of time (the caller just closes).
+    awaitable<HeadRead> readHead() {
+        const std::size_t limit = context_.limits.max_header_bytes;
+        HeadScanner scanner;
+        for (;;) {
+            auto data = buffer_.cdata();
+            std::string_view bytes{static_cast<const char*>(data.data()), data.size()};
+            switch (scanner.scan(bytes)) {
+                case HeadScanner::State::Complete:
+                    co_return HeadRead::Ready;
+                case HeadScanner::State::Malformed:
+                    head_problem_ = scanner.problem();
+                    co_return HeadRead::Malformed;
+                case HeadScanner::State::NeedMore:
+                    break;
+            }
+            if (bytes.size() >= limit) co_return HeadRead::TooLarge;
+            auto [ec, n] =
+                co_await stream_.async_read_some(buffer_.prepare(kFirstReadBytes), use_nothrow);
+            if (ec) co_return HeadRead::Gone;
+            buffer_.commit(n);
+        }
+    }
+
     awaitable<void> answerReadError(error_code ec) {
-        const auto timeout = context_.limits.send_timeout;
         if (ec == bhttp::error::body_limit) {
-            co_await answerAndClose(stream_, timeout, 413, "request body too large",
-                                    "request_too_large");
+            co_await answerAndClose(413, "request body too large", "request_too_large");
         } else if (ec == bhttp::error::header_limit) {
-            co_await answerAndClose(stream_, timeout, 431, "request header too large",
-                                    "header_too_large");
+            co_await answerAndClose(431, "request header too large", "header_too_large");
         } else if (ec.category() ==
                        bhttp::make_error_code(bhttp::error::end_of_stream).category() &&
                    ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
-            co_await answerAndClose(stream_, timeout, 400,
-                                    "malformed HTTP request: " + ec.message(), "bad_request");
+            co_await answerAndClose(400, "malformed HTTP request: " + ec.message(), "bad_request");
         }
         // Timeouts, resets and a client that went away: close without an answer.
+    }
+
+    // Answers an error the client caused and closes: after a framing error the stream position
+    // is unknown, so the connection cannot be reused.
+    awaitable<void> answerAndClose(unsigned status, std::string_view message,
+                                   std::string_view code) {
+        auto response = jsonErrorResponse(status, message, "invalid_request_error", code);
+        response.keep_alive(false);
+        stream_.expires_after(context_.limits.send_timeout);
+        auto [write_ec, written] = co_await bhttp::async_write(stream_, response, use_nothrow);
+        if (write_ec) co_return;
+        error_code ignored;
+        stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        buffer_.consume(buffer_.size());
+        stream_.expires_after(std::min(kLingerTime, context_.limits.send_timeout));
+        for (std::size_t drained = 0; drained < kLingerBytes;) {
+            auto [ec, n] =
+                co_await stream_.async_read_some(buffer_.prepare(kFirstReadBytes), use_nothrow);
+            if (ec) break;
+            drained += n;
+        }
     }
 
     beast::tcp_stream stream_;
@@ -141,6 +265,7 @@ private:
     SessionContext context_;
     ConnectionTracker::Handle handle_;
     std::string peer_;
+    std::string head_problem_;
 };
 
 }  // namespace
