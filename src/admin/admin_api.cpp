@@ -121,12 +121,13 @@ std::string joinErrors(const std::vector<config::Diagnostic>& errors) {
     return text;
 }
 
-// Puts id first, so GET output reads like the documentation's examples.
-Document withId(const std::string& id, const Document& value) {
+// Puts the id (consumers: the username) first, so GET output reads like the documentation's
+// examples.
+Document withId(const std::string& field, const std::string& id, const Document& value) {
     Document object = Document::object();
-    object["id"] = id;
+    object[field] = id;
     for (const auto& [key, member] : value.items()) {
-        if (key != "id") object[key] = member;
+        if (key != field) object[key] = member;
     }
     return object;
 }
@@ -285,9 +286,10 @@ AdminResponse AdminApi::dispatch(const AdminRequest& request, const Target& targ
             return errorMessage(400, std::string{"the property is forbidden: "} + forbidden);
         }
     }
-    std::string body_id = body->contains("id") ? idText((*body)["id"]) : "";
-    if (body->contains("id") && body_id.empty()) {
-        return errorMessage(400, "id must be a string or an integer");
+    const std::string& id_field = resource->id_field;
+    std::string body_id = body->contains(id_field) ? idText((*body)[id_field]) : "";
+    if (body->contains(id_field) && body_id.empty()) {
+        return errorMessage(400, id_field + " must be a string or an integer");
     }
     if (method == "POST") {
         if (!target.id.empty()) {
@@ -360,7 +362,8 @@ AdminResponse AdminApi::write(const config::Resource& resource, const std::strin
     }
     const config::StoredObject* existing = store_.get(resource.name, id);
     std::int64_t now = host_.now();
-    Document object = withId(id, value);
+    Document object = withId(resource.id_field, id, value);
+    if (resource.seal) resource.seal(object);
     object["create_time"] = existing && existing->value.contains("create_time")
                                 ? existing->value["create_time"]
                                 : Document(now);
@@ -404,7 +407,8 @@ AdminResponse AdminApi::patch(const config::Resource& resource, const std::strin
                 return errorMessage(400, std::string{"the property is forbidden: "} + forbidden);
             }
         }
-        if (patch_value->contains("id") && idText((*patch_value)["id"]) != id) {
+        if (patch_value->contains(resource.id_field) &&
+            idText((*patch_value)[resource.id_field]) != id) {
             return errorMessage(
                 400, "wrong " + singular(resource.name) + " id: an object's id cannot be changed");
         }
@@ -413,7 +417,7 @@ AdminResponse AdminApi::patch(const config::Resource& resource, const std::strin
         auto pointer = subPointer(sub_path);
         if (!pointer) return errorMessage(400, "invalid sub-path \"" + sub_path + "\"");
         std::string first = sub_path.substr(0, sub_path.find('/'));
-        if (first == "id" || first == "create_time" || first == "update_time") {
+        if (first == resource.id_field || first == "create_time" || first == "update_time") {
             return errorMessage(400, "the property is forbidden: " + first);
         }
         // The parent must exist; the last segment may be new.

@@ -329,6 +329,7 @@ private:
             .uri = request_.path,
             .query = request_.query,
             .header = [&message](std::string_view name) { return message[name]; },
+            .consumer = result_.consumer,
         };
         return upstream::chashKey(set.balancing, facts);
     }
@@ -939,23 +940,6 @@ private:
 
 }  // namespace
 
-std::string upstreamTarget(std::string_view base_path, const ForwardPath& forward,
-                           std::string_view path, std::string_view query) {
-    std::string target(base_path);
-    if (forward.prefix) {
-        target += '/';
-        target += forward.rest;
-    } else {
-        target += path;
-    }
-    if (target.empty()) target = "/";
-    if (!query.empty()) {
-        target += '?';
-        target += query;
-    }
-    return target;
-}
-
 std::string_view attemptLabelName(AttemptLabel label) {
     switch (label) {
         case AttemptLabel::Success:
@@ -978,8 +962,9 @@ std::string_view attemptLabelName(AttemptLabel label) {
 
 awaitable<ProxyResult> proxyRequest(const AiProxyRoute& route, const ForwardPath& forward,
                                     http::ClientRequest& request, http::ResponseSink& sink,
-                                    WorkerServices& services) {
+                                    WorkerServices& services, std::string_view consumer) {
     ProxyCall call{route, forward, request, sink, services};
+    call.result().consumer = std::string(consumer);
     co_await call.run();
     co_return std::move(call.result());
 }

@@ -77,6 +77,7 @@ std::optional<Config> readConfig(const Json& document, DiagnosticSink& sink) {
         std::set<std::string> upstream_ids = declaredUpstreamIds(document);
         std::set<std::string> seen_upstreams;
         std::set<std::string> seen_routes;
+        std::set<std::string> seen_consumers;
         ObjectReader{}
             .on("server", [&](const Value& v) { readServer(v, config.server); })
             .on("status", [&](const Value& v) { readStatus(v, config.status); })
@@ -91,6 +92,18 @@ std::optional<Config> readConfig(const Json& document, DiagnosticSink& sink) {
                         v.error("must be a file path");
                     else if (path)
                         config.pricing_file = *path;
+                })
+            .on("consumers",
+                [&](const Value& v) {
+                    v.forEachElement([&](const Value& element) {
+                        ConsumerConfig consumer;
+                        readConsumer(element, consumer);
+                        if (!consumer.id.empty() && !seen_consumers.insert(consumer.id).second) {
+                            element.sink().error(memberPath(element.path(), "username"),
+                                                 "duplicate username \"" + consumer.id + "\"");
+                        }
+                        config.consumers.push_back(std::move(consumer));
+                    });
                 })
             .on("upstreams",
                 [&](const Value& v) {

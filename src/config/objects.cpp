@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "aiproxy/common/digest.hpp"
 #include "aiproxy/config/store.hpp"
 #include "schema.hpp"
 
@@ -90,8 +91,33 @@ Resource makeResource(std::string name, Read read, std::vector<Object> Config::*
     };
 }
 
+// A clear key-auth key is replaced by its SHA-256 before anything stores it, so the admin API
+// accepts a key once and can never show it again.
+void sealConsumer(Document& value) {
+    if (!value.is_object()) return;
+    auto plugins = value.find("plugins");
+    if (plugins == value.end() || !plugins->is_object()) return;
+    auto key_auth = plugins->find("key-auth");
+    if (key_auth == plugins->end() || !key_auth->is_object()) return;
+    auto key = key_auth->find("key");
+    if (key == key_auth->end() || !key->is_string() || key->get<std::string>().empty()) return;
+    // A clear key replaces a stored digest: PATCH {"plugins":{"key-auth":{"key":...}}} rotates it.
+    std::string digest = common::sha256Hex(key->get<std::string>());
+    key_auth->erase("key");
+    (*key_auth)["key_sha256"] = digest;
+}
+
 std::vector<Resource> makeResources() {
     std::vector<Resource> list;
+    Resource consumers = makeResource<ConsumerConfig>(
+        "consumers",
+        [](const Value& value, const ObjectIds&, ConsumerConfig& out) {
+            detail::readConsumer(value, out);
+        },
+        &Config::consumers, [](const Document&) { return std::vector<Reference>{}; });
+    consumers.id_field = "username";
+    consumers.seal = sealConsumer;
+    list.push_back(std::move(consumers));
     list.push_back(makeResource<UpstreamConfig>(
         "upstreams",
         [](const Value& value, const ObjectIds&, UpstreamConfig& out) {
@@ -189,6 +215,17 @@ Document redactSecrets(std::string_view resource, const Document& value) {
         }
     };
     if (resource == "upstreams") redactAuth(copy);
+    if (resource == "consumers" && copy.is_object()) {
+        auto plugins = copy.find("plugins");
+        if (plugins != copy.end() && plugins->is_object()) {
+            auto key_auth = plugins->find("key-auth");
+            if (key_auth != plugins->end() && key_auth->is_object()) {
+                for (const char* field : {"key", "key_sha256"}) {
+                    if (key_auth->contains(field)) (*key_auth)[field] = "***";
+                }
+            }
+        }
+    }
     if (resource == "routes" && copy.is_object()) {
         auto plugins = copy.find("plugins");
         if (plugins != copy.end() && plugins->is_object()) {

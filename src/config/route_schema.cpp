@@ -16,6 +16,35 @@ namespace {
 
 constexpr std::string_view kAiProxy = "ai-proxy";
 constexpr std::string_view kAiProxyMulti = "ai-proxy-multi";
+constexpr std::string_view kKeyAuth = "key-auth";
+
+// plugins.key-auth: {header, hide_credentials}; APISIX's query option is not supported (the key
+// would end up in access logs of every proxy on the way).
+void readKeyAuth(const Value& value, KeyAuthConfig& key_auth) {
+    ObjectReader{}
+        .on("header",
+            [&](const Value& v) {
+                auto name = v.string();
+                if (!name) return;
+                bool token = !name->empty();
+                for (char c : *name) {
+                    token = token && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' ||
+                                      c == '_' || c == '.');
+                }
+                if (!token) {
+                    v.error("must be a header name");
+                    return;
+                }
+                key_auth.header = *name;
+            })
+        .on("hide_credentials",
+            [&](const Value& v) {
+                if (auto hide = v.boolean()) key_auth.hide_credentials = *hide;
+            })
+        .ignore("query")
+        .ignore("_meta")
+        .read(value);
+}
 constexpr std::array<std::string_view, 10> kMethods{
     "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE", "PURGE"};
 
@@ -411,7 +440,7 @@ void readRoute(const Value& value, const std::set<std::string>& upstream_ids, Ro
             [&](const Value& v) {
                 plugins_malformed =
                     !v.forEachMember([&](const std::string& name, const Value& plugin) {
-                        if (name != kAiProxy && name != kAiProxyMulti) {
+                        if (name != kAiProxy && name != kAiProxyMulti && name != kKeyAuth) {
                             plugin.warning("unknown plugin, ignored");
                             return;
                         }
@@ -420,6 +449,11 @@ void readRoute(const Value& value, const std::set<std::string>& upstream_ids, Ro
                         Value config = plugin.json().is_null()
                                            ? Value{kEmpty, plugin.path(), plugin.sink()}
                                            : plugin;
+                        if (name == kKeyAuth) {
+                            route.key_auth.emplace();
+                            readKeyAuth(config, *route.key_auth);
+                            return;
+                        }
                         plugin_path = plugin.path();
                         if (name == kAiProxyMulti) {
                             route.ai_proxy_multi.emplace();

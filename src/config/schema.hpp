@@ -20,6 +20,8 @@ void readStorage(const Value& value, StorageConfig& storage);
 // pricing: {model: {...}}; an entry for a model already present replaces it.
 void readPricing(const Value& value, std::vector<std::pair<std::string, ModelPrice>>& pricing);
 void readUpstream(const Value& value, UpstreamConfig& upstream);
+// consumers[]: username, labels, plugins.key-auth.{key | key_sha256}.
+void readConsumer(const Value& value, ConsumerConfig& consumer);
 // One instance of ai-proxy-multi, as an upstream of one node (see AiProxyMultiConfig).
 void readInstance(const Value& value, UpstreamConfig& instance);
 // routes[].plugins.ai-proxy-multi; expose_upstream_headers as ai-proxy's.

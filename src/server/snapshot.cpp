@@ -175,6 +175,7 @@ std::shared_ptr<const Snapshot> Snapshot::build(const config::Config& config,
             .max_response_header_bytes = config.server.limits.max_response_header_bytes,
             .max_response_body_bytes = config.server.limits.max_response_body_bytes,
             .prices = prices};
+        compiled.key_auth = route.key_auth;
         auto resolve = [&](const std::string& id) {
             auto found = by_id.find(id);
             if (found == by_id.end()) {
@@ -211,6 +212,14 @@ std::shared_ptr<const Snapshot> Snapshot::build(const config::Config& config,
         router::RouteTable{config.routes}, std::move(ai_routes), std::move(upstreams), {}, {}});
     for (const auto& upstream : snapshot->upstreams)
         snapshot->balanced_sets.push_back(&upstream->balancedSet());
+    for (const auto& consumer : config.consumers) {
+        if (consumer.key_sha256.empty()) continue;
+        auto [it, added] = snapshot->consumers_by_key.emplace(consumer.key_sha256, consumer.id);
+        if (!added) {
+            throw std::runtime_error("consumers " + it->second + " and " + consumer.id +
+                                     " have the same key-auth key");
+        }
+    }
     for (const auto& route : snapshot->ai_routes) {
         if (!route.instance_set) continue;
         snapshot->balanced_sets.push_back(route.instance_set.get());

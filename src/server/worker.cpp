@@ -5,10 +5,13 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 
+#include <boost/beast/core/string.hpp>
 #include <cstdio>
 #include <ctime>
+#include <variant>
 
 #include "aiproxy/ai/request_model.hpp"
+#include "aiproxy/common/digest.hpp"
 #include "aiproxy/http/json_error.hpp"
 #include "aiproxy/http/listener.hpp"
 
@@ -107,6 +110,46 @@ std::size_t statusClassIndex(unsigned status) {
     return status >= 100 && status < 600 ? status / 100 - 1 : 4;
 }
 
+// key-auth: the key from the configured header, else "Authorization: Bearer <key>" (what OpenAI
+// SDKs send). Returns the consumer's name, or the 401 to answer.
+std::variant<std::string, http::Response> authenticate(
+    const config::KeyAuthConfig& key_auth,
+    const std::unordered_map<std::string, std::string>& consumers, http::Request& message) {
+    std::string_view key;
+    bool from_authorization = false;
+    if (auto field = message.find(key_auth.header); field != message.end()) {
+        key = field->value();
+    }
+    if (key.empty()) {
+        std::string_view authorization = message[http::bhttp::field::authorization];
+        if (authorization.size() > 7 &&
+            boost::beast::iequals(authorization.substr(0, 7), "Bearer ")) {
+            key = authorization.substr(7);
+            from_authorization = true;
+        }
+    }
+    if (key.empty()) {
+        return http::jsonErrorResponse(401,
+                                       "Missing API key: send it in the " + key_auth.header +
+                                           " header or as Authorization: Bearer <key>",
+                                       "invalid_request_error", "missing_api_key");
+    }
+    // The digest is looked up, so the time taken does not depend on how much of a key matched.
+    auto found = consumers.find(common::sha256Hex(key));
+    if (found == consumers.end()) {
+        return http::jsonErrorResponse(401, "Invalid API key", "invalid_request_error",
+                                       "invalid_api_key");
+    }
+    if (key_auth.hide_credentials) {
+        if (from_authorization) {
+            message.erase(http::bhttp::field::authorization);
+        } else {
+            message.erase(key_auth.header);
+        }
+    }
+    return found->second;
+}
+
 }  // namespace
 
 http::awaitable<void> Worker::handle(http::ClientRequest& request, http::ResponseSink& sink) {
@@ -147,8 +190,20 @@ http::awaitable<void> Worker::handle(http::ClientRequest& request, http::Respons
                                     "server_error", "route_misconfigured"));
         co_return;
     }
+    std::string consumer;
+    if (route.key_auth) {
+        auto verdict = authenticate(*route.key_auth, snapshot->consumers_by_key, request.message);
+        if (auto* refusal = std::get_if<http::Response>(&verdict)) {
+            refusal->set("X-Request-Id", request.request_id);
+            refusal->set(http::bhttp::field::www_authenticate, "Bearer");
+            co_await sink.send(std::move(*refusal));
+            writeAccessLog(request, &route, nullptr, sink, started);
+            co_return;
+        }
+        consumer = std::move(std::get<std::string>(verdict));
+    }
     ai::ForwardPath forward{.prefix = match->prefix, .rest = match->rest};
-    auto result = co_await ai::proxyRequest(route, forward, request, sink, services_);
+    auto result = co_await ai::proxyRequest(route, forward, request, sink, services_, consumer);
     recordRequest(route, result, sink, started);
     writeAccessLog(request, &route, &result, sink, started);
 }
@@ -267,7 +322,13 @@ void Worker::writeAccessLog(const http::ClientRequest& request, const ai::AiProx
     } else {
         line += "null";
     }
-    line += ",\"consumer\":null}";
+    line += ",\"consumer\":";
+    if (result && !result->consumer.empty()) {
+        appendJsonString(line, result->consumer);
+    } else {
+        line += "null";
+    }
+    line += "}";
     metrics_->access_log->write(line);
 }
 

@@ -86,6 +86,7 @@ struct ProxyResult {
     std::optional<double> time_to_first_token;  // seconds, from sending to the first body byte
     StreamOutcome stream = StreamOutcome::None;
     double upstream_seconds = 0;  // time spent waiting on upstreams (for the overhead metric)
+    std::string consumer;         // authenticated by key-auth, "" when none
     std::string request_model;    // as the client asked
     std::string served_model;     // as the upstream reported it
     std::optional<std::uint64_t> prompt_tokens;
@@ -108,6 +109,7 @@ struct AiProxyRoute {
     const upstream::BalancedSet* primary_set = nullptr;         // never null once built
     const upstream::BalancedSet* fallback_set = nullptr;        // ai-proxy's fallback upstream
     std::shared_ptr<const upstream::BalancedSet> instance_set;  // owns ai-proxy-multi's set
+    std::optional<config::KeyAuthConfig> key_auth;  // checked by the worker before the stage
     bool expose_upstream_headers = true;
     std::size_t max_response_header_bytes = 64 * 1024;
     std::size_t max_response_body_bytes = 256 * 1024 * 1024;
@@ -130,12 +132,10 @@ struct ForwardPath {
     std::string_view rest;
 };
 
-// base_path + "/" + rest (prefix routes) or base_path + path (exact routes), then "?query".
-std::string upstreamTarget(std::string_view base_path, const ForwardPath& forward,
-                           std::string_view path, std::string_view query);
-
+// consumer: the key-auth consumer's name ("" when the route has no key-auth), for chash and
+// the access log.
 http::awaitable<ProxyResult> proxyRequest(const AiProxyRoute& route, const ForwardPath& forward,
                                           http::ClientRequest& request, http::ResponseSink& sink,
-                                          WorkerServices& services);
+                                          WorkerServices& services, std::string_view consumer = {});
 
 }  // namespace aiproxy::ai

@@ -212,6 +212,24 @@ struct AiProxyConfig {
     bool operator==(const AiProxyConfig&) const = default;
 };
 
+// consumers[]: who may call routes with key-auth (APISIX shape: username, plugins.key-auth.key).
+// The key is kept only as its SHA-256: the file's clear key is hashed when read, and the Admin
+// API stores key_sha256 in place of the key it was given.
+struct ConsumerConfig {
+    std::string id;  // the username: consumers are keyed by it, as in APISIX
+    StringPairs labels;
+    std::string key_sha256;  // lower-case hex; empty: the consumer has no key-auth key
+    bool operator==(const ConsumerConfig&) const = default;
+};
+
+// routes[].plugins.key-auth: the key comes from `header` (default apikey) or, so OpenAI SDKs
+// work unchanged, from "Authorization: Bearer <key>".
+struct KeyAuthConfig {
+    std::string header = "apikey";
+    bool hide_credentials = true;  // the key never reaches the upstream
+    bool operator==(const KeyAuthConfig&) const = default;
+};
+
 // routes[].plugins.ai-proxy-multi (APISIX compatible). Each instance becomes an upstream of
 // one node: the instance name is its id, override.endpoint (or the provider's public endpoint)
 // its node, with the instance's weight and priority; provider, auth, options, checks and
@@ -238,7 +256,9 @@ struct VarCondition {
     std::string
         var;  // http_<header>, arg_<query>, cookie_<name>, remote_addr, uri, post_arg.<path>
     std::string op;
-    std::vector<std::string> values;  // one value; several for "in"
+    // JSON text of each right-hand value ("\"^local-\"", "5", "true"), so 5 and "5" stay
+    // apart as in APISIX; one value, several for "in".
+    std::vector<std::string> values;
     bool negate = false;
     bool operator==(const VarCondition&) const = default;
 };
@@ -253,6 +273,7 @@ struct RouteConfig {
     bool expose_upstream_headers = true;  // route key, or the ai-proxy plugin's
     std::optional<AiProxyConfig> ai_proxy;
     std::optional<AiProxyMultiConfig> ai_proxy_multi;  // a route has one of the two
+    std::optional<KeyAuthConfig> key_auth;
     bool operator==(const RouteConfig&) const = default;
 };
 
@@ -273,6 +294,7 @@ struct Config {
     // pricing_file (relative to the config file) is read first; pricing: entries override it.
     std::string pricing_file;
     std::vector<std::pair<std::string, ModelPrice>> pricing;  // model -> price, file order
+    std::vector<ConsumerConfig> consumers;
     std::vector<UpstreamConfig> upstreams;
     std::vector<RouteConfig> routes;
     bool operator==(const Config&) const = default;

@@ -32,7 +32,8 @@ struct Reference {
 };
 
 struct Resource {
-    std::string name;  // the path segment: "routes", "upstreams"
+    std::string name;             // the path segment: "routes", "upstreams", "consumers"
+    std::string id_field = "id";  // consumers: "username"
     // Validates one object (with its id; create_time and update_time are ignored). Errors carry
     // paths relative to the object ("nodes[\"a:1\"]: must be >= 0").
     std::function<std::vector<Diagnostic>(const Document& value, const ObjectIds& existing)> check;
@@ -44,6 +45,9 @@ struct Resource {
         add;
     // Ids the file declares for this resource.
     std::function<std::set<std::string>(const Config& file)> file_ids;
+    // Applied to a written object before it is checked and stored (consumers: a clear key-auth
+    // key becomes key_sha256, so the state file never holds it). May be empty.
+    std::function<void(Document& value)> seal;
 };
 
 // In dependency order: an object only refers to resources listed before its own.
@@ -67,7 +71,8 @@ Config effectiveConfig(const Config& file, const Store& store,
                        std::vector<Diagnostic>* skipped = nullptr,
                        const PendingChange* pending = nullptr);
 
-// A copy of an object with its secrets (upstream auth values) replaced by "***", for display.
+// A copy of an object with its secrets (upstream and instance auth values, consumer keys and
+// their digests) replaced by "***", for display.
 Document redactSecrets(std::string_view resource, const Document& value);
 
 }  // namespace aiproxy::config

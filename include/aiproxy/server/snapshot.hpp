@@ -4,6 +4,8 @@
 // keeps the pointer it started with, so reloads never mix or drop in-flight requests.
 
 #include <memory>
+#include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "aiproxy/ai/ai_proxy.hpp"
@@ -21,6 +23,8 @@ struct Snapshot {
     std::vector<std::unique_ptr<ai::UpstreamMetrics>> upstream_metrics;  // referenced by routes
     // Every set a worker balances over: each upstream's and each ai-proxy-multi route's.
     std::vector<const upstream::BalancedSet*> balanced_sets;
+    // key-auth: SHA-256 hex of a consumer's key -> its username.
+    std::unordered_map<std::string, std::string> consumers_by_key;
 
     // Reuses the previous snapshot's Upstream objects whose settings did not change (their TLS
     // contexts and session caches survive), carries node state (health, in-flight counts,

@@ -329,7 +329,7 @@ std::vector<Case> errorCases() {
          R"({"routes": [{"id": "r1", "uri": "/a"}]})",
          {"routes[0].plugins: a route needs the ai-proxy or the ai-proxy-multi plugin"}},
         {"RouteWithOtherPluginsOnly",
-         R"({"routes": [{"id": "r1", "uri": "/a", "plugins": {"key-auth": {}}}]})",
+         R"({"routes": [{"id": "r1", "uri": "/a", "plugins": {"cors": {}}}]})",
          {"routes[0].plugins: a route needs the ai-proxy or the ai-proxy-multi plugin"}},
         {"PluginsNotAnObject",
          R"({"routes": [{"id": "r1", "uri": "/a", "plugins": ["ai-proxy"]}]})",
@@ -668,11 +668,11 @@ TEST(ValidationTest, EnvironmentVariablesExpandInJsonToo) {
 std::vector<Case> warningCases() {
     return {
         {"UnknownPluginsAreIgnored",
-         Doc{.ai_proxy = R"("upstream_id": "primary"}, "key-auth": {"header": "x"},)"
-                         R"( "limit-count": {"count": 1)"}
+         Doc{.ai_proxy = R"("upstream_id": "primary"}, "cors": {"allow_origins": "*"},)"
+                         R"( "prometheus": {"prefer_name": true)"}
              .text(),
-         {"routes[0].plugins.key-auth: unknown plugin, ignored",
-          "routes[0].plugins.limit-count: unknown plugin, ignored"}},
+         {"routes[0].plugins.cors: unknown plugin, ignored",
+          "routes[0].plugins.prometheus: unknown plugin, ignored"}},
         // APISIX files carry provider, auth and model options; they should still load.
         {"UnknownAiProxyKeysAreIgnored",
          Doc{.ai_proxy = R"("provider": "openai", "upstream_id": "primary", "auth": {})"}.text(),
