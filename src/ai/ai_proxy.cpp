@@ -406,8 +406,11 @@ private:
         auto& prepared = prepared_[slot].emplace();
         const auto& client = request_.message;
         const auto& config = upstream.config();
-        RequestFacts facts{
-            .api = client_api_, .rest = rest_, .query = request_.query, .body = client.body()};
+        RequestFacts facts{.api = client_api_,
+                           .rest = rest_,
+                           .query = request_.query,
+                           .body = client.body(),
+                           .parsed = [this] { return request_.jsonBody(); }};
         ShapeResult shaped = shapeRequest(config, facts);
         if (!shaped.ok()) {
             prepared.error = shaped.error;
@@ -426,7 +429,8 @@ private:
             // Most requests do not stream: skip the copy and the parse for them.
             if (sent.find("\"stream\"") != std::string::npos) {
                 std::string body = sent;
-                if (requestStreamUsage(body).rewritten) {
+                const nlohmann::json* parsed = prepared.body ? nullptr : request_.jsonBody();
+                if (requestStreamUsage(body, parsed).rewritten) {
                     prepared.body = std::move(body);
                     prepared.hide_usage_chunk = true;
                 }

@@ -54,6 +54,40 @@ inline Json parseJson(std::string_view text) {
     return Json::parse(text, nullptr, /*allow_exceptions=*/false);
 }
 
+// Why `text` is not JSON, in the parser's words ("syntax error while parsing value - invalid
+// literal; last read: 'x'"), found without an exception: the SAX interface reports the error as
+// a value. Only for error answers: it parses again.
+inline std::string jsonSyntaxError(std::string_view text) {
+    if (nestsDeeperThan(text, kMaxJsonDepth)) {
+        return "nested deeper than " + std::to_string(kMaxJsonDepth) + " levels";
+    }
+    struct Sax : nlohmann::json_sax<Json> {
+        std::string error;
+        bool null() override { return true; }
+        bool boolean(bool) override { return true; }
+        bool number_integer(number_integer_t) override { return true; }
+        bool number_unsigned(number_unsigned_t) override { return true; }
+        bool number_float(number_float_t, const string_t&) override { return true; }
+        bool string(string_t&) override { return true; }
+        bool binary(binary_t&) override { return true; }
+        bool start_object(std::size_t) override { return true; }
+        bool key(string_t&) override { return true; }
+        bool end_object() override { return true; }
+        bool start_array(std::size_t) override { return true; }
+        bool end_array() override { return true; }
+        bool parse_error(std::size_t, const std::string&,
+                         const nlohmann::detail::exception& ex) override {
+            error = ex.what();
+            return false;
+        }
+    } sax;
+    Json::sax_parse(text.begin(), text.end(), &sax, nlohmann::detail::input_format_t::json,
+                    /*strict=*/true);
+    // "[json.exception.parse_error.101] parse error at line 1, column 2: ..." -> from "parse".
+    auto at = sax.error.find("] ");
+    return at == std::string::npos ? sax.error : sax.error.substr(at + 2);
+}
+
 inline std::string dumpJson(const Json& value) {
     return value.dump(-1, ' ', false, Json::error_handler_t::replace);
 }

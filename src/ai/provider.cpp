@@ -112,11 +112,16 @@ struct BodyRewrite {
 // Steps 1-4 of provider.hpp's list, on one parse.
 void rewriteBody(const config::UpstreamConfig& upstream, const config::ProviderDefaults& provider,
                  const RequestFacts& request, Translation translation, BodyRewrite& rewrite) {
-    Json doc = detail::parseJson(request.body);
+    // A copy of the request's parsed body (within the depth limit) costs less than a parse.
+    const Json* parsed = request.parsed ? request.parsed() : nullptr;
+    Json doc = parsed ? *parsed : detail::parseJson(request.body);
     if (!doc.is_object()) {
         if (translation != Translation::None) {
-            rewrite.error = ShapeError{.message = "the request body is not a JSON object",
-                                       .code = "invalid_json"};
+            rewrite.error =
+                ShapeError{.message = doc.is_discarded() ? "the request body is not valid JSON: " +
+                                                               detail::jsonSyntaxError(request.body)
+                                                         : "the request body is not a JSON object",
+                           .code = "invalid_json"};
         }
         return;  // not JSON (multipart audio, say): forwarded untouched
     }

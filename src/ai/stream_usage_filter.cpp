@@ -16,8 +16,31 @@ constexpr std::string_view kStreamOptions = R"("stream_options":{"include_usage"
 
 }  // namespace
 
-StreamUsageRequest requestStreamUsage(std::string& body) {
+StreamUsageRequest requestStreamUsage(std::string& body, const nlohmann::json* parsed) {
     StreamUsageRequest result;
+    if (parsed) {
+        if (!parsed->is_object()) return result;
+        auto stream = parsed->find("stream");
+        if (stream == parsed->end() || !stream->is_boolean() || !stream->get<bool>()) {
+            return result;
+        }
+        auto options = parsed->find("stream_options");
+        if (options == parsed->end()) {
+            result.streaming = true;
+            body.insert(body.find('{') + 1, kStreamOptions);
+            result.rewritten = true;
+            return result;
+        }
+        if (options->is_object()) {
+            auto include = options->find("include_usage");
+            if (include != options->end() && include->is_boolean() && include->get<bool>()) {
+                result.streaming = true;
+                result.client_asked = true;
+                return result;
+            }
+        }
+        // Re-serialising keeps the client's member order only from an ordered parse, below.
+    }
     // dump() below recurses once per level: a hostile body must not reach it.
     if (detail::nestsDeeperThan(body, detail::kMaxJsonDepth)) return result;
     OrderedJson request = OrderedJson::parse(body, nullptr, /*allow_exceptions=*/false);

@@ -145,6 +145,45 @@ TEST_F(BalancingTest, ConsistentHashKeepsEachKeyOnOneNode) {
     EXPECT_GE(used.size(), 2U) << "12 keys should not all hash to one of three nodes";
 }
 
+TEST_F(BalancingTest, LeastConnAvoidsTheNodeBusyWithALongStream) {
+    ASSERT_TRUE(start(header() + "upstreams:\n  - id: pool\n    type: least_conn\n" +
+                      "    nodes: {\"" + a_.address() + "\": 1, \"" + b_.address() + "\": 1}\n" +
+                      route(aiProxy("pool", 0))));
+    auto hold = std::make_shared<Gate>();
+    a_.setDefault(Reply::gatedSse({"held"}, hold));
+    b_.setDefault(Reply::gatedSse({"held"}, hold));
+    StreamingClient held{daemon_.port()};
+    ASSERT_TRUE(held.send(chatRequest("/llm/chat/completions", true)));
+    auto deadline = Clock::now() + std::chrono::seconds(5);
+    while (a_.requestCount() + b_.requestCount() == 0 && Clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    ASSERT_EQ(a_.requestCount() + b_.requestCount(), 1U);
+    a_.setDefault(Reply::json(200, a_.defaultBody()));
+    b_.setDefault(Reply::json(200, b_.defaultBody()));
+    bool a_holds = a_.requestCount() == 1U;
+    // While one node relays a stream (one in flight, counted over both workers), every short
+    // request goes to the other.
+    for (int i = 0; i < 6; ++i)
+        EXPECT_EQ(servedBy(chat()), a_holds ? "b" : "a");
+    hold->releaseAll();
+    EXPECT_EQ(held.readToEnd(), StreamingClient::State::Complete);
+}
+
+TEST_F(BalancingTest, EwmaSendsMostRequestsToTheFasterNode) {
+    ASSERT_TRUE(start(header(1) + "upstreams:\n  - id: pool\n    type: ewma\n" + "    nodes: {\"" +
+                      a_.address() + "\": 1, \"" + b_.address() + "\": 1}\n" +
+                      route(aiProxy("pool", 0))));
+    Reply slow = Reply::json(200, a_.defaultBody());
+    slow.delay = std::chrono::milliseconds(40);
+    a_.setDefault(slow);
+    std::map<std::string, int> served;
+    for (int i = 0; i < 40; ++i)
+        served[servedBy(chat())]++;
+    // Both get sampled, then the 40 ms node loses: within tolerance, not an exact count.
+    EXPECT_GE(served["b"], 30) << "a=" << served["a"] << " b=" << served["b"];
+    EXPECT_GE(served["a"], 1);
+}
+
 TEST_F(BalancingTest, FailingNodeIsEjectedThenComesBackThroughItsHalfOpenTrial) {
     ASSERT_TRUE(start(header(1) + "upstreams:\n  - id: pool\n    nodes: {\"" + a_.address() +
                       "\": 1, \"" + b_.address() + "\": 1}\n" +

@@ -803,6 +803,9 @@ TEST_F(ObservabilityTest, CountersMoveByExactlyTheScriptedAmounts) {
         // Two refused connects eject the primary (tcp_failures: 2): the third routed request
         // goes to the fallback at once, without a retry.
         {attempts("primary", refusing.address(), "connect_error"), 2},
+        {seriesKey("aiproxy_upstream_node_ejections_total",
+                   {{"upstream", "primary"}, {"node", refusing.address()}}),
+         1},
         {attempts("fallback", fallback_.address(), "success"), 2},
         {attempts("fallback", fallback_.address(), "status_4xx"), 1},
         {seriesKey("aiproxy_fallbacks_total",

@@ -15,10 +15,13 @@
 // except for a cheap scan for "model". Asking an OpenAI-style upstream for stream usage is
 // requestStreamUsage's job (stream_usage_filter.hpp), applied to the plan's body afterwards.
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <nlohmann/json_fwd.hpp>
 
 #include "aiproxy/ai/anthropic_translation.hpp"
 #include "aiproxy/config/config.hpp"
@@ -43,6 +46,10 @@ struct RequestFacts {
     std::string_view rest;   // as for classifyClientApi
     std::string_view query;  // without '?'; kept
     std::string_view body;   // raw request body; empty for GET
+    // The body parsed on demand, at most once per request whatever the number of upstreams
+    // (http::ClientRequest::jsonBody()); called only when a rewrite needs the body. Empty, or
+    // returning null: the body is parsed here.
+    std::function<const nlohmann::json*()> parsed;
 };
 
 struct UpstreamRequestPlan {

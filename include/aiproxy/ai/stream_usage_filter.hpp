@@ -23,6 +23,8 @@
 #include "aiproxy/ai/sse_framer.hpp"
 #include "aiproxy/ai/usage.hpp"
 
+#include <nlohmann/json_fwd.hpp>
+
 namespace aiproxy::ai {
 
 struct StreamUsageRequest {
@@ -37,7 +39,9 @@ struct StreamUsageRequest {
 // flag is re-serialised (member order kept). Non-streaming bodies, bodies that are not JSON
 // objects and a stream_options that is not an object are left unchanged (OpenAI rejects
 // stream_options on a non-streaming request). Only for OpenAI-style upstreams.
-StreamUsageRequest requestStreamUsage(std::string& body);
+// parsed: the same body already parsed (the request's jsonBody()), which spares the parse in
+// the common cases; null parses here.
+StreamUsageRequest requestStreamUsage(std::string& body, const nlohmann::json* parsed = nullptr);
 
 class StreamUsageFilter {
 public:

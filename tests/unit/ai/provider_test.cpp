@@ -264,6 +264,32 @@ TEST(ProviderTest, BodiesThatAreNotJson) {
     ASSERT_FALSE(result.ok());
     EXPECT_EQ(result.error->status, 400u);
     EXPECT_EQ(result.error->code, "invalid_json");
+    // The parser's own words, so the client can find the mistake.
+    EXPECT_EQ(result.error->message,
+              "the request body is not valid JSON: parse error at line 1, column 2: syntax error "
+              "while parsing object key - invalid literal; last read: '{o'; expected string "
+              "literal");
+    EXPECT_EQ(shapeRequest(upstreamFor("anthropic"), chat("[1]")).error->message,
+              "the request body is not a JSON object");
+}
+
+TEST(ProviderTest, AnAlreadyParsedBodyIsUsedInsteadOfParsingAgain) {
+    nlohmann::json parsed = {{"model", "gpt-4o"}, {"messages", nlohmann::json::array()}};
+    auto upstream = upstreamFor("openai");
+    upstream.model_map = {{"gpt-4o", "mapped"}};
+    int calls = 0;
+    RequestFacts facts{.api = ClientApi::OpenAiChat,
+                       .rest = "chat/completions",
+                       .body = "not what was parsed",
+                       .parsed = [&] {
+                           ++calls;
+                           return &parsed;
+                       }};
+    auto result = shapeRequest(upstream, facts);
+    ASSERT_TRUE(result.ok());
+    EXPECT_EQ(calls, 1);
+    ASSERT_TRUE(result.plan.body);
+    EXPECT_EQ(nlohmann::json::parse(*result.plan.body)["model"], "mapped");
 }
 
 TEST(ProviderTest, UntranslatableRequestIsAClientError) {
