@@ -43,14 +43,6 @@ std::string emptyConfig(int workers = 1, const std::string& extra_admin = "") {
            kViewerKey + ", role: viewer}\n" + extra_admin;
 }
 
-std::optional<uint16_t> portAfter(const std::string& log, const std::string& marker) {
-    auto at = log.rfind(marker);
-    if (at == std::string::npos) return std::nullopt;
-    auto colon = log.find(' ', at + marker.size());
-    std::string address = log.substr(at + marker.size(), colon - at - marker.size());
-    return static_cast<uint16_t>(std::stoi(address.substr(address.rfind(':') + 1)));
-}
-
 class AdminTest : public ::testing::Test {
 protected:
     ::testing::AssertionResult start(const std::string& config) {
@@ -62,7 +54,7 @@ protected:
             return ::testing::AssertionFailure() << "no admin line:\n" << daemon_.stderrText();
         }
         daemon_.waitForStderr(" ready: ", kWaitTimeout, from);
-        admin_port_ = *portAfter(daemon_.stderrText(), "admin API on ");
+        admin_port_ = *parsePortAfter(daemon_.stderrText(), "admin API on ");
         return ::testing::AssertionSuccess();
     }
 

@@ -32,14 +32,6 @@ std::string header(int workers = 2) {
            kAdminKey + "}]\n";
 }
 
-std::optional<uint16_t> portAfter(const std::string& log, const std::string& marker) {
-    auto at = log.rfind(marker);
-    if (at == std::string::npos) return std::nullopt;
-    auto end = log.find(' ', at + marker.size());
-    std::string address = log.substr(at + marker.size(), end - at - marker.size());
-    return static_cast<uint16_t>(std::stoi(address.substr(address.rfind(':') + 1)));
-}
-
 class BalancingTest : public ::testing::Test {
 protected:
     ::testing::AssertionResult start(const std::string& config) {
@@ -49,7 +41,7 @@ protected:
         if (!daemon_.waitForStderr(" ready: ")) {
             return ::testing::AssertionFailure() << "not ready:\n" << daemon_.stderrText();
         }
-        admin_port_ = portAfter(daemon_.stderrText(), "admin API on ").value_or(0);
+        admin_port_ = parsePortAfter(daemon_.stderrText(), "admin API on ").value_or(0);
         return ::testing::AssertionSuccess();
     }
 
@@ -231,7 +223,7 @@ TEST_F(BalancingTest, NodeHealthIsExportedAsMetrics) {
     config.replace(config.find("status:\n  enabled: false\n"), 25,
                    "status:\n  listen: \"127.0.0.1:0\"\n");
     ASSERT_TRUE(start(config));
-    auto status_port = portAfter(daemon_.stderrText(), "status endpoint on ");
+    auto status_port = parsePortAfter(daemon_.stderrText(), "status endpoint on ");
     ASSERT_TRUE(status_port);
     auto scrape = [&] { return sendRequest(*status_port, {.target = "/metrics"}).body; };
     auto series = [&](const std::string& name, const MockBackend& node) {

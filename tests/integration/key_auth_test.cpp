@@ -21,14 +21,6 @@ using Json = nlohmann::json;
 constexpr const char* kAdminKey = "key-auth-test-admin-key-0123456789";
 constexpr const char* kAliceKey = "sk-gw-alice-0123456789abcdef";
 
-std::optional<uint16_t> portAfter(const std::string& log, const std::string& marker) {
-    auto at = log.rfind(marker);
-    if (at == std::string::npos) return std::nullopt;
-    auto end = log.find(' ', at + marker.size());
-    std::string address = log.substr(at + marker.size(), end - at - marker.size());
-    return static_cast<uint16_t>(std::stoi(address.substr(address.rfind(':') + 1)));
-}
-
 class KeyAuthTest : public ::testing::Test {
 protected:
     std::string config(const std::string& key_auth = "{}") const {
@@ -56,7 +48,7 @@ protected:
         if (!daemon_.start(text) || !daemon_.waitForStderr(" ready: ")) {
             return ::testing::AssertionFailure() << daemon_.stderrText();
         }
-        admin_port_ = portAfter(daemon_.stderrText(), "admin API on ").value_or(0);
+        admin_port_ = parsePortAfter(daemon_.stderrText(), "admin API on ").value_or(0);
         return ::testing::AssertionSuccess();
     }
 

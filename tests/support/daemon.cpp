@@ -207,10 +207,10 @@ RunResult runAiproxyd(const std::vector<std::string>& args, std::chrono::millise
     return result;
 }
 
-std::optional<uint16_t> parseListeningPort(std::string_view log) {
-    auto at = log.find(kListeningMarker);
-    if (at == std::string_view::npos) return std::nullopt;
-    std::string_view rest = log.substr(at + kListeningMarker.size());
+namespace {
+
+// The port of the "host:port" that starts `rest`.
+std::optional<uint16_t> portOfAddressAt(std::string_view rest) {
     auto end = rest.find_first_of(" \t\r\n\"',;)");
     std::string_view address = rest.substr(0, end);
     auto colon = address.rfind(':');
@@ -222,6 +222,20 @@ std::optional<uint16_t> parseListeningPort(std::string_view log) {
     }
     if (port == 0 || port > 65535) return std::nullopt;
     return static_cast<uint16_t>(port);
+}
+
+}  // namespace
+
+std::optional<uint16_t> parseListeningPort(std::string_view log) {
+    auto at = log.find(kListeningMarker);
+    if (at == std::string_view::npos) return std::nullopt;
+    return portOfAddressAt(log.substr(at + kListeningMarker.size()));
+}
+
+std::optional<uint16_t> parsePortAfter(std::string_view log, std::string_view marker) {
+    auto at = log.rfind(marker);
+    if (at == std::string_view::npos) return std::nullopt;
+    return portOfAddressAt(log.substr(at + marker.size()));
 }
 
 Daemon::Daemon() = default;

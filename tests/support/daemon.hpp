@@ -104,5 +104,8 @@ private:
 
 /// The port of the first "listening on HOST:PORT" line in `log`, if any.
 std::optional<uint16_t> parseListeningPort(std::string_view log);
+/// The port of the "HOST:PORT" after the last `marker` in `log` ("admin API on ", "status
+/// endpoint on "), if any: the daemon logs each listener it binds.
+std::optional<uint16_t> parsePortAfter(std::string_view log, std::string_view marker);
 
 }  // namespace aiproxy::test
