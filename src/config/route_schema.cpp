@@ -9,6 +9,7 @@
 
 #include "aiproxy/common/cidr.hpp"
 #include "host_port.hpp"
+#include "limits_schema.hpp"
 #include "schema.hpp"
 
 namespace aiproxy::config::detail {
@@ -17,6 +18,9 @@ namespace {
 constexpr std::string_view kAiProxy = "ai-proxy";
 constexpr std::string_view kAiProxyMulti = "ai-proxy-multi";
 constexpr std::string_view kKeyAuth = "key-auth";
+constexpr std::string_view kLimitCount = "limit-count";
+constexpr std::string_view kLimitReq = "limit-req";
+constexpr std::string_view kAiRateLimiting = "ai-rate-limiting";
 
 // plugins.key-auth: {header, hide_credentials}; APISIX's query option is not supported (the key
 // would end up in access logs of every proxy on the way).
@@ -440,7 +444,8 @@ void readRoute(const Value& value, const std::set<std::string>& upstream_ids, Ro
             [&](const Value& v) {
                 plugins_malformed =
                     !v.forEachMember([&](const std::string& name, const Value& plugin) {
-                        if (name != kAiProxy && name != kAiProxyMulti && name != kKeyAuth) {
+                        if (name != kAiProxy && name != kAiProxyMulti && name != kKeyAuth &&
+                            name != kLimitCount && name != kLimitReq && name != kAiRateLimiting) {
                             plugin.warning("unknown plugin, ignored");
                             return;
                         }
@@ -454,6 +459,18 @@ void readRoute(const Value& value, const std::set<std::string>& upstream_ids, Ro
                             readKeyAuth(config, *route.key_auth);
                             return;
                         }
+                        if (name == kLimitCount) {
+                            readLimitCount(config, route.limit_count.emplace());
+                            return;
+                        }
+                        if (name == kLimitReq) {
+                            readLimitReq(config, route.limit_req.emplace());
+                            return;
+                        }
+                        if (name == kAiRateLimiting) {
+                            readAiRateLimiting(config, route.ai_rate_limiting.emplace());
+                            return;
+                        }
                         plugin_path = plugin.path();
                         if (name == kAiProxyMulti) {
                             route.ai_proxy_multi.emplace();
@@ -464,6 +481,8 @@ void readRoute(const Value& value, const std::set<std::string>& upstream_ids, Ro
                         readAiProxy(config, upstream_ids, *route.ai_proxy, plugin_expose);
                     });
             })
+        .on("max_concurrent",
+            [&](const Value& v) { readMaxConcurrent(v, route.max_concurrent.emplace()); })
         .ignore("name")
         .ignore("desc")
         .ignore("labels");
@@ -486,6 +505,7 @@ void readRoute(const Value& value, const std::set<std::string>& upstream_ids, Ro
         value.sink().error(fieldPath("plugins"),
                            "ai-proxy and ai-proxy-multi cannot be used together");
     }
+    checkLimitKeys(value, route);
     if (plugin_expose) {
         if (route_expose && *route_expose != *plugin_expose) {
             value.sink().error(memberPath(plugin_path, "expose_upstream_headers"),

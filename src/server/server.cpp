@@ -114,7 +114,7 @@ public:
 
     std::optional<std::string> prepare(const config::Config& effective) override {
         try {
-            prepared_ = Snapshot::build(effective, snapshot_.get(), registry_.get());
+            prepared_ = Snapshot::build(effective, snapshot_.get(), registry_.get(), limit_store_);
             prepared_config_ = effective;
             return std::nullopt;
         } catch (const std::exception& error) {
@@ -176,7 +176,7 @@ public:
             spdlog::info("status endpoint on {} (/metrics /healthz /readyz)",
                          displayAddress(listen.host, status_->port()));
         }
-        snapshot_ = Snapshot::build(effective_, nullptr, registry_.get());
+        snapshot_ = Snapshot::build(effective_, nullptr, registry_.get(), limit_store_);
         for (auto& worker : workers_)
             worker->start(snapshot_);
         updateHealthChecks();
@@ -365,7 +365,8 @@ private:
         try {
             // The file wins for the ids it declares; admin-managed objects stay.
             config::Config effective = effectiveConfigLogged(next);
-            auto snapshot = Snapshot::build(effective, snapshot_.get(), registry_.get());
+            auto snapshot =
+                Snapshot::build(effective, snapshot_.get(), registry_.get(), limit_store_);
             publishSnapshot(std::move(snapshot));
             effective_ = std::move(effective);
             config_.routes = next.routes;
@@ -436,6 +437,8 @@ private:
     std::atomic<std::size_t> open_connections_{0};
     std::vector<std::unique_ptr<Worker>> workers_;
     std::shared_ptr<const Snapshot> snapshot_;
+    // Rate-limit counters and concurrency gates of all workers, kept across reloads.
+    std::shared_ptr<policy::LimitStore> limit_store_ = std::make_shared<policy::LimitStore>();
     std::unique_ptr<admin::StatusServer> status_;  // declared after control_: destroyed first
     std::unique_ptr<admin::AdminApi> admin_api_;
     std::unique_ptr<admin::AdminServer> admin_;

@@ -85,6 +85,20 @@ ai::RouteMetrics routeMetrics(observe::MetricsRegistry& registry, const config::
     return out;
 }
 
+// aiproxy_rate_limited_total{route,plugin} for each limit the route has.
+void limitMetrics(observe::MetricsRegistry& registry, const config::RouteConfig& route,
+                  policy::RouteLimits& limits) {
+    auto cell = [&](policy::LimitPlugin plugin) {
+        limits.rejected[static_cast<std::size_t>(plugin)] = registry.counter(
+            "aiproxy_rate_limited_total", "Requests refused by a limit, by route and plugin.",
+            {{"route", route.id}, {"plugin", std::string(policy::limitPluginName(plugin))}});
+    };
+    if (route.limit_req) cell(policy::LimitPlugin::LimitReq);
+    if (route.limit_count) cell(policy::LimitPlugin::LimitCount);
+    if (route.ai_rate_limiting) cell(policy::LimitPlugin::AiRateLimiting);
+    if (route.max_concurrent) cell(policy::LimitPlugin::MaxConcurrent);
+}
+
 }  // namespace
 
 namespace {
@@ -154,7 +168,8 @@ void applyMultiPolicy(const config::AiProxyMultiConfig& multi, ai::AiProxyRoute&
 
 std::shared_ptr<const Snapshot> Snapshot::build(const config::Config& config,
                                                 const Snapshot* previous,
-                                                observe::MetricsRegistry* registry) {
+                                                observe::MetricsRegistry* registry,
+                                                std::shared_ptr<policy::LimitStore> limit_store) {
     static const std::vector<UpstreamPtr> kNone;
     const auto& previous_upstreams = previous ? previous->upstreams : kNone;
     std::unordered_map<std::string, UpstreamPtr> by_id;
@@ -224,6 +239,13 @@ std::shared_ptr<const Snapshot> Snapshot::build(const config::Config& config,
         if (!route.instance_set) continue;
         snapshot->balanced_sets.push_back(route.instance_set.get());
     }
+    if (!limit_store) {
+        limit_store = previous && previous->limit_store ? previous->limit_store
+                                                        : std::make_shared<policy::LimitStore>();
+    }
+    snapshot->limit_store = std::move(limit_store);
+    for (const auto& route : config.routes)
+        snapshot->route_limits.emplace_back(route, *snapshot->limit_store);
     if (registry) {
         std::unordered_map<const upstream::Upstream*, const ai::UpstreamMetrics*> by_upstream;
         auto metricsOf = [&](const upstream::Upstream& upstream) {
@@ -243,6 +265,8 @@ std::shared_ptr<const Snapshot> Snapshot::build(const config::Config& config,
             for (const auto& upstream : route.upstreams)
                 route.metrics.upstreams.push_back(metricsOf(*upstream));
         }
+        for (std::size_t i = 0; i < snapshot->route_limits.size(); ++i)
+            limitMetrics(*registry, config.routes[i], snapshot->route_limits[i]);
     }
     return snapshot;
 }

@@ -4,6 +4,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <boost/beast/core/string.hpp>
 #include <cstdio>
@@ -152,6 +153,10 @@ std::variant<std::string, http::Response> authenticate(
 
 }  // namespace
 
+// GCC 12 inlines Asio's frame allocation (aligned_alloc) and its sized operator delete into this
+// coroutine and reports them as mismatched, although they are Asio's matching pair.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 http::awaitable<void> Worker::handle(http::ClientRequest& request, http::ResponseSink& sink) {
     auto started = std::chrono::steady_clock::now();
     // The request finishes on the snapshot it started with, whatever is posted meanwhile.
@@ -202,10 +207,142 @@ http::awaitable<void> Worker::handle(http::ClientRequest& request, http::Respons
         }
         consumer = std::move(std::get<std::string>(verdict));
     }
+    const auto& limits = snapshot->route_limits[match->route_index];
+    policy::Admission admission;
+    policy::GateSlot slot;
+    if (!limits.empty()) {
+        bool admitted =
+            co_await applyLimits(request, sink, route, limits, consumer, admission, slot, started);
+        if (!admitted) co_return;
+    }
     ai::ForwardPath forward{.prefix = match->prefix, .rest = match->rest};
     auto result = co_await ai::proxyRequest(route, forward, request, sink, services_, consumer);
+    slot.release();
+    if (!admission.budget_key.empty()) {
+        limits.deduct(admission,
+                      {.prompt_tokens = result.prompt_tokens,
+                       .completion_tokens = result.completion_tokens,
+                       .cost_usd = result.cost_usd},
+                      policy::wallClock());
+    }
     recordRequest(route, result, sink, started);
     writeAccessLog(request, &route, &result, sink, started);
+}
+#pragma GCC diagnostic pop
+
+namespace {
+
+// A request waiting for a max_concurrent slot. The grant comes from whichever worker frees the
+// slot and only posts here; the timer bounds the wait and is what a grant (or the client
+// leaving) cuts short.
+struct SlotWait {
+    explicit SlotWait(net::io_context& io) : timer(io) {}
+    net::steady_timer timer;
+    bool granted = false;
+    bool client_left = false;
+};
+
+// Leaves the queue if the waiting coroutine is destroyed while still in it (shutdown), and
+// gives back a slot granted to it too late, so no grant is ever posted to a dead worker.
+struct QueuedTicket {
+    std::shared_ptr<policy::ConcurrencyGate> gate;
+    std::uint64_t ticket = 0;
+    bool pending = true;
+    ~QueuedTicket() {
+        if (pending && !gate->withdraw(ticket)) gate->leave();
+    }
+};
+
+}  // namespace
+
+http::awaitable<bool> Worker::applyLimits(http::ClientRequest& request, http::ResponseSink& sink,
+                                          const ai::AiProxyRoute& route,
+                                          const policy::RouteLimits& limits,
+                                          std::string_view consumer, policy::Admission& admission,
+                                          policy::GateSlot& slot,
+                                          std::chrono::steady_clock::time_point started) {
+    policy::RequestKeys keys{
+        .remote_addr = request.peer_address,
+        .consumer = consumer,
+        .header = [&request](std::string_view name) -> std::optional<std::string_view> {
+            auto field = request.message.find(name);
+            if (field == request.message.end()) return std::nullopt;
+            return std::string_view{field->value()};
+        }};
+    admission = limits.admit(keys, policy::wallClock());
+    if (admission.rejection) {
+        co_await refuse(request, sink, route, limits, std::move(*admission.rejection), started);
+        co_return false;
+    }
+    if (admission.delay > std::chrono::milliseconds::zero()) {
+        // limit-req: the request fits the rate once this much time has passed.
+        net::steady_timer timer{io_};
+        timer.expires_after(admission.delay);
+        co_await timer.async_wait(http::use_nothrow);
+    }
+    const auto& gate = limits.gate();
+    if (!gate) co_return true;
+    const auto& max = *limits.maxConcurrent();
+    auto wait = std::make_shared<SlotWait>(io_);
+    QueuedTicket queued{.gate = gate, .pending = false};
+    auto grant = [wait, executor = io_.get_executor()] {
+        net::post(executor, [wait] {
+            wait->granted = true;
+            wait->timer.cancel();
+        });
+    };
+    auto entry = gate->enter(max.limit, max.queue, grant, queued.ticket);
+    if (entry == policy::ConcurrencyGate::Entry::Queued) {
+        queued.pending = true;
+        wait->timer.expires_after(max.queue_timeout);
+        sink.watchForClose([wait] {
+            wait->client_left = true;
+            wait->timer.cancel();
+        });
+        co_await wait->timer.async_wait(http::use_nothrow);
+        sink.stopWatching();
+        queued.pending = false;
+        // Withdrawing fails when the grant raced the timeout: the slot is this request's.
+        bool got_slot = wait->granted || !gate->withdraw(queued.ticket);
+        if (wait->client_left) {
+            if (got_slot) gate->leave();
+            sink.abort();  // nobody to answer: close instead of sending the session's 500
+            writeAccessLog(request, &route, nullptr, sink, started);
+            co_return false;
+        }
+        if (!got_slot) entry = policy::ConcurrencyGate::Entry::Full;
+    }
+    if (entry == policy::ConcurrencyGate::Entry::Full) {
+        policy::Rejection rejection{.plugin = policy::LimitPlugin::MaxConcurrent,
+                                    .status = 503,
+                                    .message = "Route " + route.route_id + " is at its limit of " +
+                                               std::to_string(max.limit) +
+                                               " concurrent requests; retry shortly",
+                                    .type = "server_error",
+                                    .code = "too_many_concurrent_requests",
+                                    .headers = admission.headers};
+        rejection.headers.emplace_back("Retry-After", "1");
+        co_await refuse(request, sink, route, limits, std::move(rejection), started);
+        co_return false;
+    }
+    slot = policy::GateSlot{gate};
+    co_return true;
+}
+
+http::awaitable<void> Worker::refuse(http::ClientRequest& request, http::ResponseSink& sink,
+                                     const ai::AiProxyRoute& route,
+                                     const policy::RouteLimits& limits,
+                                     policy::Rejection&& rejection,
+                                     std::chrono::steady_clock::time_point started) {
+    auto response = http::jsonErrorResponse(static_cast<unsigned>(rejection.status),
+                                            rejection.message, rejection.type, rejection.code);
+    for (const auto& [name, value] : rejection.headers)
+        response.set(name, value);
+    response.set("X-Request-Id", request.request_id);
+    // Counted before the answer goes out, so a client that saw it finds it in /metrics.
+    if (auto* cell = limits.rejected[static_cast<std::size_t>(rejection.plugin)]) cell->add(index_);
+    co_await sink.send(std::move(response));
+    writeAccessLog(request, &route, nullptr, sink, started);
 }
 
 void Worker::writeAccessLog(const http::ClientRequest& request, const ai::AiProxyRoute* route,

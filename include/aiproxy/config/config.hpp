@@ -34,11 +34,21 @@ struct Limits {
     bool operator==(const Limits&) const = default;
 };
 
+// server.tls: HTTPS on every data-plane listen address. The files are read again on SIGHUP, so
+// a renewed certificate takes effect without a restart; TLS 1.2 is the minimum.
+struct ServerTlsConfig {
+    std::string cert;       // PEM: the certificate chain (paths relative to the config file)
+    std::string key;        // PEM: its private key
+    std::string client_ca;  // PEM CA bundle; set: clients must present a certificate it signed
+    bool operator==(const ServerTlsConfig&) const = default;
+};
+
 struct ServerConfig {
     std::vector<ListenAddress> listen{{"0.0.0.0", 9080}};
     unsigned workers = 0;  // 0 = std::thread::hardware_concurrency()
     Limits limits;
     Milliseconds drain_timeout{30'000};
+    std::optional<ServerTlsConfig> tls;
     bool operator==(const ServerConfig&) const = default;
 };
 
@@ -250,6 +260,63 @@ struct AiProxyMultiConfig {
     bool operator==(const AiProxyMultiConfig&) const = default;
 };
 
+// Which counter a request of a limited route counts against (APISIX key_type + key).
+// var: remote_addr | consumer_name (key-auth; remote_addr when there is none) | http_<header>
+// (remote_addr when the header is missing). constant: every request of the route shares one.
+struct LimitKey {
+    std::string type = "var";  // var | constant
+    std::string var = "remote_addr";
+    bool operator==(const LimitKey&) const = default;
+};
+
+// routes[].plugins.limit-count: at most `count` requests per fixed window of `time_window`
+// seconds, windows aligned to the clock (so a cluster store can agree on them later).
+struct LimitCountConfig {
+    std::int64_t count = 1;
+    std::int64_t time_window = 60;  // seconds
+    LimitKey key;
+    int rejected_code = 503;
+    std::string rejected_msg;  // empty: a message naming the limit
+    bool show_limit_quota_header = true;
+    bool operator==(const LimitCountConfig&) const = default;
+};
+
+// routes[].plugins.limit-req: leaky bucket of `rate` requests per second. Up to `burst` requests
+// above the rate are delayed until they fit it (passed at once with nodelay); more are rejected.
+struct LimitReqConfig {
+    double rate = 1;
+    double burst = 0;
+    LimitKey key;
+    int rejected_code = 503;
+    std::string rejected_msg;
+    bool nodelay = false;
+    bool operator==(const LimitReqConfig&) const = default;
+};
+
+// routes[].plugins.ai-rate-limiting: a budget of tokens (or USD, limit_strategy cost) per fixed
+// window. Dry run before the request (reject once the window's budget is used up), deduct the
+// actual usage after the response. Default key: the whole route (key_type constant).
+struct AiRateLimitingConfig {
+    double limit = 1;                             // tokens, or USD for cost
+    std::int64_t time_window = 60;                // seconds
+    std::string limit_strategy = "total_tokens";  // total_tokens | prompt_tokens |
+                                                  // completion_tokens | cost
+    LimitKey key{.type = "constant", .var = ""};
+    int rejected_code = 429;
+    std::string rejected_msg;
+    bool show_limit_quota_header = true;
+    bool operator==(const AiRateLimitingConfig&) const = default;
+};
+
+// routes[].max_concurrent (our extension): at most `limit` requests of the route in flight over
+// all workers; up to `queue` more wait for a slot (FIFO) for at most queue_timeout; beyond: 503.
+struct MaxConcurrentConfig {
+    int limit = 1;
+    int queue = 0;
+    Milliseconds queue_timeout{30'000};  // file: seconds
+    bool operator==(const MaxConcurrentConfig&) const = default;
+};
+
 // routes[].vars: [["post_arg.model", "~~", "^local-"], ...]; all must hold. APISIX operators:
 // ==, ~=, >, <, >=, <=, ~~ (regex), ~* (regex, case-insensitive), in, has, ! (negates the next).
 struct VarCondition {
@@ -274,6 +341,10 @@ struct RouteConfig {
     std::optional<AiProxyConfig> ai_proxy;
     std::optional<AiProxyMultiConfig> ai_proxy_multi;  // a route has one of the two
     std::optional<KeyAuthConfig> key_auth;
+    std::optional<LimitCountConfig> limit_count;
+    std::optional<LimitReqConfig> limit_req;
+    std::optional<AiRateLimitingConfig> ai_rate_limiting;
+    std::optional<MaxConcurrentConfig> max_concurrent;
     bool operator==(const RouteConfig&) const = default;
 };
 

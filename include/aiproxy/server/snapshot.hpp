@@ -11,6 +11,7 @@
 #include "aiproxy/ai/ai_proxy.hpp"
 #include "aiproxy/config/config.hpp"
 #include "aiproxy/observe/metrics_registry.hpp"
+#include "aiproxy/policy/route_limits.hpp"
 #include "aiproxy/router/route_table.hpp"
 #include "aiproxy/upstream/upstream.hpp"
 
@@ -25,15 +26,20 @@ struct Snapshot {
     std::vector<const upstream::BalancedSet*> balanced_sets;
     // key-auth: SHA-256 hex of a consumer's key -> its username.
     std::unordered_map<std::string, std::string> consumers_by_key;
+    // Traffic plugins and max_concurrent, index-aligned with ai_routes, counting in limit_store
+    // (one per process: it outlives every snapshot that points into it).
+    std::vector<policy::RouteLimits> route_limits;
+    std::shared_ptr<policy::LimitStore> limit_store;
 
     // Reuses the previous snapshot's Upstream objects whose settings did not change (their TLS
     // contexts and session caches survive), carries node state (health, in-flight counts,
     // latency) over wherever the nodes and checks did not change, and resolves every metric handle
-    // the data path uses (registry may be null: nothing is recorded). Throws std::runtime_error on
-    // TLS failure.
-    static std::shared_ptr<const Snapshot> build(const config::Config& config,
-                                                 const Snapshot* previous,
-                                                 observe::MetricsRegistry* registry);
+    // the data path uses (registry may be null: nothing is recorded). Limits count in
+    // limit_store, else in the previous snapshot's store, else in a new one. Throws
+    // std::runtime_error on TLS failure.
+    static std::shared_ptr<const Snapshot> build(
+        const config::Config& config, const Snapshot* previous, observe::MetricsRegistry* registry,
+        std::shared_ptr<policy::LimitStore> limit_store = nullptr);
 };
 
 }  // namespace aiproxy::server

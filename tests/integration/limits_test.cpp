@@ -1,0 +1,368 @@
+// Traffic limits through the real binary: limit-count with its X-RateLimit-* headers, one count
+// shared exactly by four workers, token and cost budgets (ai-rate-limiting) spent per route or
+// per key-auth consumer, limit-req's delay, and max_concurrent's bounded queue.
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/daemon.hpp"
+#include "support/http_client.hpp"
+#include "support/mock_backend.hpp"
+
+namespace aiproxy::test {
+namespace {
+
+using Json = nlohmann::json;
+
+constexpr const char* kAliceKey = "sk-gw-alice-limits-0123456789";
+constexpr const char* kBobKey = "sk-gw-bob-limits-9876543210";
+constexpr const char* kAdminKey = "limits-test-admin-key-0123456789";
+// A day: windows align to the clock, so a short one could roll over in the middle of a test.
+// Window boundaries are the unit tests' business (fake clock).
+constexpr const char* kDay = "86400";
+
+std::string openAiCompletion(int prompt, int completion) {
+    return Json{{"id", "chatcmpl-1"},
+                {"object", "chat.completion"},
+                {"created", 1700000000},
+                {"model", "gpt-4o-mini-2024-07-18"},
+                {"choices", Json::array({{{"index", 0},
+                                          {"message", {{"role", "assistant"}, {"content", "ok"}}},
+                                          {"finish_reason", "stop"}}})},
+                {"usage",
+                 {{"prompt_tokens", prompt},
+                  {"completion_tokens", completion},
+                  {"total_tokens", prompt + completion}}}}
+        .dump();
+}
+
+class LimitsTest : public ::testing::Test {
+protected:
+    // One route /llm/* over the backend with `plugins` (YAML flow entries) next to ai-proxy and
+    // `route_keys` (YAML lines at route level, 4 spaces in).
+    std::string config(const std::string& plugins, const std::string& route_keys = "",
+                       int workers = 1, const std::string& extra = "") const {
+        return "server:\n  listen: [\"127.0.0.1:0\"]\n  workers: " + std::to_string(workers) +
+               "\n"
+               "status:\n  listen: \"127.0.0.1:0\"\n"
+               "admin:\n  listen: \"127.0.0.1:0\"\n  keys: [{key: " +
+               kAdminKey +
+               "}]\n"
+               "consumers:\n"
+               "  - username: alice\n    plugins: {key-auth: {key: \"" +
+               kAliceKey +
+               "\"}}\n"
+               "  - username: bob\n    plugins: {key-auth: {key: \"" +
+               kBobKey +
+               "\"}}\n"
+               "upstreams:\n  - id: backend\n    nodes: {\"" +
+               backend_.address() +
+               "\": 1}\n"
+               "routes:\n  - id: chat\n    uri: /llm/*\n" +
+               route_keys +
+               "    plugins:\n"
+               "      ai-proxy: {upstream_id: backend, retry: 0}\n" +
+               plugins + extra;
+    }
+
+    ::testing::AssertionResult start(const std::string& text) {
+        if (!daemon_.start(text) || !daemon_.waitForStderr(" ready: ")) {
+            return ::testing::AssertionFailure() << daemon_.stderrText();
+        }
+        const std::string marker = "status endpoint on ";
+        std::string log = daemon_.stderrText();
+        auto at = log.find(marker);
+        if (at == std::string::npos) return ::testing::AssertionFailure() << "no status line";
+        at += marker.size();
+        auto address = log.substr(at, log.find(' ', at) - at);
+        status_port_ = static_cast<uint16_t>(std::stoi(address.substr(address.rfind(':') + 1)));
+        const std::string admin_marker = "admin API on ";
+        at = log.find(admin_marker);
+        if (at == std::string::npos) return ::testing::AssertionFailure() << "no admin line";
+        at += admin_marker.size();
+        address = log.substr(at, log.find(' ', at) - at);
+        admin_port_ = static_cast<uint16_t>(std::stoi(address.substr(address.rfind(':') + 1)));
+        return ::testing::AssertionSuccess();
+    }
+
+    Response admin(const std::string& method, const std::string& path, const std::string& body) {
+        Request request{.method = method, .target = "/apisix/admin/" + path, .body = body};
+        request.headers.add("X-API-KEY", kAdminKey);
+        request.headers.add("Content-Type", "application/json");
+        return sendRequest(admin_port_, request);
+    }
+
+    Response chat(const std::string& apikey = "") {
+        Request request = chatRequest("/llm/chat/completions");
+        if (!apikey.empty()) request.headers.add("apikey", apikey);
+        return sendRequest(daemon_.port(), request);
+    }
+
+    // The value of one sample line of /metrics ("name{labels}"), -1 when absent.
+    double metric(const std::string& series) {
+        Response response = sendRequest(status_port_, Request{.target = "/metrics"});
+        auto at = response.body.find("\n" + series + " ");
+        if (at == std::string::npos) return -1;
+        return std::stod(response.body.substr(at + series.size() + 2));
+    }
+
+    static void expectRateLimited(const Response& response, int status,
+                                  const std::string& type = "requests") {
+        EXPECT_EQ(response.status, status) << response.body << response.error;
+        auto body = Json::parse(response.body, nullptr, false);
+        ASSERT_TRUE(body.is_object() && body.contains("error")) << response.body;
+        EXPECT_EQ(body["error"]["code"], "rate_limit_exceeded");
+        EXPECT_EQ(body["error"]["type"], type);
+        auto retry_after = response.headers.get("Retry-After");
+        ASSERT_TRUE(retry_after) << "no Retry-After";
+        EXPECT_GE(std::stoi(*retry_after), 1);
+    }
+
+    void TearDown() override {
+        if (HasFailure()) std::cerr << "--- aiproxyd log ---\n" << daemon_.stderrText();
+    }
+
+    MockBackend backend_{"backend"};
+    Daemon daemon_;
+    uint16_t status_port_ = 0;
+    uint16_t admin_port_ = 0;
+};
+
+TEST_F(LimitsTest, LimitCountRefusesTheFourthRequestWithQuotaHeaders) {
+    ASSERT_TRUE(start(config("      limit-count: {count: 3, time_window: 3600}\n")));
+    for (int i = 0; i < 3; ++i)
+        ASSERT_EQ(chat().status, 200) << i;
+    Response refused = chat();
+    expectRateLimited(refused, 503);
+    EXPECT_EQ(refused.headers.get("X-RateLimit-Limit"), "3");
+    EXPECT_EQ(refused.headers.get("X-RateLimit-Remaining"), "0");
+    int reset = std::stoi(refused.headers.get("X-RateLimit-Reset").value_or("0"));
+    EXPECT_GE(reset, 1);
+    EXPECT_LE(reset, 3600);
+    EXPECT_EQ(refused.headers.get("Retry-After"), refused.headers.get("X-RateLimit-Reset"));
+    EXPECT_TRUE(refused.headers.has("X-Request-Id"));
+    EXPECT_EQ(backend_.requestCount(), 3U);
+    EXPECT_EQ(metric(R"(aiproxy_rate_limited_total{route="chat",plugin="limit-count"})"), 1);
+    // The access log shows the refusal by its status.
+    EXPECT_TRUE(daemon_.waitForStderr("\"status\":503"));
+}
+
+TEST_F(LimitsTest, TheRejectedCodeAndMessageAreConfigurable) {
+    ASSERT_TRUE(start(config(std::string("      limit-count: {count: 1, time_window: ") + kDay +
+                             ", rejected_code: 429, rejected_msg: \"slow down\"}\n")));
+    ASSERT_EQ(chat().status, 200);
+    Response refused = chat();
+    expectRateLimited(refused, 429);
+    EXPECT_EQ(Json::parse(refused.body)["error"]["message"], "slow down");
+}
+
+TEST_F(LimitsTest, FourWorkersShareOneCountExactly) {
+    ASSERT_TRUE(start(
+        config(std::string("      limit-count: {count: 10, time_window: ") + kDay + "}\n", "", 4)));
+    // 40 requests on 40 connections from 4 threads: SO_REUSEPORT spreads them over the workers.
+    std::vector<std::future<std::vector<int>>> senders;
+    for (int t = 0; t < 4; ++t) {
+        senders.push_back(std::async(std::launch::async, [this] {
+            std::vector<int> statuses;
+            for (int i = 0; i < 10; ++i)
+                statuses.push_back(chat().status);
+            return statuses;
+        }));
+    }
+    int ok = 0;
+    int refused = 0;
+    for (auto& sender : senders) {
+        for (int status : sender.get()) {
+            ok += status == 200;
+            refused += status == 503;
+        }
+    }
+    EXPECT_EQ(ok, 10);
+    EXPECT_EQ(refused, 30);
+    EXPECT_EQ(backend_.requestCount(), 10U);
+}
+
+TEST_F(LimitsTest, TokenBudgetIsSpentAfterTheResponseAndThenRefuses) {
+    ASSERT_TRUE(start(
+        config(std::string("      ai-rate-limiting: {limit: 100, time_window: ") + kDay + "}\n")));
+    backend_.setDefault(Reply::json(200, openAiCompletion(60, 30)));
+    Response first = chat();
+    ASSERT_EQ(first.status, 200) << first.body;
+    // 90 of 100 used: still below the budget, so the next request goes (and overshoots it).
+    ASSERT_EQ(chat().status, 200);
+    Response refused = chat();
+    expectRateLimited(refused, 429, "tokens");
+    EXPECT_EQ(refused.headers.get("X-AI-RateLimit-Limit"), "100");
+    EXPECT_EQ(refused.headers.get("X-AI-RateLimit-Remaining"), "0");
+    EXPECT_TRUE(refused.headers.has("X-AI-RateLimit-Reset"));
+    EXPECT_EQ(refused.headers.get("Retry-After"), refused.headers.get("X-AI-RateLimit-Reset"));
+    EXPECT_EQ(backend_.requestCount(), 2U);
+    EXPECT_EQ(metric(R"(aiproxy_rate_limited_total{route="chat",plugin="ai-rate-limiting"})"), 1);
+}
+
+TEST_F(LimitsTest, BudgetsPerConsumerAreSpentApart) {
+    ASSERT_TRUE(start(config(std::string("      key-auth: {}\n"
+                                         "      ai-rate-limiting: {limit: 50, time_window: ") +
+                             kDay + ", key: consumer_name}\n")));
+    backend_.setDefault(Reply::json(200, openAiCompletion(40, 20)));
+    ASSERT_EQ(chat(kAliceKey).status, 200);
+    expectRateLimited(chat(kAliceKey), 429, "tokens");
+    // Bob has his own budget, sent the way OpenAI SDKs send keys.
+    Request bob = chatRequest("/llm/chat/completions");
+    bob.headers.add("Authorization", std::string("Bearer ") + kBobKey);
+    EXPECT_EQ(sendRequest(daemon_.port(), bob).status, 200);
+    EXPECT_EQ(backend_.requestCount(), 2U);
+}
+
+TEST_F(LimitsTest, CostBudgetUsesThePriceTable) {
+    // 60 prompt + 30 completion tokens at $1000 / $2000 per million: $0.12 a request.
+    ASSERT_TRUE(start(
+        config(std::string("      ai-rate-limiting: {limit: 0.2, time_window: ") + kDay +
+                   ", limit_strategy: cost}\n",
+               "", 1, "pricing:\n  gpt-4o-mini: {input_per_mtok: 1000, output_per_mtok: 2000}\n")));
+    backend_.setDefault(Reply::json(200, openAiCompletion(60, 30)));
+    ASSERT_EQ(chat().status, 200);
+    ASSERT_EQ(chat().status, 200);
+    Response refused = chat();
+    expectRateLimited(refused, 429, "tokens");
+    EXPECT_EQ(refused.headers.get("X-AI-RateLimit-Limit"), "0.2");
+}
+
+TEST_F(LimitsTest, LimitReqRefusesBeyondTheBurst) {
+    // One request per 100 s with no burst: the second at once is refused, whoever sends it.
+    ASSERT_TRUE(start(config("      limit-req: {rate: 0.01, burst: 0, rejected_code: 429}\n")));
+    ASSERT_EQ(chat().status, 200);
+    Response refused = chat();
+    expectRateLimited(refused, 429);
+    EXPECT_GE(std::stoi(refused.headers.get("Retry-After").value_or("0")), 99);
+    EXPECT_EQ(backend_.requestCount(), 1U);
+}
+
+TEST_F(LimitsTest, LimitReqDelaysARequestWithinTheBurst) {
+    // 2 per second with a burst of 1: the second request at once waits out the rest of its
+    // 500 ms slot, then goes.
+    ASSERT_TRUE(start(config("      limit-req: {rate: 2, burst: 1}\n")));
+    ASSERT_EQ(chat().status, 200);
+    auto before = std::chrono::steady_clock::now();
+    ASSERT_EQ(chat().status, 200);
+    // Only a lower bound (the delay the plugin promises, less what the first request's own
+    // answer took); never an upper one.
+    EXPECT_GE(std::chrono::steady_clock::now() - before, std::chrono::milliseconds(250));
+    EXPECT_EQ(backend_.requestCount(), 2U);
+}
+
+TEST_F(LimitsTest, MaxConcurrentQueuesOneAndRefusesTheNext) {
+    ASSERT_TRUE(start(config("", "    max_concurrent: {limit: 1, queue: 1, queue_timeout: 30}\n")));
+    auto gate = std::make_shared<Gate>();
+    backend_.enqueue(Reply::gatedSse({"{\"n\":1}", "{\"n\":2}"}, gate));
+
+    // The first request holds the only slot: its stream has begun and waits on the gate.
+    StreamingClient first{daemon_.port()};
+    ASSERT_TRUE(first.send(chatRequest("/llm/chat/completions", true)));
+    gate->release();
+    ASSERT_TRUE(first.readHeader()) << first.error();
+    ASSERT_EQ(first.status(), 200);
+    ASSERT_TRUE(first.nextEvent());
+
+    // Two more: one waits in the queue, the other finds it full. Which is which depends on
+    // which the gateway reads first, so both are read at once and the first answer is checked.
+    struct Outcome {
+        std::mutex mutex;
+        std::condition_variable changed;
+        std::vector<Response> answers;
+    } outcome;
+    auto send = [&] {
+        Response response = chat();
+        std::lock_guard lock{outcome.mutex};
+        outcome.answers.push_back(std::move(response));
+        outcome.changed.notify_all();
+    };
+    std::thread second{send};
+    std::thread third{send};
+    {
+        std::unique_lock lock{outcome.mutex};
+        ASSERT_TRUE(
+            outcome.changed.wait_for(lock, kWaitTimeout, [&] { return !outcome.answers.empty(); }));
+        const Response& full = outcome.answers.front();
+        EXPECT_EQ(full.status, 503) << full.body << full.error;
+        EXPECT_EQ(full.headers.get("Retry-After"), "1");
+        auto body = Json::parse(full.body, nullptr, false);
+        EXPECT_EQ(body["error"]["code"], "too_many_concurrent_requests") << full.body;
+    }
+    EXPECT_EQ(backend_.requestCount(), 1U);  // the queued one has not gone yet
+
+    // The first finishes; the queued one gets its slot and is served.
+    gate->releaseAll();
+    EXPECT_EQ(first.readToEnd(), StreamingClient::State::Complete);
+    second.join();
+    third.join();
+    ASSERT_EQ(outcome.answers.size(), 2U);
+    EXPECT_EQ(outcome.answers.back().status, 200) << outcome.answers.back().body;
+    EXPECT_EQ(backend_.requestCount(), 2U);
+    EXPECT_EQ(metric(R"(aiproxy_rate_limited_total{route="chat",plugin="max_concurrent"})"), 1);
+}
+
+TEST_F(LimitsTest, AQueuedRequestGivesUpAfterTheQueueTimeout) {
+    ASSERT_TRUE(
+        start(config("", "    max_concurrent: {limit: 1, queue: 1, queue_timeout: 0.2}\n")));
+    auto gate = std::make_shared<Gate>();
+    backend_.enqueue(Reply::gatedSse({"{\"n\":1}"}, gate));
+    StreamingClient first{daemon_.port()};
+    ASSERT_TRUE(first.send(chatRequest("/llm/chat/completions", true)));
+    gate->release();
+    ASSERT_TRUE(first.readHeader()) << first.error();
+
+    Response waited = chat();
+    EXPECT_EQ(waited.status, 503) << waited.body << waited.error;
+    EXPECT_EQ(waited.headers.get("Retry-After"), "1");
+    EXPECT_EQ(backend_.requestCount(), 1U);
+    gate->releaseAll();
+    EXPECT_EQ(first.readToEnd(), StreamingClient::State::Complete);
+    // The slot is free again.
+    EXPECT_EQ(chat().status, 200);
+}
+
+TEST_F(LimitsTest, CountsSurviveAReloadThatKeepsTheWindow) {
+    std::string plugin = std::string("      limit-count: {count: 2, time_window: ") + kDay + "}\n";
+    ASSERT_TRUE(start(config(plugin)));
+    ASSERT_EQ(chat().status, 200);
+    ASSERT_EQ(chat().status, 200);
+    // Raising the count keeps what was used: one more, not three more.
+    std::string raised = std::string("      limit-count: {count: 3, time_window: ") + kDay + "}\n";
+    daemon_.writeConfig(config(raised));
+    auto from = daemon_.stderrText().size();
+    ASSERT_TRUE(daemon_.signal(SIGHUP));
+    ASSERT_TRUE(daemon_.waitForStderr("reload done", kWaitTimeout, from));
+    EXPECT_EQ(chat().status, 200);
+    EXPECT_EQ(chat().status, 503);
+}
+
+TEST_F(LimitsTest, LimitsWrittenThroughTheAdminApiApplyAtOnce) {
+    ASSERT_TRUE(start(config("")));
+    ASSERT_EQ(chat().status, 200);
+    // An exact uri wins over the file's /llm/* route.
+    auto written = admin("PUT", "routes/admin_chat",
+                         R"({"uri": "/llm/chat/completions",
+                             "plugins": {"ai-proxy": {"upstream_id": "backend", "retry": 0},
+                             "limit-count": {"count": 1, "time_window": 86400,
+                                             "rejected_code": 429}}})");
+    ASSERT_LT(written.status, 300) << written.body;
+    EXPECT_EQ(chat().status, 200);
+    expectRateLimited(chat(), 429);
+    // A plugin the schema refuses is refused by the Admin API too.
+    auto refused = admin("PUT", "routes/bad",
+                         R"({"uri": "/bad", "plugins": {"ai-proxy": {"upstream_id": "backend"},
+                             "limit-count": {"count": 0, "time_window": 60}}})");
+    EXPECT_EQ(refused.status, 400) << refused.body;
+    EXPECT_NE(refused.body.find("limit-count.count"), std::string::npos) << refused.body;
+}
+
+}  // namespace
+}  // namespace aiproxy::test
