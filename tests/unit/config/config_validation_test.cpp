@@ -629,9 +629,10 @@ TEST(ValidationTest, DuplicateJsonKeysDeepInsideAreReportedWithTheirPath) {
     LoadResult result = parseConfig(
         R"({"routes": [{"id": "r", "uri": "/a", "plugins": {"x": [1, {"k": 1, "k": 2}]}}]})",
         Format::Json, noEnvironment());
-    EXPECT_THAT(messages(result.errors),
-                ElementsAre("routes[0].plugins.x[1].k: duplicate key",
-                            "routes[0].plugins: a route needs the ai-proxy or the ai-proxy-multi plugin"));
+    EXPECT_THAT(
+        messages(result.errors),
+        ElementsAre("routes[0].plugins.x[1].k: duplicate key",
+                    "routes[0].plugins: a route needs the ai-proxy or the ai-proxy-multi plugin"));
 }
 
 TEST(ValidationTest, KeysWithInvalidUtf8AreReportedNotThrownOn) {
