@@ -14,6 +14,7 @@
 
 #include "support/daemon.hpp"
 #include "support/http_client.hpp"
+#include "support/llm_replies.hpp"
 #include "support/mock_backend.hpp"
 
 namespace aiproxy::test {
@@ -27,21 +28,6 @@ constexpr const char* kAdminKey = "limits-test-admin-key-0123456789";
 // A day: windows align to the clock, so a short one could roll over in the middle of a test.
 // Window boundaries are the unit tests' business (fake clock).
 constexpr const char* kDay = "86400";
-
-std::string openAiCompletion(int prompt, int completion) {
-    return Json{{"id", "chatcmpl-1"},
-                {"object", "chat.completion"},
-                {"created", 1700000000},
-                {"model", "gpt-4o-mini-2024-07-18"},
-                {"choices", Json::array({{{"index", 0},
-                                          {"message", {{"role", "assistant"}, {"content", "ok"}}},
-                                          {"finish_reason", "stop"}}})},
-                {"usage",
-                 {{"prompt_tokens", prompt},
-                  {"completion_tokens", completion},
-                  {"total_tokens", prompt + completion}}}}
-        .dump();
-}
 
 class LimitsTest : public ::testing::Test {
 protected:
@@ -192,7 +178,7 @@ TEST_F(LimitsTest, FourWorkersShareOneCountExactly) {
 TEST_F(LimitsTest, TokenBudgetIsSpentAfterTheResponseAndThenRefuses) {
     ASSERT_TRUE(start(
         config(std::string("      ai-rate-limiting: {limit: 100, time_window: ") + kDay + "}\n")));
-    backend_.setDefault(Reply::json(200, openAiCompletion(60, 30)));
+    backend_.setDefault(Reply::json(200, openAiCompletion("ok", 60, 30)));
     Response first = chat();
     ASSERT_EQ(first.status, 200) << first.body;
     // 90 of 100 used: still below the budget, so the next request goes (and overshoots it).
@@ -211,7 +197,7 @@ TEST_F(LimitsTest, BudgetsPerConsumerAreSpentApart) {
     ASSERT_TRUE(start(config(std::string("      key-auth: {}\n"
                                          "      ai-rate-limiting: {limit: 50, time_window: ") +
                              kDay + ", key: consumer_name}\n")));
-    backend_.setDefault(Reply::json(200, openAiCompletion(40, 20)));
+    backend_.setDefault(Reply::json(200, openAiCompletion("ok", 40, 20)));
     ASSERT_EQ(chat(kAliceKey).status, 200);
     expectRateLimited(chat(kAliceKey), 429, "tokens");
     // Bob has his own budget, sent the way OpenAI SDKs send keys.
@@ -227,7 +213,7 @@ TEST_F(LimitsTest, CostBudgetUsesThePriceTable) {
         config(std::string("      ai-rate-limiting: {limit: 0.2, time_window: ") + kDay +
                    ", limit_strategy: cost}\n",
                "", 1, "pricing:\n  gpt-4o-mini: {input_per_mtok: 1000, output_per_mtok: 2000}\n")));
-    backend_.setDefault(Reply::json(200, openAiCompletion(60, 30)));
+    backend_.setDefault(Reply::json(200, openAiCompletion("ok", 60, 30)));
     ASSERT_EQ(chat().status, 200);
     ASSERT_EQ(chat().status, 200);
     Response refused = chat();

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "support/gateway_test.hpp"
+#include "support/llm_replies.hpp"
 
 namespace aiproxy::test {
 namespace {
@@ -106,22 +107,6 @@ Reply anthropicSseReply(const std::vector<std::string>& data) {
 }
 
 // ---- OpenAI wire format ------------------------------------------------------------------------
-
-std::string openAiCompletion(const std::string& text, int prompt, int completion,
-                             const std::string& model = "gpt-4o-mini-2024-07-18") {
-    return Json{{"id", "chatcmpl-1"},
-                {"object", "chat.completion"},
-                {"created", 1700000000},
-                {"model", model},
-                {"choices", Json::array({{{"index", 0},
-                                          {"message", {{"role", "assistant"}, {"content", text}}},
-                                          {"finish_reason", "stop"}}})},
-                {"usage",
-                 {{"prompt_tokens", prompt},
-                  {"completion_tokens", completion},
-                  {"total_tokens", prompt + completion}}}}
-        .dump();
-}
 
 std::string openAiChunk(const Json& delta, const Json& finish_reason = nullptr,
                         const std::string& model = "gpt-4o-mini-2024-07-18") {
