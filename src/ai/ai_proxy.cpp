@@ -334,6 +334,14 @@ private:
         return upstream::chashKey(set.balancing, facts);
     }
 
+    // The upstream's response is read whole: the node is no longer busy with this request (so
+    // least_conn sees it free before the client has the last bytes), and the client may send
+    // its next request, which must not wake the close watch.
+    void responseRead() {
+        guard_.release();
+        sink_.stopWatching();
+    }
+
     // Failures without a usable answer count against the node's health; answers were
     // reported when they arrived (see exchange()).
     void reportFailure(const AttemptReport& report) {
@@ -676,7 +684,7 @@ private:
                            services_.metrics_slot};
         // The client may send its next request as soon as it has this response; stop watching
         // before the last write, or its next request would wake the watch for nothing.
-        if (parser->is_done()) sink_.stopWatching();
+        if (parser->is_done()) responseRead();
         if (got > 0) {
             auto out = processor_->feed({chunk.data(), got});
             if (!out.empty()) {
@@ -698,7 +706,7 @@ private:
                 if (event_stream && !client_gone_) report.stream = StreamOutcome::UpstreamCut;
                 co_return report;
             }
-            if (parser->is_done()) sink_.stopWatching();
+            if (parser->is_done()) responseRead();
             if (got > 0) {
                 auto out = processor_->feed({chunk.data(), got});
                 if (out.empty()) continue;
