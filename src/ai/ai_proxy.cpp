@@ -469,7 +469,8 @@ private:
         if (prepared.body) fields += "Content-Type: application/json\r\n";
         fields += "X-Forwarded-For: ";
         fields += http::appendForwardedFor(client["X-Forwarded-For"], request_.peer_address);
-        fields += "\r\nX-Forwarded-Proto: http\r\n";
+        fields +=
+            request_.tls ? "\r\nX-Forwarded-Proto: https\r\n" : "\r\nX-Forwarded-Proto: http\r\n";
         if (auto host = client[bhttp::field::host]; !host.empty()) {
             fields += "X-Forwarded-Host: ";
             fields += host;

@@ -111,6 +111,34 @@ void loadPricingFile(const std::string& config_path, Config& config, LoadResult&
     config.pricing = std::move(merged);
 }
 
+// server.tls: relative paths become relative to the config file's folder (like pricing_file), so
+// the daemon finds them whatever its working directory. Each file must be readable and hold a
+// PEM block; whether the PEM is a usable certificate or key is checked when the TLS context is
+// built (start-up, SIGHUP).
+void resolveServerTls(const std::string& config_path, ServerTlsConfig& tls, LoadResult& result) {
+    auto resolve = [&](const char* field, std::string& path) {
+        if (path.empty()) return;
+        std::filesystem::path file{path};
+        if (file.is_relative()) file = std::filesystem::path{config_path}.parent_path() / file;
+        path = file.lexically_normal().string();
+        auto fail = [&](const std::string& message) {
+            result.errors.push_back({std::string{"server.tls."} + field, message});
+        };
+        std::unique_ptr<std::FILE, int (*)(std::FILE*)> in{std::fopen(path.c_str(), "rb"),
+                                                           &std::fclose};
+        if (!in) return fail("cannot read " + path + ": " + std::strerror(errno));
+        // A PEM file's first block starts within its first few kilobytes (comments before it).
+        std::array<char, 16384> head{};
+        std::size_t n = std::fread(head.data(), 1, head.size(), in.get());
+        if (std::string_view{head.data(), n}.find("-----BEGIN ") == std::string_view::npos) {
+            fail(path + " is not a PEM file (no -----BEGIN line)");
+        }
+    };
+    resolve("cert", tls.cert);
+    resolve("key", tls.key);
+    resolve("client_ca", tls.client_ca);
+}
+
 }  // namespace
 
 LoadResult loadConfigFile(const std::string& path, const EnvLookup& env) {
@@ -137,10 +165,13 @@ LoadResult loadConfigFile(const std::string& path, const EnvLookup& env) {
     LoadResult result = parseConfig(text, *format, env);
     if (result.config && !result.config->pricing_file.empty()) {
         loadPricingFile(path, *result.config, result);
-        if (!result.errors.empty()) {
-            result.config.reset();
-            result.document.reset();
-        }
+    }
+    if (result.config && result.config->server.tls) {
+        resolveServerTls(path, *result.config->server.tls, result);
+    }
+    if (!result.errors.empty()) {
+        result.config.reset();
+        result.document.reset();
     }
     return result;
 }

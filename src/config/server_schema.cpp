@@ -87,6 +87,35 @@ void readLimits(const Value& value, Limits& limits) {
         .read(value);
 }
 
+// server.tls: the PEM file names only. The loader resolves them against the config file's folder
+// and checks that they can be read; their content is checked when the TLS context is built.
+void readServerTls(const Value& value, std::optional<ServerTlsConfig>& tls) {
+    ServerTlsConfig files;
+    auto path = [](std::string& out) {
+        return [&out](const Value& v) {
+            auto text = v.string();
+            if (!text) return;
+            if (text->empty()) {
+                v.error("must be a file path");
+                return;
+            }
+            out = *text;
+        };
+    };
+    ObjectReader reader;
+    reader.on("cert", path(files.cert))
+        .on("key", path(files.key))
+        .on("client_ca", path(files.client_ca));
+    if (!reader.read(value)) return;
+    bool complete = true;
+    for (const char* key : {"cert", "key"}) {
+        if (reader.seen(key)) continue;
+        value.sink().error(memberPath(value.path(), key), "required");
+        complete = false;
+    }
+    if (complete) tls = std::move(files);
+}
+
 }  // namespace
 
 void readServer(const Value& value, ServerConfig& server) {
@@ -100,6 +129,7 @@ void readServer(const Value& value, ServerConfig& server) {
             })
         .on("drain_timeout", [&](const Value& v) { readSeconds(v, server.drain_timeout); })
         .on("limits", [&](const Value& v) { readLimits(v, server.limits); })
+        .on("tls", [&](const Value& v) { readServerTls(v, server.tls); })
         .read(value);
 }
 

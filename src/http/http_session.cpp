@@ -6,7 +6,11 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <optional>
+#include <type_traits>
+
+#include <spdlog/spdlog.h>
 
 #include "aiproxy/http/json_error.hpp"
 
@@ -94,14 +98,23 @@ std::string_view framingProblem(const bhttp::request_parser<bhttp::string_body>&
     return {};
 }
 
+// Stream: beast::tcp_stream or TlsStream. One template rather than a stream interface, so the
+// plain path pays no indirect call per read or write.
+template <class Stream>
 class Session {
 public:
-    Session(tcp::socket socket, SessionContext context)
-        : stream_(std::move(socket)), context_(context), handle_(context.tracker.add(stream_)) {
+    static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
+    // stream_args: the socket, plus the TLS context for TlsStream.
+    template <class... StreamArgs>
+    explicit Session(SessionContext context, StreamArgs&&... stream_args)
+        : stream_(std::forward<StreamArgs>(stream_args)...),
+          context_(context),
+          handle_(context.tracker.add(tcpStream())) {
         error_code ec;
-        auto endpoint = stream_.socket().remote_endpoint(ec);
+        auto endpoint = socket().remote_endpoint(ec);
         if (!ec) peer_ = endpoint.address().to_string();
-        stream_.socket().set_option(tcp::no_delay(true), ec);
+        socket().set_option(tcp::no_delay(true), ec);
     }
     ~Session() {
         context_.tracker.remove(handle_);
@@ -112,12 +125,22 @@ public:
 
     awaitable<void> run() {
         const auto& limits = context_.limits;
+        if constexpr (kTls) {
+            // The handshake counts as part of the first request's head (slowloris again).
+            tcpStream().expires_after(limits.header_timeout);
+            auto [ec] =
+                co_await stream_.async_handshake(net::ssl::stream_base::server, use_nothrow);
+            if (ec) {
+                spdlog::debug("TLS handshake with {} failed: {}", peer_, ec.message());
+                co_return;
+            }
+        }
         for (;;) {
             // Idle between requests: wait for the first byte with the keep-alive timeout.
             context_.tracker.setIdle(handle_, true);
             if (context_.tracker.draining()) co_return;
             if (buffer_.size() == 0) {
-                stream_.expires_after(limits.keepalive_timeout);
+                tcpStream().expires_after(limits.keepalive_timeout);
                 auto [ec, n] =
                     co_await stream_.async_read_some(buffer_.prepare(kFirstReadBytes), use_nothrow);
                 if (ec) co_return;  // closed, idle timeout or drain
@@ -126,7 +149,7 @@ public:
             context_.tracker.setIdle(handle_, false);
 
             // One deadline for the whole head, however slowly it trickles in (slowloris).
-            stream_.expires_after(limits.header_timeout);
+            tcpStream().expires_after(limits.header_timeout);
             switch (co_await readHead()) {
                 case HeadRead::Ready:
                     break;
@@ -157,13 +180,13 @@ public:
             }
             if (parser.get()[bhttp::field::expect] == "100-continue" && !parser.is_done()) {
                 static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-                stream_.expires_after(limits.send_timeout);
+                tcpStream().expires_after(limits.send_timeout);
                 auto [ec, n] = co_await net::async_write(
                     stream_, net::buffer(kContinue.data(), kContinue.size()), use_nothrow);
                 if (ec) co_return;
             }
             if (!parser.is_done()) {
-                stream_.expires_after(limits.body_timeout);
+                tcpStream().expires_after(limits.body_timeout);
                 auto [body_ec, body_n] =
                     co_await bhttp::async_read(stream_, buffer_, parser, use_nothrow);
                 if (body_ec) {
@@ -171,9 +194,9 @@ public:
                     co_return;
                 }
             }
-            stream_.expires_never();
+            tcpStream().expires_never();
 
-            ClientRequest request{.message = parser.release(), .peer_address = peer_};
+            ClientRequest request{.message = parser.release(), .peer_address = peer_, .tls = kTls};
             std::string_view target = request.message.target();
             auto question = target.find('?');
             request.path = target.substr(0, question);
@@ -191,8 +214,7 @@ public:
                                                      "server_error", "internal_error"));
             }
             if (!sink.keepAlive() || context_.tracker.draining()) {
-                error_code ignored;
-                stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+                co_await closeSend();
                 co_return;
             }
         }
@@ -226,6 +248,19 @@ private:
         }
     }
 
+    // Ends our side after the last response: for TLS a close_notify first (so the client can
+    // tell a complete close-delimited body from a cut one), then the FIN.
+    awaitable<void> closeSend() {
+        if (!socket().is_open()) co_return;  // the sink aborted the response
+        if constexpr (kTls) {
+            // Completes when the client answers with its close_notify or closes; bounded.
+            tcpStream().expires_after(std::min(kLingerTime, context_.limits.send_timeout));
+            auto [ec] = co_await stream_.async_shutdown(use_nothrow);
+        }
+        error_code ignored;
+        socket().shutdown(tcp::socket::shutdown_send, ignored);
+    }
+
     awaitable<void> answerReadError(error_code ec) {
         if (ec == bhttp::error::body_limit) {
             co_await answerAndClose(413, "request body too large", "request_too_large");
@@ -245,13 +280,13 @@ private:
                                    std::string_view code) {
         auto response = jsonErrorResponse(status, message, "invalid_request_error", code);
         response.keep_alive(false);
-        stream_.expires_after(context_.limits.send_timeout);
+        tcpStream().expires_after(context_.limits.send_timeout);
         auto [write_ec, written] = co_await bhttp::async_write(stream_, response, use_nothrow);
         if (write_ec) co_return;
         error_code ignored;
-        stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        socket().shutdown(tcp::socket::shutdown_send, ignored);
         buffer_.consume(buffer_.size());
-        stream_.expires_after(std::min(kLingerTime, context_.limits.send_timeout));
+        tcpStream().expires_after(std::min(kLingerTime, context_.limits.send_timeout));
         for (std::size_t drained = 0; drained < kLingerBytes;) {
             auto [ec, n] =
                 co_await stream_.async_read_some(buffer_.prepare(kFirstReadBytes), use_nothrow);
@@ -260,7 +295,10 @@ private:
         }
     }
 
-    beast::tcp_stream stream_;
+    beast::tcp_stream& tcpStream() { return beast::get_lowest_layer(stream_); }
+    tcp::socket& socket() { return tcpStream().socket(); }
+
+    Stream stream_;
     beast::flat_buffer buffer_;
     SessionContext context_;
     ConnectionTracker::Handle handle_;
@@ -271,7 +309,14 @@ private:
 }  // namespace
 
 awaitable<void> runHttpSession(tcp::socket socket, SessionContext context) {
-    Session session{std::move(socket), context};
+    if (context.tls == nullptr) {
+        Session<beast::tcp_stream> session{context, std::move(socket)};
+        co_await session.run();
+        co_return;
+    }
+    // Held for the connection's life: a reload replaces the holder's context, not this one.
+    TlsContextPtr tls_context = context.tls->current();
+    Session<TlsStream> session{context, std::move(socket), *tls_context};
     co_await session.run();
 }
 

@@ -99,6 +99,13 @@ awaitable<void> acceptLoop(tcp::acceptor& acceptor, SessionContext context, Acce
         auto open = context.open_connections.fetch_add(1, std::memory_order_relaxed) + 1;
         if (open > limits.max_connections) {
             context.open_connections.fetch_sub(1, std::memory_order_relaxed);
+            if (context.tls != nullptr) {
+                // A plaintext 503 means nothing to a TLS client, and a handshake is what the
+                // cap saves: close at once.
+                error_code ignored;
+                socket.close(ignored);
+                continue;
+            }
             refuse(std::move(socket), acceptor.get_executor(), lingering);
             continue;
         }

@@ -1,13 +1,30 @@
 #include "aiproxy/http/response_sink.hpp"
 
+#include <poll.h>
 #include <sys/socket.h>
 
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <cerrno>
 #include <cstdio>
 #include <span>
 
 namespace aiproxy::http {
+namespace {
+
+// A TLS client that leaves sends a close_notify alert, then its FIN, which may arrive a moment
+// later; readable bytes alone do not tell an alert (encrypted in TLS 1.3) from a pipelined
+// request. So the FIN is looked for a few times; a client still connected after that is alive.
+constexpr std::chrono::milliseconds kTlsFinCheckInterval{50};
+constexpr int kTlsFinChecks = 20;
+
+bool peerHalfClosed(int fd) {
+    pollfd poll_fd{.fd = fd, .events = POLLRDHUP, .revents = 0};
+    return ::poll(&poll_fd, 1, 0) > 0 && (poll_fd.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
+}  // namespace
 
 ResponseSink::ResponseSink(beast::tcp_stream& stream, std::chrono::milliseconds send_timeout,
                            unsigned client_version, bool client_keep_alive, bool head_request)
@@ -16,6 +33,13 @@ ResponseSink::ResponseSink(beast::tcp_stream& stream, std::chrono::milliseconds 
       version_(client_version),
       keep_alive_(client_keep_alive),
       head_(head_request) {}
+
+ResponseSink::ResponseSink(TlsStream& stream, std::chrono::milliseconds send_timeout,
+                           unsigned client_version, bool client_keep_alive, bool head_request)
+    : ResponseSink(stream.next_layer(), send_timeout, client_version, client_keep_alive,
+                   head_request) {
+    tls_ = &stream;
+}
 
 ResponseSink::~ResponseSink() {
     stopWatching();
@@ -27,16 +51,36 @@ void ResponseSink::watchForClose(std::function<void()> on_close) {
     watch->on_close = std::move(on_close);
     watch_ = watch;
     auto& socket = stream_.socket();
-    socket.async_wait(tcp::socket::wait_read, [watch, &socket](const error_code& ec) {
+    bool tls = tls_ != nullptr;
+    socket.async_wait(tcp::socket::wait_read, [watch, &socket, tls](const error_code& ec) {
         if (ec || !watch->active) return;  // inactive: the socket may be gone, do not touch it
         char byte = 0;
         auto n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n > 0 && tls) {
+            watchForTlsFin(watch, socket);
+            return;
+        }
         bool closed = n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
         // n > 0: the client pipelined its next request; it is alive, stop watching.
-        if (closed && watch->on_close) {
-            watch->active = false;
-            watch->on_close();
-        }
+        if (closed) fire(*watch);
+    });
+}
+
+void ResponseSink::fire(CloseWatch& watch) {
+    if (!watch.on_close) return;
+    watch.active = false;
+    watch.on_close();
+}
+
+void ResponseSink::watchForTlsFin(const std::shared_ptr<CloseWatch>& watch, tcp::socket& socket) {
+    if (peerHalfClosed(socket.native_handle())) {
+        fire(*watch);
+        return;
+    }
+    if (++watch->fin_checks > kTlsFinChecks) return;
+    auto timer = std::make_shared<net::steady_timer>(socket.get_executor(), kTlsFinCheckInterval);
+    timer->async_wait([watch, &socket, timer](const error_code& ec) {
+        if (!ec && watch->active) watchForTlsFin(watch, socket);
     });
 }
 
@@ -99,8 +143,9 @@ awaitable<error_code> ResponseSink::writeBuffers(const net::const_buffer* buffer
                                                  std::size_t count) {
     committed_ = true;
     stream_.expires_after(send_timeout_);
-    auto [ec, n] = co_await net::async_write(
-        stream_, std::span<const net::const_buffer>(buffers, count), use_nothrow);
+    std::span<const net::const_buffer> sequence(buffers, count);
+    auto [ec, n] = tls_ ? co_await net::async_write(*tls_, sequence, use_nothrow)
+                        : co_await net::async_write(stream_, sequence, use_nothrow);
     if (ec) aborted_ = true;
     co_return ec;
 }

@@ -44,6 +44,10 @@ http::SessionLimits sessionLimits(const config::Limits& limits) {
             .send_timeout = limits.send_timeout};
 }
 
+http::TlsFiles tlsFiles(const config::ServerTlsConfig& tls) {
+    return {.cert = tls.cert, .key = tls.key, .client_ca = tls.client_ca};
+}
+
 std::string displayAddress(const std::string& host, std::uint16_t port) {
     bool v6 = host.find(':') != std::string::npos;
     return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
@@ -160,9 +164,14 @@ public:
             access_log_ = std::make_unique<observe::AccessLog>(config_.log.access_log);
             metrics_.access_log = access_log_.get();
         }
+        if (config_.server.tls) {
+            // A file that is not a usable certificate or key stops the start, naming it.
+            tls_ = std::make_unique<http::TlsContextHolder>(tlsFiles(*config_.server.tls));
+        }
         for (unsigned i = 0; i < count; ++i) {
-            workers_.push_back(std::make_unique<Worker>(
-                i, limits_, config_.server.limits.max_connections, open_connections_, &metrics_));
+            workers_.push_back(std::make_unique<Worker>(i, limits_,
+                                                        config_.server.limits.max_connections,
+                                                        open_connections_, &metrics_, tls_.get()));
         }
         store_ = config::makeFileStore(config_.storage.data_dir);
         store_->load();  // a damaged state file stops the start with its name and offset
@@ -313,7 +322,8 @@ private:
                                              error.code().message());
                 }
             }
-            spdlog::info("listening on {}", displayAddress(address.host, port));
+            spdlog::info("listening on {}{}", displayAddress(address.host, port),
+                         tls_ ? " (TLS)" : "");
         }
     }
 
@@ -351,9 +361,14 @@ private:
             return;
         }
         const auto& next = *result.config;
-        if (!(next.server == config_.server) || !(next.status == config_.status) ||
-            !(next.admin == config_.admin) || !(next.storage == config_.storage) ||
-            next.log.access_log != config_.log.access_log) {
+        reloadTls(next.server);
+        auto without_tls = [](config::ServerConfig server) {
+            server.tls.reset();
+            return server;
+        };
+        if (!(without_tls(next.server) == without_tls(config_.server)) ||
+            !(next.status == config_.status) || !(next.admin == config_.admin) ||
+            !(next.storage == config_.storage) || next.log.access_log != config_.log.access_log) {
             spdlog::warn(
                 "reload: changes under server, status, admin, storage and log.access_log take "
                 "effect only after a restart");
@@ -380,6 +395,23 @@ private:
             spdlog::error("reload rejected: {}; the previous configuration stays", error.what());
             reloads_failed_->add(control_slot_);
         }
+    }
+
+    // server.tls files are read again on every reload (a renewed certificate keeps its path);
+    // new connections use them, existing ones keep the context they started with. Turning TLS
+    // on or off needs a restart: the listeners' protocol is fixed when they open.
+    void reloadTls(const config::ServerConfig& next) {
+        if (next.tls.has_value() != (tls_ != nullptr)) {
+            spdlog::warn("reload: turning server.tls on or off takes effect only after a restart");
+            return;
+        }
+        if (!tls_) return;
+        if (auto error = tls_->reload(tlsFiles(*next.tls))) {
+            spdlog::error("reload: {}; the previous TLS certificate stays", *error);
+            return;
+        }
+        config_.server.tls = next.tls;
+        spdlog::info("reload: TLS certificate loaded from {}", next.tls->cert);
     }
 
     void shutdown(int signal) {
@@ -435,6 +467,7 @@ private:
     net::steady_timer drain_timer_{control_};
     upstream::ActiveHealthChecker health_checker_{control_};
     std::atomic<std::size_t> open_connections_{0};
+    std::unique_ptr<http::TlsContextHolder> tls_;  // before workers_: they hold a pointer to it
     std::vector<std::unique_ptr<Worker>> workers_;
     std::shared_ptr<const Snapshot> snapshot_;
     // Rate-limit counters and concurrency gates of all workers, kept across reloads.

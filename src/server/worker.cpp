@@ -21,12 +21,14 @@ namespace aiproxy::server {
 namespace net = boost::asio;
 
 Worker::Worker(unsigned index, const http::SessionLimits& limits, std::size_t max_connections,
-               std::atomic<std::size_t>& open_connections, const ServerMetrics* metrics)
+               std::atomic<std::size_t>& open_connections, const ServerMetrics* metrics,
+               http::TlsContextHolder* tls)
     : index_(index),
       work_(io_.get_executor()),
       limits_(limits),
       max_connections_(max_connections),
       open_connections_(open_connections),
+      tls_(tls),
       dns_(io_.get_executor()),
       metrics_(metrics),
       services_{.pool = pool_,
@@ -51,7 +53,8 @@ void Worker::start(std::shared_ptr<const Snapshot> snapshot) {
     http::SessionContext context{.limits = limits_,
                                  .handler = *this,
                                  .tracker = tracker_,
-                                 .open_connections = open_connections_};
+                                 .open_connections = open_connections_,
+                                 .tls = tls_};
     for (auto& acceptor : acceptors_) {
         net::co_spawn(io_,
                       http::acceptLoop(*acceptor, context, {.max_connections = max_connections_}),

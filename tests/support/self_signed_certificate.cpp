@@ -80,6 +80,85 @@ const Identity& testIdentity() {
     return identity;
 }
 
+std::string bioText(BIO* bio) {
+    char* data = nullptr;
+    long size = BIO_get_mem_data(bio, &data);
+    return {data, static_cast<std::size_t>(size)};
+}
+
+void addExtension(X509* certificate, X509V3_CTX& context, int nid, const char* value) {
+    std::unique_ptr<X509_EXTENSION, ExtensionDeleter> extension{
+        X509V3_EXT_conf_nid(nullptr, &context, nid, value)};
+    if (!extension || X509_add_ext(certificate, extension.get(), -1) != 1) {
+        fail(std::string("extension ") + value);
+    }
+}
+
+// A CA (issuer null: self-signed) or a leaf signed by `issuer`.
+Identity makeCertificate(const std::string& common_name, long serial, const Identity* issuer) {
+    constexpr long kHour = 60 * 60;
+    Identity identity;
+    identity.key.reset(EVP_EC_gen("P-256"));
+    if (!identity.key) fail("EC key generation");
+    identity.certificate.reset(X509_new());
+    X509* certificate = identity.certificate.get();
+    if (certificate == nullptr) fail("X509_new");
+    X509_NAME* subject = X509_get_subject_name(certificate);
+    const auto* name = reinterpret_cast<const unsigned char*>(common_name.c_str());
+    X509* issuer_certificate = issuer ? issuer->certificate.get() : certificate;
+    if (X509_set_version(certificate, X509_VERSION_3) != 1 ||
+        ASN1_INTEGER_set(X509_get_serialNumber(certificate), serial) != 1 ||
+        X509_gmtime_adj(X509_getm_notBefore(certificate), -kHour) == nullptr ||
+        X509_gmtime_adj(X509_getm_notAfter(certificate), 24 * kHour) == nullptr ||
+        X509_set_pubkey(certificate, identity.key.get()) != 1 ||
+        X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC, name, -1, -1, 0) != 1 ||
+        X509_set_issuer_name(certificate, X509_get_subject_name(issuer_certificate)) != 1) {
+        fail("certificate fields");
+    }
+    X509V3_CTX context;
+    X509V3_set_ctx_nodb(&context);
+    X509V3_set_ctx(&context, issuer_certificate, certificate, nullptr, nullptr, 0);
+    addExtension(certificate, context, NID_subject_key_identifier, "hash");
+    if (issuer) {
+        addExtension(certificate, context, NID_basic_constraints, "CA:FALSE");
+        addExtension(certificate, context, NID_authority_key_identifier, "keyid");
+        addExtension(certificate, context, NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1");
+        addExtension(certificate, context, NID_ext_key_usage, "serverAuth,clientAuth");
+    } else {
+        addExtension(certificate, context, NID_basic_constraints, "critical,CA:TRUE");
+        addExtension(certificate, context, NID_key_usage, "critical,keyCertSign,cRLSign");
+    }
+    EVP_PKEY* signing_key = issuer ? issuer->key.get() : identity.key.get();
+    if (X509_sign(certificate, signing_key, EVP_sha256()) == 0) fail("signing");
+    return identity;
+}
+
+PemCredentials toPem(const Identity& identity) {
+    std::unique_ptr<BIO, BioDeleter> certificate{BIO_new(BIO_s_mem())};
+    std::unique_ptr<BIO, BioDeleter> key{BIO_new(BIO_s_mem())};
+    if (!certificate || !key ||
+        PEM_write_bio_X509(certificate.get(), identity.certificate.get()) != 1 ||
+        PEM_write_bio_PrivateKey(key.get(), identity.key.get(), nullptr, nullptr, 0, nullptr,
+                                 nullptr) != 1) {
+        fail("PEM encoding");
+    }
+    return {bioText(certificate.get()), bioText(key.get())};
+}
+
+Identity fromPem(const PemCredentials& pem) {
+    std::unique_ptr<BIO, BioDeleter> certificate{
+        BIO_new_mem_buf(pem.certificate.data(), static_cast<int>(pem.certificate.size()))};
+    std::unique_ptr<BIO, BioDeleter> key{
+        BIO_new_mem_buf(pem.key.data(), static_cast<int>(pem.key.size()))};
+    Identity identity;
+    if (certificate) {
+        identity.certificate.reset(PEM_read_bio_X509(certificate.get(), nullptr, nullptr, nullptr));
+    }
+    if (key) identity.key.reset(PEM_read_bio_PrivateKey(key.get(), nullptr, nullptr, nullptr));
+    if (!identity.certificate || !identity.key) fail("PEM decoding");
+    return identity;
+}
+
 }  // namespace
 
 void useSelfSignedCertificate(ssl_ctx_st* context) {
@@ -96,9 +175,18 @@ std::string selfSignedCertificatePem() {
     if (!bio || PEM_write_bio_X509(bio.get(), testIdentity().certificate.get()) != 1) {
         fail("PEM encoding");
     }
-    char* data = nullptr;
-    long size = BIO_get_mem_data(bio.get(), &data);
-    return {data, static_cast<std::size_t>(size)};
+    return bioText(bio.get());
+}
+
+PemCredentials makeCertificateAuthority(const std::string& common_name) {
+    Identity authority = makeCertificate(common_name, 1, nullptr);
+    return toPem(authority);
+}
+
+PemCredentials makeSignedCertificate(const PemCredentials& issuer, const std::string& common_name,
+                                     long serial) {
+    Identity signer = fromPem(issuer);
+    return toPem(makeCertificate(common_name, serial, &signer));
 }
 
 }  // namespace aiproxy::test

@@ -12,6 +12,7 @@
 #include "aiproxy/http/connection_tracker.hpp"
 #include "aiproxy/http/json_body.hpp"
 #include "aiproxy/http/response_sink.hpp"
+#include "aiproxy/http/tls_context.hpp"
 #include "aiproxy/http/types.hpp"
 
 namespace aiproxy::http {
@@ -32,6 +33,7 @@ struct ClientRequest {
     std::string peer_address;
     std::string request_id;  // propagated X-Request-Id or a generated one
     JsonBody json_body;      // read through jsonBody()
+    bool tls = false;        // arrived over server.tls: X-Forwarded-Proto is https
 
     // The body parsed as JSON on the first call (route vars, the ai stage); nullptr when it is
     // not JSON. Later calls cost nothing.
@@ -53,6 +55,7 @@ struct SessionContext {
     RequestHandler& handler;
     ConnectionTracker& tracker;
     std::atomic<std::size_t>& open_connections;  // process-wide, decremented on close
+    TlsContextHolder* tls = nullptr;  // server.tls; null: plain HTTP. Shared by all workers
 };
 
 awaitable<void> runHttpSession(tcp::socket socket, SessionContext context);

@@ -20,6 +20,9 @@ class ResponseSink {
 public:
     ResponseSink(beast::tcp_stream& stream, std::chrono::milliseconds send_timeout,
                  unsigned client_version, bool client_keep_alive, bool head_request);
+    // The same over TLS: writes are encrypted; deadlines and the close watch use its TCP layer.
+    ResponseSink(TlsStream& stream, std::chrono::milliseconds send_timeout, unsigned client_version,
+                 bool client_keep_alive, bool head_request);
     ~ResponseSink();
     ResponseSink(const ResponseSink&) = delete;
     ResponseSink& operator=(const ResponseSink&) = delete;
@@ -52,12 +55,16 @@ private:
     struct CloseWatch {
         bool active = true;
         std::function<void()> on_close;
+        int fin_checks = 0;  // TLS: looks for a FIN behind readable bytes (watchForTlsFin)
     };
+    static void fire(CloseWatch& watch);
+    static void watchForTlsFin(const std::shared_ptr<CloseWatch>& watch, tcp::socket& socket);
     void serializeHead(const bhttp::response_header<>& header,
                        std::optional<std::uint64_t> content_length);
     awaitable<error_code> writeBuffers(const net::const_buffer* buffers, std::size_t count);
 
-    beast::tcp_stream& stream_;
+    beast::tcp_stream& stream_;  // the TCP layer (of tls_ when set)
+    TlsStream* tls_ = nullptr;
     std::chrono::milliseconds send_timeout_;
     unsigned version_;
     bool keep_alive_;

@@ -31,8 +31,10 @@ struct ServerMetrics {
 class Worker final : public http::RequestHandler {
 public:
     // metrics (may be null) outlives the worker; index is also the worker's metrics slot.
+    // tls (may be null: plain HTTP) outlives the worker and is shared by all workers.
     Worker(unsigned index, const http::SessionLimits& limits, std::size_t max_connections,
-           std::atomic<std::size_t>& open_connections, const ServerMetrics* metrics);
+           std::atomic<std::size_t>& open_connections, const ServerMetrics* metrics,
+           http::TlsContextHolder* tls = nullptr);
     ~Worker() override;
     Worker(const Worker&) = delete;
     Worker& operator=(const Worker&) = delete;
@@ -80,6 +82,7 @@ private:
     const http::SessionLimits& limits_;
     std::size_t max_connections_;
     std::atomic<std::size_t>& open_connections_;
+    http::TlsContextHolder* tls_;
     std::vector<std::unique_ptr<http::tcp::acceptor>> acceptors_;
     http::ConnectionTracker tracker_;
     upstream::ConnectionPool pool_;
