@@ -75,10 +75,48 @@ void AccessLog::reopen() {
     if (impl_->file) impl_->file->reopen();
 }
 
+namespace {
+
+// Length of the well-formed UTF-8 sequence starting at text[0] (Unicode table 3-7: no overlong
+// forms, no surrogates, nothing past U+10FFFF), or 0 when it is not one.
+std::size_t utf8SequenceLength(std::string_view text) {
+    auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
+    auto continuation = [&](std::size_t i, unsigned char low = 0x80, unsigned char high = 0xbf) {
+        return i < text.size() && byte(i) >= low && byte(i) <= high;
+    };
+    unsigned char lead = byte(0);
+    if (lead >= 0xc2 && lead <= 0xdf) return continuation(1) ? 2 : 0;
+    if (lead >= 0xe0 && lead <= 0xef) {
+        unsigned char low = lead == 0xe0 ? 0xa0 : 0x80;
+        unsigned char high = lead == 0xed ? 0x9f : 0xbf;
+        return continuation(1, low, high) && continuation(2) ? 3 : 0;
+    }
+    if (lead >= 0xf0 && lead <= 0xf4) {
+        unsigned char low = lead == 0xf0 ? 0x90 : 0x80;
+        unsigned char high = lead == 0xf4 ? 0x8f : 0xbf;
+        return continuation(1, low, high) && continuation(2) && continuation(3) ? 4 : 0;
+    }
+    return 0;
+}
+
+}  // namespace
+
 void appendJsonString(std::string& out, std::string_view value) {
     static constexpr char kHex[] = "0123456789abcdef";
     out += '"';
-    for (unsigned char c : value) {
+    for (std::size_t i = 0; i < value.size(); ++i) {
+        auto c = static_cast<unsigned char>(value[i]);
+        if (c >= 0x80) {
+            // Log lines must stay valid JSON whatever a client sent (or where a body was cut).
+            std::size_t length = utf8SequenceLength(value.substr(i));
+            if (length == 0) {
+                out += "\\ufffd";
+            } else {
+                out.append(value.substr(i, length));
+                i += length - 1;
+            }
+            continue;
+        }
         switch (c) {
             case '"':
                 out += "\\\"";

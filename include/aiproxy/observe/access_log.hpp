@@ -32,7 +32,8 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
-// Appends value as a JSON string literal (quotes included), escaping what JSON requires.
+// Appends value as a JSON string literal (quotes included), escaping what JSON requires; bytes
+// that are not well-formed UTF-8 become U+FFFD, so a line is valid JSON whatever it quotes.
 void appendJsonString(std::string& out, std::string_view value);
 
 }  // namespace aiproxy::observe
