@@ -29,10 +29,6 @@ constexpr std::uint32_t kMaxHeaderBytes = 16 * 1024;
 // closing, so the client gets to read the answer instead of a connection reset.
 constexpr std::size_t kLingerBytes = 4 * 1024 * 1024;
 constexpr auto kLingerTime = std::chrono::seconds(2);
-// Failed-authentication limit per source address (not configurable yet): 10 failures in a minute
-// block the address for the rest of that minute; at most 4096 addresses are tracked.
-constexpr AuthFailureLimiter::Settings kAuthFailureLimit{
-    .max_failures = 10, .window = std::chrono::seconds(60), .max_tracked = 4096};
 
 bhttp::response<bhttp::string_body> jsonResponse(unsigned status, std::string body,
                                                  unsigned version, bool keep_alive) {
@@ -90,7 +86,7 @@ struct AdminServer::Impl {
     tcp::acceptor acceptor;
     std::vector<common::Cidr> allow;
     AdminApi& api;
-    AuthFailureLimiter auth_failures{kAuthFailureLimit};
+    AuthFailureLimiter auth_failures;
 
     // Half-closes and drains, bounded in bytes and time (nginx's lingering close).
     static net::awaitable<void> lingeringClose(beast::tcp_stream& stream) {
@@ -184,8 +180,10 @@ struct AdminServer::Impl {
             AdminResponse answer = api.handle(admin_request);
             if (answer.status == 401 &&  // AdminApi answers 401 for a missing or wrong key only
                 auth_failures.recordFailure(address, AuthFailureLimiter::Clock::now())) {
-                spdlog::warn("admin: {} blocked for {} s after {} failed authentications", address,
-                             kAuthFailureLimit.window.count(), kAuthFailureLimit.max_failures);
+                spdlog::warn(
+                    "admin: {} blocked for {} s after {} failed authentications", address,
+                    auth_failures.blockedFor(address, AuthFailureLimiter::Clock::now()).count(),
+                    auth_failures.settings().max_failures);
             }
             if (admin_request.method != "GET") {
                 // Never the key or the body: they may hold secrets.
@@ -205,9 +203,11 @@ struct AdminServer::Impl {
 };
 
 AdminServer::AdminServer(net::io_context& context, const std::string& host, std::uint16_t port,
-                         std::vector<common::Cidr> allow, AdminApi& api) {
-    impl_ = std::make_unique<Impl>(
-        Impl{detail::listenOn(context, host, port, "admin"), std::move(allow), api});
+                         std::vector<common::Cidr> allow, AdminApi& api,
+                         AuthFailureLimiter::Settings auth_failure_limit) {
+    impl_ =
+        std::make_unique<Impl>(Impl{detail::listenOn(context, host, port, "admin"),
+                                    std::move(allow), api, AuthFailureLimiter{auth_failure_limit}});
 }
 
 AdminServer::~AdminServer() = default;

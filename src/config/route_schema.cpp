@@ -408,6 +408,17 @@ void readVars(const Value& value, std::vector<VarCondition>& vars) {
     value.forEachElement([&](const Value& element) { readVarCondition(element, vars); });
 }
 
+void readRouteLog(const Value& value, RouteLogConfig& log) {
+    ObjectReader reader;
+    reader
+        .on("payloads",
+            [&](const Value& v) {
+                if (auto payloads = v.boolean()) log.payloads = *payloads;
+            })
+        .on("max_payload_bytes", [&](const Value& v) { readSize(v, log.max_payload_bytes); });
+    reader.read(value);
+}
+
 }  // namespace
 
 void readRoute(const Value& value, const std::set<std::string>& upstream_ids, RouteConfig& route) {
@@ -483,6 +494,7 @@ void readRoute(const Value& value, const std::set<std::string>& upstream_ids, Ro
             })
         .on("max_concurrent",
             [&](const Value& v) { readMaxConcurrent(v, route.max_concurrent.emplace()); })
+        .on("log", [&](const Value& v) { readRouteLog(v, route.log); })
         .ignore("name")
         .ignore("desc")
         .ignore("labels");

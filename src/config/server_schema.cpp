@@ -171,8 +171,18 @@ void readLog(const Value& value, LogConfig& log) {
         .read(value);
 }
 
+void readAuthFailureLimit(const Value& value, AuthFailureLimitConfig& limit) {
+    ObjectReader{}
+        .on("max_failures", [&](const Value& v) { readInt(v, 1, limit.max_failures); })
+        .on("window", [&](const Value& v) { readSeconds(v, limit.window); })
+        .on("max_tracked", [&](const Value& v) { readSize(v, limit.max_tracked); })
+        .read(value);
+}
+
 void readAdmin(const Value& value, AdminConfig& admin) {
     ObjectReader{}
+        .on("auth_failure_limit",
+            [&](const Value& v) { readAuthFailureLimit(v, admin.auth_failure_limit); })
         .on("enabled",
             [&](const Value& v) {
                 if (auto enabled = v.boolean()) admin.enabled = *enabled;

@@ -3,8 +3,10 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <cerrno>
 #include <cstdio>
@@ -111,15 +113,28 @@ void ResponseSink::serializeHead(const bhttp::response_header<>& header,
     std::string_view reason = header.reason();
     out += reason.empty() ? std::string_view(bhttp::obsolete_reason(header.result())) : reason;
     out += "\r\n";
+    auto replaced = [this](std::string_view name) {
+        for (const auto& extra : extra_headers_) {
+            if (beast::iequals(extra.first, name)) return true;
+        }
+        return false;
+    };
     for (const auto& field : header) {
         auto name = field.name();
         if (name == bhttp::field::content_length || name == bhttp::field::transfer_encoding ||
             name == bhttp::field::connection) {
             continue;  // framing is ours to decide
         }
+        if (!extra_headers_.empty() && replaced(field.name_string())) continue;
         out += field.name_string();
         out += ": ";
         out += field.value();
+        out += "\r\n";
+    }
+    for (const auto& [name, value] : extra_headers_) {
+        out += name;
+        out += ": ";
+        out += value;
         out += "\r\n";
     }
     if (content_length) {
@@ -150,12 +165,28 @@ awaitable<error_code> ResponseSink::writeBuffers(const net::const_buffer* buffer
     co_return ec;
 }
 
+void ResponseSink::addHeader(std::string name, std::string value) {
+    extra_headers_.emplace_back(std::move(name), std::move(value));
+}
+
+void ResponseSink::capturePayload(std::size_t max_bytes) {
+    payload_limit_ = max_bytes;
+}
+
+void ResponseSink::capture(const void* data, std::size_t size) {
+    if (!payload_limit_ || head_) return;
+    std::size_t room = *payload_limit_ - payload_.size();
+    if (size > room) payload_truncated_ = true;
+    payload_.append(static_cast<const char*>(data), std::min(size, room));
+}
+
 awaitable<error_code> ResponseSink::send(Response&& response) {
     std::optional<std::uint64_t> length = response.body().size();
     serializeHead(response.base(), length);
     head_sent_ = true;
     net::const_buffer buffers[2] = {net::buffer(head_buffer_), net::buffer(response.body())};
     body_bytes_ = head_ ? 0 : response.body().size();
+    capture(response.body().data(), response.body().size());
     // Same header as for GET, no body for HEAD (RFC 9110 section 9.3.2).
     co_return co_await writeBuffers(buffers, head_ ? 1 : 2);
 }
@@ -182,6 +213,7 @@ awaitable<error_code> ResponseSink::write(const void* data, std::size_t size) {
     if (chunked_) buffers[count++] = net::buffer("\r\n", 2);
     head_sent_ = true;
     body_bytes_ += size;
+    capture(data, size);
     co_return co_await writeBuffers(buffers, count);
 }
 

@@ -222,8 +222,12 @@ private:
             allow.push_back(*common::Cidr::parse(range));  // validated by the loader
         admin_api_ = std::make_unique<admin::AdminApi>(*store_, *this, std::move(keys));
         const auto& listen = config_.admin.listen;
-        admin_ = std::make_unique<admin::AdminServer>(control_, listen.host, listen.port,
-                                                      std::move(allow), *admin_api_);
+        const auto& failures = config_.admin.auth_failure_limit;
+        admin_ = std::make_unique<admin::AdminServer>(
+            control_, listen.host, listen.port, std::move(allow), *admin_api_,
+            admin::AuthFailureLimiter::Settings{.max_failures = failures.max_failures,
+                                                .window = failures.window,
+                                                .max_tracked = failures.max_tracked});
         admin_->start();
         spdlog::info("admin API on {} (/apisix/admin)",
                      displayAddress(listen.host, admin_->port()));

@@ -191,6 +191,7 @@ std::shared_ptr<const Snapshot> Snapshot::build(const config::Config& config,
             .max_response_body_bytes = config.server.limits.max_response_body_bytes,
             .prices = prices};
         compiled.key_auth = route.key_auth;
+        compiled.log = route.log;
         auto resolve = [&](const std::string& id) {
             auto found = by_id.find(id);
             if (found == by_id.end()) {

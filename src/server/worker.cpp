@@ -198,6 +198,7 @@ http::awaitable<void> Worker::handle(http::ClientRequest& request, http::Respons
                                     "server_error", "route_misconfigured"));
         co_return;
     }
+    if (route.log.payloads) sink.capturePayload(route.log.max_payload_bytes);
     std::string consumer;
     if (route.key_auth) {
         auto verdict = authenticate(*route.key_auth, snapshot->consumers_by_key, request.message);
@@ -218,6 +219,9 @@ http::awaitable<void> Worker::handle(http::ClientRequest& request, http::Respons
             co_await applyLimits(request, sink, route, limits, consumer, admission, slot, started);
         if (!admitted) co_return;
     }
+    // The quota left goes out with the answer, as with APISIX (refusals carry it already).
+    for (auto& [name, value] : admission.headers)
+        sink.addHeader(std::move(name), std::move(value));
     ai::ForwardPath forward{.prefix = match->prefix, .rest = match->rest};
     auto result = co_await ai::proxyRequest(route, forward, request, sink, services_, consumer);
     slot.release();
@@ -467,6 +471,23 @@ void Worker::writeAccessLog(const http::ClientRequest& request, const ai::AiProx
         appendJsonString(line, result->consumer);
     } else {
         line += "null";
+    }
+    if (route && route->log.payloads) {
+        // Only routes that opt in: prompts and answers are often confidential.
+        auto payload = [&](const char* name, std::string_view body, bool truncated) {
+            line += ",\"";
+            line += name;
+            line += "\":";
+            appendJsonString(line, body);
+            line += ",\"";
+            line += name;
+            line += "_truncated\":";
+            line += truncated ? "true" : "false";
+        };
+        std::string_view request_body = request.message.body();
+        std::size_t limit = route->log.max_payload_bytes;
+        payload("request_body", request_body.substr(0, limit), request_body.size() > limit);
+        payload("response_body", sink.payload(), sink.payloadTruncated());
     }
     line += "}";
     metrics_->access_log->write(line);

@@ -592,13 +592,14 @@ constexpr std::string_view kWrongKey = "f00dfeedf00dfeedf00dfeedf00dfeed";
 
 class AdminDefenceTest : public HostileInputTest {
 protected:
-    ::testing::AssertionResult startWithAdminKey() {
+    // admin_keys: more lines under admin: (2 spaces in).
+    ::testing::AssertionResult startWithAdminKey(const std::string& admin_keys = "") {
         std::string yaml = baseConfig().yaml();
         const std::string admin = "admin:\n  listen: \"127.0.0.1:0\"\n";
         auto at = yaml.find(admin);
         if (at == std::string::npos) return ::testing::AssertionFailure() << yaml;
-        yaml.insert(at + admin.size(),
-                    "  keys:\n    - {key: " + std::string(kAdminKey) + ", role: admin}\n");
+        yaml.insert(at + admin.size(), "  keys:\n    - {key: " + std::string(kAdminKey) +
+                                           ", role: admin}\n" + admin_keys);
         if (!daemon_.start(yaml)) {
             return ::testing::AssertionFailure() << "no start:\n" << daemon_.stderrText();
         }
@@ -656,6 +657,25 @@ TEST_F(AdminDefenceTest, FailedAuthenticationsAreLimitedPerSourceAddress) {
     EXPECT_EQ(statusOf(other), 200) << other;
     EXPECT_EQ(statusOf(other_wrong), 401) << other_wrong;
     EXPECT_TRUE(daemon_.waitForStderr("admin: 127.0.0.1 blocked"));
+}
+
+TEST_F(AdminDefenceTest, TheFailedAuthenticationLimitIsConfigurable) {
+    ASSERT_TRUE(startWithAdminKey("  auth_failure_limit: {max_failures: 3, window: 5}\n"));
+    for (int i = 0; i < 3; ++i) {
+        std::string answer = adminCall(kWrongKey);
+        ASSERT_EQ(statusOf(answer), 401) << "attempt " << i << ": " << answer;
+    }
+
+    std::string blocked = adminCall(kAdminKey);
+
+    EXPECT_EQ(statusOf(blocked), 429) << blocked;
+    auto retry_after = blocked.find("Retry-After: ");
+    ASSERT_NE(retry_after, std::string::npos) << blocked;
+    int seconds = std::atoi(blocked.c_str() + retry_after + 13);
+    EXPECT_GE(seconds, 1);
+    EXPECT_LE(seconds, 5);
+    EXPECT_TRUE(daemon_.waitForStderr("admin: 127.0.0.1 blocked for"));
+    EXPECT_NE(daemon_.stderrText().find("after 3 failed authentications"), std::string::npos);
 }
 
 TEST_F(AdminDefenceTest, KeysNeverAppearInTheLog) {

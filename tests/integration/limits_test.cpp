@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <condition_variable>
 #include <future>
 #include <mutex>
@@ -138,6 +139,50 @@ TEST_F(LimitsTest, LimitCountRefusesTheFourthRequestWithQuotaHeaders) {
     EXPECT_EQ(metric(R"(aiproxy_rate_limited_total{route="chat",plugin="limit-count"})"), 1);
     // The access log shows the refusal by its status.
     EXPECT_TRUE(daemon_.waitForStderr("\"status\":503"));
+}
+
+TEST_F(LimitsTest, SuccessfulAnswersCarryTheQuotaLeft) {
+    ASSERT_TRUE(
+        start(config("      limit-count: {count: 3, time_window: 3600}\n"
+                     "      ai-rate-limiting: {limit: 1000, time_window: 3600}\n")));
+    backend_.setDefault(Reply::json(200, openAiCompletion("ok", 60, 40)));
+    for (int i = 0; i < 3; ++i) {
+        Response response = chat();
+        ASSERT_EQ(response.status, 200) << i << response.body;
+        EXPECT_EQ(response.headers.get("X-RateLimit-Limit"), "3") << i;
+        EXPECT_EQ(response.headers.get("X-RateLimit-Remaining"), std::to_string(2 - i)) << i;
+        int reset = std::stoi(response.headers.get("X-RateLimit-Reset").value_or("0"));
+        EXPECT_GE(reset, 1) << i;
+        EXPECT_LE(reset, 3600) << i;
+        // The token budget as it stood before this request: 100 tokens spent per answer.
+        EXPECT_EQ(response.headers.get("X-AI-RateLimit-Limit"), "1000") << i;
+        EXPECT_EQ(response.headers.get("X-AI-RateLimit-Remaining"), std::to_string(1000 - 100 * i))
+            << i;
+        EXPECT_TRUE(response.headers.has("X-AI-RateLimit-Reset")) << i;
+        EXPECT_FALSE(response.headers.has("Retry-After")) << i;
+        // The usage is booked before the access-log line is written: wait for it, so the next
+        // request sees this one's tokens spent.
+        auto id = response.headers.get("X-Request-Id").value_or("?");
+        ASSERT_TRUE(daemon_.waitForStderr("\"request_id\":\"" + id + "\"")) << i;
+    }
+}
+
+TEST_F(LimitsTest, TheGatewaysQuotaHeadersReplaceAnUpstreamsOfTheSameName) {
+    ASSERT_TRUE(start(config("      limit-count: {count: 5, time_window: 3600}\n")));
+    Reply reply = Reply::json(200, openAiCompletion("ok", 1, 1));
+    reply.headers = {{"X-RateLimit-Limit", "999"}, {"x-ratelimit-remaining-requests", "42"}};
+    backend_.setDefault(reply);
+    Response response = chat();
+    ASSERT_EQ(response.status, 200) << response.body;
+    EXPECT_EQ(response.headers.get("X-RateLimit-Limit"), "5");
+    auto fields = response.headers.fields();
+    EXPECT_EQ(std::count_if(fields.begin(), fields.end(),
+                            [](const auto& field) {
+                                return equalsIgnoreCase(field.first, "X-RateLimit-Limit");
+                            }),
+              1);
+    // The provider's own quota headers (other names) pass through.
+    EXPECT_EQ(response.headers.get("x-ratelimit-remaining-requests"), "42");
 }
 
 TEST_F(LimitsTest, TheRejectedCodeAndMessageAreConfigurable) {

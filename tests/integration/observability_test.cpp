@@ -1070,6 +1070,79 @@ TEST_F(ObservabilityTest, AccessLogLineForANotFound) {
     EXPECT_TRUE((*line)["ttft_ms"].is_null());
 }
 
+TEST_F(ObservabilityTest, AccessLogCarriesBodiesOnlyForARouteWithLogPayloads) {
+    GatewayConfig config = baseConfig();
+    config.route_settings = {{"log", "{payloads: true}"}};
+    ASSERT_TRUE(start(config));
+    Request request = chatRequest();
+    request.headers.add("X-Request-Id", "payload-json");
+    request.headers.add("Authorization", "Bearer sk-never-logged");
+    Response response = sendRequest(daemon_.port(), request);
+    ASSERT_EQ(response.status, 200) << response.error;
+    primary_.enqueue(Reply::sse({"one", "two", "[DONE]"}));
+    StreamingClient client{daemon_.port()};
+    Request stream_request = chatRequest(kChat, true);
+    stream_request.headers.add("X-Request-Id", "payload-stream");
+    ASSERT_TRUE(client.send(stream_request));
+    ASSERT_EQ(client.readToEnd(), State::Complete) << client.error();
+
+    auto line = logLine("payload-json");
+    auto stream_line = logLine("payload-stream");
+
+    ASSERT_TRUE(line && stream_line) << daemon_.stderrText();
+    EXPECT_EQ((*line)["request_body"], Json(request.body));
+    EXPECT_EQ((*line)["request_body_truncated"], Json(false));
+    EXPECT_EQ((*line)["response_body"], Json(response.body));
+    EXPECT_EQ((*line)["response_body_truncated"], Json(false));
+    // The SSE text as the client received it, events and all.
+    EXPECT_EQ((*stream_line)["request_body"], Json(stream_request.body));
+    EXPECT_EQ((*stream_line)["response_body"], Json(client.body()));
+    EXPECT_NE(client.body().find("data: two"), std::string::npos) << client.body();
+    // Bodies, never headers: the client's key stays out.
+    EXPECT_EQ(line->dump().find("sk-never-logged"), std::string::npos);
+}
+
+TEST_F(ObservabilityTest, LoggedBodiesAreCutAtMaxPayloadBytesAndStayValidJson) {
+    GatewayConfig config = baseConfig();
+    config.route_settings = {{"log", "{payloads: true, max_payload_bytes: 29}"}};
+    ASSERT_TRUE(start(config));
+    // The cut falls inside the two-byte character.
+    Request request = chatRequest();
+    request.body = "{\"model\":\"gpt-4o-mini\",\"x\":\"\xC3\xA9\"}";
+    ASSERT_EQ(request.body.substr(27, 3), "\"\xC3\xA9");
+    request.headers.add("X-Request-Id", "payload-cut");
+    primary_.enqueue(Reply::json(200, R"({"answer":"caf\u00e9 au lait, with a long tail"})"));
+    Response response = sendRequest(daemon_.port(), request);
+    ASSERT_EQ(response.status, 200) << response.error;
+
+    auto line = logLine("payload-cut");  // every line so far must parse as JSON
+
+    ASSERT_TRUE(line) << daemon_.stderrText();
+    EXPECT_EQ((*line)["request_body"], Json("{\"model\":\"gpt-4o-mini\",\"x\":\"\xEF\xBF\xBD"));
+    EXPECT_EQ((*line)["request_body_truncated"], Json(true));
+    EXPECT_EQ((*line)["response_body"], Json(response.body.substr(0, 29)));
+    EXPECT_EQ((*line)["response_body_truncated"], Json(true));
+    // The client still got the whole answer.
+    EXPECT_EQ(response.body, R"({"answer":"caf\u00e9 au lait, with a long tail"})");
+}
+
+TEST_F(ObservabilityTest, AGatewayErrorIsLoggedWithItsBody) {
+    RefusingPort refusing;
+    GatewayConfig config = baseConfig();
+    config.primary = {{refusing.address()}};
+    config.fallback = {};
+    config.route_settings = {{"log", "{payloads: true}"}};
+    ASSERT_TRUE(start(config));
+    Response response = postWithId("payload-502");
+    ASSERT_EQ(response.status, 502) << response.error;
+
+    auto line = logLine("payload-502");
+
+    ASSERT_TRUE(line) << daemon_.stderrText();
+    EXPECT_EQ((*line)["response_body"], Json(response.body));
+    EXPECT_NE(response.body.find("\"error\""), std::string::npos);
+}
+
 // The exit is the barrier: the daemon flushes its access log before it stops, so a line that
 // was going to be written is in the output by then.
 TEST_F(ObservabilityTest, AccessLogOffWritesNoLines) {

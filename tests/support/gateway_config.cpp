@@ -54,8 +54,9 @@ std::string GatewayConfig::yaml() const {
     out << "routes:\n"
         << "  - id: llm_route\n"
         << "    uri: " << uri << "\n"
-        << "    expose_upstream_headers: " << yamlBool(expose_upstream_headers) << "\n"
-        << "    plugins:\n"
+        << "    expose_upstream_headers: " << yamlBool(expose_upstream_headers) << "\n";
+    writeSettings(out, route_settings);
+    out << "    plugins:\n"
         << "      ai-proxy:\n"
         << "        upstream_id: primary\n";
     if (!fallback.empty()) out << "        upstream_fallback_id: fallback\n";

@@ -25,6 +25,8 @@ struct GatewayConfig {
     bool enable_upstream_host = true;
     bool expose_upstream_headers = true;
     std::string uri = "/llm/*";
+    // Extra keys of the route, e.g. {"log", "{payloads: true}"}.
+    std::vector<std::pair<std::string, std::string>> route_settings;
     // Lines under server.limits, e.g. {"max_body_bytes", "1024"}.
     std::vector<std::pair<std::string, std::string>> limits;
     double drain_timeout = 10;

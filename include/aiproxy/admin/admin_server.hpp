@@ -32,7 +32,7 @@ public:
     using Clock = std::chrono::steady_clock;
     struct Settings {
         int max_failures = 10;
-        std::chrono::seconds window{60};
+        std::chrono::milliseconds window{60000};
         std::size_t max_tracked = 4096;
     };
 
@@ -43,6 +43,7 @@ public:
     /// Counts one failure; true when it is the one that blocks the address.
     bool recordFailure(const std::string& address, Clock::time_point now);
     std::size_t tracked() const { return entries_.size(); }
+    const Settings& settings() const { return settings_; }
 
 private:
     struct Entry {
@@ -61,7 +62,8 @@ class AdminServer {
 public:
     // Binds host:port at once (throws std::runtime_error naming the address on failure).
     AdminServer(boost::asio::io_context& context, const std::string& host, std::uint16_t port,
-                std::vector<common::Cidr> allow, AdminApi& api);
+                std::vector<common::Cidr> allow, AdminApi& api,
+                AuthFailureLimiter::Settings auth_failure_limit = {});
     ~AdminServer();
     AdminServer(const AdminServer&) = delete;
     AdminServer& operator=(const AdminServer&) = delete;

@@ -111,6 +111,7 @@ struct AiProxyRoute {
     std::shared_ptr<const upstream::BalancedSet> instance_set;  // owns ai-proxy-multi's set
     std::optional<config::KeyAuthConfig> key_auth;  // checked by the worker before the stage
     bool expose_upstream_headers = true;
+    config::RouteLogConfig log;  // the worker's access log reads it
     std::size_t max_response_header_bytes = 64 * 1024;
     std::size_t max_response_body_bytes = 256 * 1024 * 1024;
     std::shared_ptr<const PriceTable> prices;  // never null once built

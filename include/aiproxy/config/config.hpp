@@ -73,11 +73,21 @@ struct AdminKey {
     bool operator==(const AdminKey&) const = default;
 };
 
+// admin.auth_failure_limit: an address that fails authentication max_failures times within
+// window is refused without a key check until that window ends; max_tracked bounds memory.
+struct AuthFailureLimitConfig {
+    int max_failures = 10;
+    Milliseconds window{60000};
+    std::size_t max_tracked = 4096;
+    bool operator==(const AuthFailureLimitConfig&) const = default;
+};
+
 struct AdminConfig {
     bool enabled = true;
     ListenAddress listen{"127.0.0.1", 9180};
     std::vector<std::string> allow{"127.0.0.0/8", "::1/128"};  // CIDRs; others get 403
     std::vector<AdminKey> keys;  // empty: a key is generated into storage.data_dir
+    AuthFailureLimitConfig auth_failure_limit;
     bool operator==(const AdminConfig&) const = default;
 };
 
@@ -330,6 +340,14 @@ struct VarCondition {
     bool operator==(const VarCondition&) const = default;
 };
 
+// A route's `log` block: what its access-log lines may carry besides the metadata. Bodies are
+// off by default: prompts and answers are often personal or confidential.
+struct RouteLogConfig {
+    bool payloads = false;                  // request_body and response_body fields
+    std::size_t max_payload_bytes = 16384;  // each body is cut here (marked as truncated)
+    bool operator==(const RouteLogConfig&) const = default;
+};
+
 struct RouteConfig {
     std::string id;
     std::vector<std::string> uris;     // "uri" or "uris"; "/x" exact, "/x/*" prefix on "/x/"
@@ -345,6 +363,7 @@ struct RouteConfig {
     std::optional<LimitReqConfig> limit_req;
     std::optional<AiRateLimitingConfig> ai_rate_limiting;
     std::optional<MaxConcurrentConfig> max_concurrent;
+    RouteLogConfig log;
     bool operator==(const RouteConfig&) const = default;
 };
 

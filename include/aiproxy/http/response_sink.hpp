@@ -11,6 +11,9 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "aiproxy/http/types.hpp"
 
@@ -46,6 +49,16 @@ public:
     // closed without a terminating chunk, so the client sees an incomplete body.
     void abort();
 
+    // A header the gateway adds to whatever response goes out (quota headers of the limits),
+    // replacing a field of that name from the upstream. Call before send() or begin().
+    void addHeader(std::string name, std::string value);
+
+    // Keeps a copy of the first max_bytes of the body sent (a route's log.payloads); a HEAD
+    // answer captures nothing.
+    void capturePayload(std::size_t max_bytes);
+    const std::string& payload() const { return payload_; }
+    bool payloadTruncated() const { return payload_truncated_; }
+
     bool committed() const { return committed_; }
     bool keepAlive() const { return keep_alive_ && !aborted_; }
     unsigned status() const { return status_; }
@@ -62,6 +75,7 @@ private:
     void serializeHead(const bhttp::response_header<>& header,
                        std::optional<std::uint64_t> content_length);
     awaitable<error_code> writeBuffers(const net::const_buffer* buffers, std::size_t count);
+    void capture(const void* data, std::size_t size);
 
     beast::tcp_stream& stream_;  // the TCP layer (of tls_ when set)
     TlsStream* tls_ = nullptr;
@@ -77,6 +91,10 @@ private:
     bool head_sent_ = false;
     std::string head_buffer_;
     std::shared_ptr<CloseWatch> watch_;
+    std::vector<std::pair<std::string, std::string>> extra_headers_;
+    std::optional<std::size_t> payload_limit_;
+    std::string payload_;
+    bool payload_truncated_ = false;
 };
 
 }  // namespace aiproxy::http
