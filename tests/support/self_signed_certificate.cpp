@@ -42,44 +42,6 @@ struct Identity {
     std::unique_ptr<X509, CertificateDeleter> certificate;
 };
 
-Identity makeIdentity() {
-    constexpr long kHour = 60 * 60;
-    Identity identity;
-    // P-256 rather than RSA-2048: key generation is instant, and TLS 1.2/1.3 clients all take it.
-    identity.key.reset(EVP_EC_gen("P-256"));
-    if (!identity.key) fail("EC key generation");
-    identity.certificate.reset(X509_new());
-    X509* certificate = identity.certificate.get();
-    if (certificate == nullptr) fail("X509_new");
-    X509_NAME* subject = X509_get_subject_name(certificate);
-    const auto* common_name = reinterpret_cast<const unsigned char*>("localhost");
-    if (X509_set_version(certificate, X509_VERSION_3) != 1 ||
-        ASN1_INTEGER_set(X509_get_serialNumber(certificate), 1) != 1 ||
-        X509_gmtime_adj(X509_getm_notBefore(certificate), -kHour) == nullptr ||
-        X509_gmtime_adj(X509_getm_notAfter(certificate), 24 * kHour) == nullptr ||
-        X509_set_pubkey(certificate, identity.key.get()) != 1 ||
-        X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC, common_name, -1, -1, 0) != 1 ||
-        X509_set_issuer_name(certificate, subject) != 1) {
-        fail("certificate fields");
-    }
-    X509V3_CTX extension_context;
-    X509V3_set_ctx_nodb(&extension_context);
-    X509V3_set_ctx(&extension_context, certificate, certificate, nullptr, nullptr, 0);
-    std::unique_ptr<X509_EXTENSION, ExtensionDeleter> alt_names{X509V3_EXT_conf_nid(
-        nullptr, &extension_context, NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1")};
-    if (!alt_names || X509_add_ext(certificate, alt_names.get(), -1) != 1) {
-        fail("subjectAltName");
-    }
-    if (X509_sign(certificate, identity.key.get(), EVP_sha256()) == 0) fail("signing");
-    return identity;
-}
-
-// Made once: every TLS mock of the test process serves the same certificate.
-const Identity& testIdentity() {
-    static const Identity identity = makeIdentity();
-    return identity;
-}
-
 std::string bioText(BIO* bio) {
     char* data = nullptr;
     long size = BIO_get_mem_data(bio, &data);
@@ -94,10 +56,18 @@ void addExtension(X509* certificate, X509V3_CTX& context, int nid, const char* v
     }
 }
 
-// A CA (issuer null: self-signed) or a leaf signed by `issuer`.
-Identity makeCertificate(const std::string& common_name, long serial, const Identity* issuer) {
+enum class Role {
+    SelfSignedServer,  // the mocks' certificate: self-signed, only a subjectAltName
+    Authority,         // self-signed CA
+    Leaf,              // server and client certificate signed by an issuer
+};
+
+// issuer: the signer of a Leaf; null otherwise.
+Identity makeCertificate(const std::string& common_name, long serial, Role role,
+                         const Identity* issuer = nullptr) {
     constexpr long kHour = 60 * 60;
     Identity identity;
+    // P-256 rather than RSA-2048: key generation is instant, and TLS 1.2/1.3 clients all take it.
     identity.key.reset(EVP_EC_gen("P-256"));
     if (!identity.key) fail("EC key generation");
     identity.certificate.reset(X509_new());
@@ -118,18 +88,31 @@ Identity makeCertificate(const std::string& common_name, long serial, const Iden
     X509V3_CTX context;
     X509V3_set_ctx_nodb(&context);
     X509V3_set_ctx(&context, issuer_certificate, certificate, nullptr, nullptr, 0);
-    addExtension(certificate, context, NID_subject_key_identifier, "hash");
-    if (issuer) {
-        addExtension(certificate, context, NID_basic_constraints, "CA:FALSE");
-        addExtension(certificate, context, NID_authority_key_identifier, "keyid");
-        addExtension(certificate, context, NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1");
-        addExtension(certificate, context, NID_ext_key_usage, "serverAuth,clientAuth");
-    } else {
-        addExtension(certificate, context, NID_basic_constraints, "critical,CA:TRUE");
-        addExtension(certificate, context, NID_key_usage, "critical,keyCertSign,cRLSign");
+    switch (role) {
+        case Role::SelfSignedServer:
+            addExtension(certificate, context, NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1");
+            break;
+        case Role::Authority:
+            addExtension(certificate, context, NID_subject_key_identifier, "hash");
+            addExtension(certificate, context, NID_basic_constraints, "critical,CA:TRUE");
+            addExtension(certificate, context, NID_key_usage, "critical,keyCertSign,cRLSign");
+            break;
+        case Role::Leaf:
+            addExtension(certificate, context, NID_subject_key_identifier, "hash");
+            addExtension(certificate, context, NID_basic_constraints, "CA:FALSE");
+            addExtension(certificate, context, NID_authority_key_identifier, "keyid");
+            addExtension(certificate, context, NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1");
+            addExtension(certificate, context, NID_ext_key_usage, "serverAuth,clientAuth");
+            break;
     }
     EVP_PKEY* signing_key = issuer ? issuer->key.get() : identity.key.get();
     if (X509_sign(certificate, signing_key, EVP_sha256()) == 0) fail("signing");
+    return identity;
+}
+
+// Made once: every TLS mock of the test process serves the same certificate.
+const Identity& testIdentity() {
+    static const Identity identity = makeCertificate("localhost", 1, Role::SelfSignedServer);
     return identity;
 }
 
@@ -179,14 +162,14 @@ std::string selfSignedCertificatePem() {
 }
 
 PemCredentials makeCertificateAuthority(const std::string& common_name) {
-    Identity authority = makeCertificate(common_name, 1, nullptr);
+    Identity authority = makeCertificate(common_name, 1, Role::Authority);
     return toPem(authority);
 }
 
 PemCredentials makeSignedCertificate(const PemCredentials& issuer, const std::string& common_name,
                                      long serial) {
     Identity signer = fromPem(issuer);
-    return toPem(makeCertificate(common_name, serial, &signer));
+    return toPem(makeCertificate(common_name, serial, Role::Leaf, &signer));
 }
 
 }  // namespace aiproxy::test

@@ -12,17 +12,11 @@ namespace {
 
 using namespace std::chrono_literals;
 using test::messages;
-using test::noEnvironment;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 
-// One route over one upstream, with `extra` route keys (plugins other than ai-proxy included).
 LoadResult load(const std::string& plugins, const std::string& route_keys = "") {
-    std::string doc = R"({"upstreams": [{"id": "u", "nodes": {"127.0.0.1:8000": 1}}],
-        "routes": [{"id": "r", "uri": "/llm/*", )" +
-                      route_keys + R"("plugins": {"ai-proxy": {"upstream_id": "u"})" +
-                      (plugins.empty() ? "" : ", " + plugins) + "}}]}";
-    return parseConfig(doc, Format::Json, noEnvironment());
+    return test::loadOneRoute(plugins, route_keys);
 }
 
 const RouteConfig& onlyRoute(const LoadResult& result) {

@@ -11,16 +11,11 @@ namespace {
 
 using namespace std::chrono_literals;
 using test::messages;
-using test::noEnvironment;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 
 LoadResult load(const std::string& route_keys, const std::string& top_keys = "") {
-    std::string doc = "{" + top_keys +
-                      R"("upstreams": [{"id": "u", "nodes": {"127.0.0.1:8000": 1}}],
-        "routes": [{"id": "r", "uri": "/llm/*", )" +
-                      route_keys + R"("plugins": {"ai-proxy": {"upstream_id": "u"}}}]})";
-    return parseConfig(doc, Format::Json, noEnvironment());
+    return test::loadOneRoute("", route_keys, top_keys);
 }
 
 TEST(RouteLogConfigTest, PayloadsAreOffByDefault) {
