@@ -31,12 +31,7 @@ void readKeyAuth(const Value& value, KeyAuthConfig& key_auth) {
             [&](const Value& v) {
                 auto name = v.string();
                 if (!name) return;
-                bool token = !name->empty();
-                for (char c : *name) {
-                    token = token && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' ||
-                                      c == '_' || c == '.');
-                }
-                if (!token) {
+                if (!isHeaderName(*name)) {
                     v.error("must be a header name");
                     return;
                 }

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <array>
-#include <cctype>
 #include <limits>
 #include <string_view>
 
@@ -126,12 +125,7 @@ void readRealIp(const Value& value, std::optional<RealIpConfig>& real_ip) {
             [&](const Value& v) {
                 auto name = v.string();
                 if (!name) return;
-                bool token = !name->empty();
-                for (char c : *name) {
-                    token = token && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' ||
-                                      c == '_' || c == '.');
-                }
-                if (!token) {
+                if (!isHeaderName(*name)) {
                     v.error("must be a header name such as X-Forwarded-For or X-Real-IP");
                     return;
                 }
