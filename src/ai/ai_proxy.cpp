@@ -325,7 +325,7 @@ private:
         if (set.balancing.type != "chash") return {};
         const auto& message = request_.message;
         upstream::RequestFacts facts{
-            .remote_addr = request_.peer_address,
+            .remote_addr = request_.clientAddress(),
             .uri = request_.path,
             .query = request_.query,
             .header = [&message](std::string_view name) { return message[name]; },

@@ -4,6 +4,7 @@
 #include "schema.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <limits>
 
 namespace aiproxy::config::detail {
@@ -32,6 +33,12 @@ bool isAllDigits(std::string_view text) {
 bool hasSpace(std::string_view text) {
     return std::any_of(text.begin(), text.end(),
                        [](char c) { return static_cast<unsigned char>(c) <= ' '; });
+}
+
+bool isHeaderName(std::string_view text) {
+    return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+    });
 }
 
 namespace {

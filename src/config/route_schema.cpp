@@ -18,6 +18,7 @@ namespace {
 constexpr std::string_view kAiProxy = "ai-proxy";
 constexpr std::string_view kAiProxyMulti = "ai-proxy-multi";
 constexpr std::string_view kKeyAuth = "key-auth";
+constexpr std::string_view kIpRestriction = "ip-restriction";
 constexpr std::string_view kLimitCount = "limit-count";
 constexpr std::string_view kLimitReq = "limit-req";
 constexpr std::string_view kAiRateLimiting = "ai-rate-limiting";
@@ -30,12 +31,7 @@ void readKeyAuth(const Value& value, KeyAuthConfig& key_auth) {
             [&](const Value& v) {
                 auto name = v.string();
                 if (!name) return;
-                bool token = !name->empty();
-                for (char c : *name) {
-                    token = token && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' ||
-                                      c == '_' || c == '.');
-                }
-                if (!token) {
+                if (!isHeaderName(*name)) {
                     v.error("must be a header name");
                     return;
                 }
@@ -49,6 +45,38 @@ void readKeyAuth(const Value& value, KeyAuthConfig& key_auth) {
         .ignore("_meta")
         .read(value);
 }
+
+// plugins.ip-restriction: APISIX's fields; response_code may be any 4xx or 5xx (APISIX: 403-404).
+void readIpRestriction(const Value& value, IpRestrictionConfig& restriction) {
+    ObjectReader reader;
+    reader.on("whitelist", [&](const Value& v) { readAddressList(v, restriction.whitelist); })
+        .on("blacklist", [&](const Value& v) { readAddressList(v, restriction.blacklist); })
+        .on("message",
+            [&](const Value& v) {
+                auto text = v.string();
+                if (!text) return;
+                if (text->empty() || text->size() > 1024) {
+                    v.error("must be 1 to 1024 characters");
+                    return;
+                }
+                restriction.message = *text;
+            })
+        .on("response_code",
+            [&](const Value& v) {
+                if (auto code = v.integer(400, 599)) {
+                    restriction.response_code = static_cast<int>(*code);
+                }
+            })
+        .ignore("_meta");
+    if (!reader.read(value)) return;
+    if (reader.seen("whitelist") && reader.seen("blacklist")) {
+        value.sink().error(memberPath(value.path(), "blacklist"),
+                           "cannot be used together with whitelist");
+    } else if (!reader.seen("whitelist") && !reader.seen("blacklist")) {
+        value.error("needs whitelist or blacklist");
+    }
+}
+
 constexpr std::array<std::string_view, 10> kMethods{
     "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE", "PURGE"};
 
@@ -456,7 +484,8 @@ void readRoute(const Value& value, const std::set<std::string>& upstream_ids, Ro
                 plugins_malformed =
                     !v.forEachMember([&](const std::string& name, const Value& plugin) {
                         if (name != kAiProxy && name != kAiProxyMulti && name != kKeyAuth &&
-                            name != kLimitCount && name != kLimitReq && name != kAiRateLimiting) {
+                            name != kIpRestriction && name != kLimitCount && name != kLimitReq &&
+                            name != kAiRateLimiting) {
                             plugin.warning("unknown plugin, ignored");
                             return;
                         }
@@ -468,6 +497,10 @@ void readRoute(const Value& value, const std::set<std::string>& upstream_ids, Ro
                         if (name == kKeyAuth) {
                             route.key_auth.emplace();
                             readKeyAuth(config, *route.key_auth);
+                            return;
+                        }
+                        if (name == kIpRestriction) {
+                            readIpRestriction(config, route.ip_restriction.emplace());
                             return;
                         }
                         if (name == kLimitCount) {

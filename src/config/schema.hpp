@@ -35,8 +35,12 @@ void readRoute(const Value& value, const std::set<std::string>& upstream_ids, Ro
 void readSeconds(const Value& value, Milliseconds& duration);
 void readSize(const Value& value, std::size_t& size);  // an integer > 0
 void readInt(const Value& value, int min, int& out);   // an integer in [min, INT_MAX]
+// A non-empty list of IP addresses or CIDR ranges (IPv4 or IPv6); each bad entry is reported at
+// its index.
+void readAddressList(const Value& value, std::vector<std::string>& out);
 bool isAllDigits(std::string_view text);
 bool hasSpace(std::string_view text);  // any whitespace or control character
+bool isHeaderName(std::string_view text);  // letters, digits, '-', '_' and '.'; not empty
 
 // Returns the config only when no error was reported (by this call or before it).
 std::optional<Config> readConfig(const Json& document, DiagnosticSink& sink);

@@ -116,7 +116,56 @@ void readServerTls(const Value& value, std::optional<ServerTlsConfig>& tls) {
     if (complete) tls = std::move(files);
 }
 
+// server.real_ip: which header names the client, and which peers may set it.
+void readRealIp(const Value& value, std::optional<RealIpConfig>& real_ip) {
+    RealIpConfig settings;
+    ObjectReader reader;
+    reader
+        .on("header",
+            [&](const Value& v) {
+                auto name = v.string();
+                if (!name) return;
+                if (!isHeaderName(*name)) {
+                    v.error("must be a header name such as X-Forwarded-For or X-Real-IP");
+                    return;
+                }
+                settings.header = *name;
+            })
+        .on("trusted_addresses",
+            [&](const Value& v) { readAddressList(v, settings.trusted_addresses); })
+        .on("recursive", [&](const Value& v) {
+            if (auto recursive = v.boolean()) settings.recursive = *recursive;
+        });
+    if (!reader.read(value)) return;
+    if (!reader.seen("trusted_addresses")) {
+        value.sink().error(memberPath(value.path(), "trusted_addresses"), "required");
+        return;
+    }
+    real_ip = std::move(settings);
+}
+
 }  // namespace
+
+void readAddressList(const Value& value, std::vector<std::string>& out) {
+    std::vector<std::string> ranges;
+    bool is_list = value.forEachElement([&](const Value& element) {
+        auto text = element.string();
+        if (!text) return;
+        if (!common::Cidr::parse(*text)) {
+            element.error(
+                "must be an IP address or CIDR range such as 10.0.0.0/8 or 2001:db8::/32 (host "
+                "bits zero)");
+            return;
+        }
+        ranges.push_back(*text);
+    });
+    if (!is_list) return;
+    if (value.json().empty()) {
+        value.error("must not be empty");
+        return;
+    }
+    out = std::move(ranges);
+}
 
 void readServer(const Value& value, ServerConfig& server) {
     ObjectReader{}
@@ -130,6 +179,7 @@ void readServer(const Value& value, ServerConfig& server) {
         .on("drain_timeout", [&](const Value& v) { readSeconds(v, server.drain_timeout); })
         .on("limits", [&](const Value& v) { readLimits(v, server.limits); })
         .on("tls", [&](const Value& v) { readServerTls(v, server.tls); })
+        .on("real_ip", [&](const Value& v) { readRealIp(v, server.real_ip); })
         .read(value);
 }
 

@@ -366,8 +366,10 @@ private:
         }
         const auto& next = *result.config;
         reloadTls(next.server);
+        // tls is reloaded above; real_ip is part of the snapshot and applies with it.
         auto without_tls = [](config::ServerConfig server) {
             server.tls.reset();
+            server.real_ip.reset();
             return server;
         };
         if (!(without_tls(next.server) == without_tls(config_.server)) ||
@@ -391,6 +393,7 @@ private:
             config_.routes = next.routes;
             config_.upstreams = next.upstreams;
             config_.pricing = next.pricing;
+            config_.server.real_ip = next.server.real_ip;
             file_document_ = result.document;
             spdlog::info("reload done: {} route(s), {} upstream(s)", effective_.routes.size(),
                          effective_.upstreams.size());

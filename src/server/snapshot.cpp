@@ -247,6 +247,17 @@ std::shared_ptr<const Snapshot> Snapshot::build(const config::Config& config,
     snapshot->limit_store = std::move(limit_store);
     for (const auto& route : config.routes)
         snapshot->route_limits.emplace_back(route, *snapshot->limit_store);
+    for (const auto& route : config.routes) {
+        auto& restriction = snapshot->ip_restrictions.emplace_back();
+        if (route.ip_restriction) restriction.emplace(*route.ip_restriction);
+    }
+    if (const auto& real_ip = config.server.real_ip) {
+        std::vector<common::Cidr> trusted;
+        for (const auto& text : real_ip->trusted_addresses) {
+            if (auto range = common::Cidr::parse(text)) trusted.push_back(*range);
+        }
+        snapshot->real_ip.emplace(real_ip->header, std::move(trusted), real_ip->recursive);
+    }
     if (registry) {
         std::unordered_map<const upstream::Upstream*, const ai::UpstreamMetrics*> by_upstream;
         auto metricsOf = [&](const upstream::Upstream& upstream) {
@@ -268,6 +279,14 @@ std::shared_ptr<const Snapshot> Snapshot::build(const config::Config& config,
         }
         for (std::size_t i = 0; i < snapshot->route_limits.size(); ++i)
             limitMetrics(*registry, config.routes[i], snapshot->route_limits[i]);
+        for (std::size_t i = 0; i < snapshot->ip_restrictions.size(); ++i) {
+            if (auto& restriction = snapshot->ip_restrictions[i]) {
+                restriction->rejected =
+                    registry->counter("aiproxy_ip_restriction_rejected_total",
+                                      "Requests refused by ip-restriction, by route.",
+                                      {{"route", config.routes[i].id}});
+            }
+        }
     }
     return snapshot;
 }

@@ -154,6 +154,20 @@ std::variant<std::string, http::Response> authenticate(
     return found->second;
 }
 
+// server.real_ip: the client named by the header (every field of it, in order), when the peer
+// is a trusted proxy.
+std::string realClientAddress(const common::RealIp& real_ip, const http::ClientRequest& request) {
+    auto [first, last] = request.message.equal_range(real_ip.header());
+    if (first == last) return request.peer_address;
+    if (std::next(first) == last) return real_ip.resolve(request.peer_address, first->value());
+    std::string joined;
+    for (auto field = first; field != last; ++field) {
+        if (!joined.empty()) joined += ',';
+        joined += field->value();
+    }
+    return real_ip.resolve(request.peer_address, joined);
+}
+
 }  // namespace
 
 // GCC 12 inlines Asio's frame allocation (aligned_alloc) and its sized operator delete into this
@@ -164,6 +178,7 @@ http::awaitable<void> Worker::handle(http::ClientRequest& request, http::Respons
     auto started = std::chrono::steady_clock::now();
     // The request finishes on the snapshot it started with, whatever is posted meanwhile.
     std::shared_ptr<const Snapshot> snapshot = snapshot_;
+    if (snapshot->real_ip) request.client_address = realClientAddress(*snapshot->real_ip, request);
     auto host = request.message[http::bhttp::field::host];
     auto match = snapshot->routes.match(router::RequestVars{
         .method = request.message.method_string(),
@@ -171,7 +186,7 @@ http::awaitable<void> Worker::handle(http::ClientRequest& request, http::Respons
         .uri = request.path,
         .request_uri = request.message.target(),
         .query = request.query,
-        .remote_addr = request.peer_address,
+        .remote_addr = request.clientAddress(),
         .body = request.message.body(),
         .header = [&request](std::string_view name) -> std::optional<std::string_view> {
             auto field = request.message.find(name);
@@ -199,6 +214,17 @@ http::awaitable<void> Worker::handle(http::ClientRequest& request, http::Respons
         co_return;
     }
     if (route.log.payloads) sink.capturePayload(route.log.max_payload_bytes);
+    if (const auto& restriction = snapshot->ip_restrictions[match->route_index];
+        restriction && !restriction->allows(request.clientAddress())) {
+        auto refusal = http::jsonErrorResponse(static_cast<unsigned>(restriction->status()),
+                                               restriction->message(), "invalid_request_error",
+                                               "ip_not_allowed");
+        refusal.set("X-Request-Id", request.request_id);
+        if (restriction->rejected) restriction->rejected->add(index_);
+        co_await sink.send(std::move(refusal));
+        writeAccessLog(request, &route, nullptr, sink, started);
+        co_return;
+    }
     std::string consumer;
     if (route.key_auth) {
         auto verdict = authenticate(*route.key_auth, snapshot->consumers_by_key, request.message);
@@ -269,7 +295,7 @@ http::awaitable<bool> Worker::applyLimits(http::ClientRequest& request, http::Re
                                           policy::GateSlot& slot,
                                           std::chrono::steady_clock::time_point started) {
     policy::RequestKeys keys{
-        .remote_addr = request.peer_address,
+        .remote_addr = request.clientAddress(),
         .consumer = consumer,
         .header = [&request](std::string_view name) -> std::optional<std::string_view> {
             auto field = request.message.find(name);
@@ -382,6 +408,8 @@ void Worker::writeAccessLog(const http::ClientRequest& request, const ai::AiProx
     line += "\",\"request_id\":";
     appendJsonString(line, request.request_id);
     line += ",\"client\":";
+    appendJsonString(line, request.clientAddress());
+    line += ",\"peer\":";
     appendJsonString(line, request.peer_address);
     line += ",\"method\":";
     appendJsonString(line, request.message.method_string());

@@ -546,7 +546,7 @@ void expectAccessLogFields(const Json& line) {
     // ISO 8601 UTC: 2024-05-01T12:00:00.123Z
     EXPECT_EQ(line["time"].get<std::string>().size(), 24U);
     EXPECT_TRUE(line["time"].get<std::string>().ends_with("Z"));
-    for (const char* key : {"request_id", "client", "method", "path"}) {
+    for (const char* key : {"request_id", "client", "peer", "method", "path"}) {
         EXPECT_TRUE(line.contains(key) && line[key].is_string()) << key;
     }
     for (const char* key : {"status", "bytes"}) {

@@ -35,7 +35,7 @@ struct Channel {
     }
 
     error_code connect(std::chrono::milliseconds timeout) {
-        tcp::endpoint endpoint{net::ip::make_address("127.0.0.1"), port};
+        tcp::endpoint endpoint{net::ip::make_address(address), port};
         error_code result = net::error::would_block;
         stream.expires_after(timeout);
         stream.async_connect(endpoint, [&result](error_code ec) { result = ec; });
@@ -62,6 +62,7 @@ struct Channel {
     beast::tcp_stream stream{ioc};
     beast::flat_buffer buffer;
     uint16_t port;
+    std::string address = "127.0.0.1";
     std::size_t last_bytes = 0;  // transferred by the last run()
 };
 
@@ -101,6 +102,7 @@ std::string eventData(std::string_view block) {
 Response sendRequest(uint16_t port, const Request& request) {
     Response response;
     Channel channel{port};
+    channel.address = request.address;
     if (auto ec = channel.connect(request.timeout)) {
         response.error = describe("connect", ec);
         return response;

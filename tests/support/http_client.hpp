@@ -21,6 +21,7 @@ struct Request {
     Headers headers;  // Host defaults to 127.0.0.1:<port>; Content-Length is set from the body
     std::string body;
     std::chrono::milliseconds timeout = kWaitTimeout;
+    std::string address = "127.0.0.1";  // where to connect: "::1" for IPv6 listeners
 };
 
 struct Response {

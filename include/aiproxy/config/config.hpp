@@ -43,12 +43,23 @@ struct ServerTlsConfig {
     bool operator==(const ServerTlsConfig&) const = default;
 };
 
+// server.real_ip (nginx real_ip, APISIX real-ip): behind proxies, the client is the address they
+// name in `header`, believed only when the TCP peer is in trusted_addresses. X-Forwarded-For is
+// walked from the right past trusted addresses (recursive), or its last entry is taken.
+struct RealIpConfig {
+    std::string header = "X-Forwarded-For";
+    std::vector<std::string> trusted_addresses;  // IPs or CIDRs, not empty
+    bool recursive = true;
+    bool operator==(const RealIpConfig&) const = default;
+};
+
 struct ServerConfig {
     std::vector<ListenAddress> listen{{"0.0.0.0", 9080}};
     unsigned workers = 0;  // 0 = std::thread::hardware_concurrency()
     Limits limits;
     Milliseconds drain_timeout{30'000};
     std::optional<ServerTlsConfig> tls;
+    std::optional<RealIpConfig> real_ip;  // unset: the client is the TCP peer
     bool operator==(const ServerConfig&) const = default;
 };
 
@@ -250,6 +261,16 @@ struct KeyAuthConfig {
     bool operator==(const KeyAuthConfig&) const = default;
 };
 
+// routes[].plugins.ip-restriction (APISIX): exactly one of whitelist / blacklist, each a
+// non-empty list of IPs or CIDRs (IPv4 or IPv6), checked against the client address (real_ip's).
+struct IpRestrictionConfig {
+    std::vector<std::string> whitelist;
+    std::vector<std::string> blacklist;
+    std::string message = "Your IP address is not allowed";
+    int response_code = 403;
+    bool operator==(const IpRestrictionConfig&) const = default;
+};
+
 // routes[].plugins.ai-proxy-multi (APISIX compatible). Each instance becomes an upstream of
 // one node: the instance name is its id, override.endpoint (or the provider's public endpoint)
 // its node, with the instance's weight and priority; provider, auth, options, checks and
@@ -359,6 +380,7 @@ struct RouteConfig {
     std::optional<AiProxyConfig> ai_proxy;
     std::optional<AiProxyMultiConfig> ai_proxy_multi;  // a route has one of the two
     std::optional<KeyAuthConfig> key_auth;
+    std::optional<IpRestrictionConfig> ip_restriction;
     std::optional<LimitCountConfig> limit_count;
     std::optional<LimitReqConfig> limit_req;
     std::optional<AiRateLimitingConfig> ai_rate_limiting;

@@ -4,13 +4,16 @@
 // keeps the pointer it started with, so reloads never mix or drop in-flight requests.
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "aiproxy/ai/ai_proxy.hpp"
+#include "aiproxy/common/real_ip.hpp"
 #include "aiproxy/config/config.hpp"
 #include "aiproxy/observe/metrics_registry.hpp"
+#include "aiproxy/policy/ip_restriction.hpp"
 #include "aiproxy/policy/route_limits.hpp"
 #include "aiproxy/router/route_table.hpp"
 #include "aiproxy/upstream/upstream.hpp"
@@ -30,6 +33,10 @@ struct Snapshot {
     // (one per process: it outlives every snapshot that points into it).
     std::vector<policy::RouteLimits> route_limits;
     std::shared_ptr<policy::LimitStore> limit_store;
+    // ip-restriction, index-aligned with ai_routes (nullopt: the route has none).
+    std::vector<std::optional<policy::IpRestriction>> ip_restrictions;
+    // server.real_ip; unset: the client is the TCP peer.
+    std::optional<common::RealIp> real_ip;
 
     // Reuses the previous snapshot's Upstream objects whose settings did not change (their TLS
     // contexts and session caches survive), carries node state (health, in-flight counts,
