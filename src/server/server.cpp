@@ -384,16 +384,21 @@ private:
             config_.log.level = next.log.level;
         }
         try {
+            // Only what a reload applies is taken from the new file: the snapshot (and every later
+            // Admin API write, which rebuilds from config_) keeps the restart-only sections.
+            config::Config applied = config_;
+            applied.routes = next.routes;
+            applied.upstreams = next.upstreams;
+            applied.consumers = next.consumers;
+            applied.pricing = next.pricing;
+            applied.server.real_ip = next.server.real_ip;
             // The file wins for the ids it declares; admin-managed objects stay.
-            config::Config effective = effectiveConfigLogged(next);
+            config::Config effective = effectiveConfigLogged(applied);
             auto snapshot =
                 Snapshot::build(effective, snapshot_.get(), registry_.get(), limit_store_);
             publishSnapshot(std::move(snapshot));
             effective_ = std::move(effective);
-            config_.routes = next.routes;
-            config_.upstreams = next.upstreams;
-            config_.pricing = next.pricing;
-            config_.server.real_ip = next.server.real_ip;
+            config_ = std::move(applied);
             file_document_ = result.document;
             spdlog::info("reload done: {} route(s), {} upstream(s)", effective_.routes.size(),
                          effective_.upstreams.size());

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -151,6 +152,30 @@ TEST_F(KeyAuthTest, ConsumersWrittenThroughTheAdminApiKeepOnlyADigest) {
     EXPECT_EQ(admin("DELETE", "consumers/bob").status, 200);
     expectOpenAiError(chat("Authorization", "Bearer " + bob_key), 401, "invalid_api_key");
     EXPECT_EQ(chat("apikey", kAliceKey).status, 200);
+}
+
+// A reload applies the file's consumers, and an Admin API write afterwards (which rebuilds the
+// data plane from the running configuration) keeps them.
+TEST_F(KeyAuthTest, AReloadChangesTheFilesConsumersAndAdminWritesKeepTheChange) {
+    const std::string carol_key = "sk-gw-carol-0123456789abcdef";
+    ASSERT_TRUE(start(config()));
+    ASSERT_EQ(chat("apikey", kAliceKey).status, 200);
+    std::string text = config();
+    text.replace(text.find("  - username: alice"), 0,
+                 "  - username: carol\n    plugins: {key-auth: {key: \"" + carol_key + "\"}}\n");
+    text.replace(text.find("${ALICE_KEY}"), 12, "sk-gw-alice-rotated-0123456789");
+
+    auto from = daemon_.stderrText().size();
+    daemon_.writeConfig(text);
+    ASSERT_TRUE(daemon_.signal(SIGHUP));
+    ASSERT_TRUE(daemon_.waitForStderr("reload done", kWaitTimeout, from));
+
+    EXPECT_EQ(chat("apikey", carol_key).status, 200);
+    expectOpenAiError(chat("apikey", kAliceKey), 401, "invalid_api_key");
+    EXPECT_EQ(chat("apikey", "sk-gw-alice-rotated-0123456789").status, 200);
+    ASSERT_EQ(admin("PUT", "upstreams/spare", R"({"nodes": {"127.0.0.1:9": 1}})").status, 201);
+    EXPECT_EQ(chat("apikey", carol_key).status, 200);
+    expectOpenAiError(chat("apikey", kAliceKey), 401, "invalid_api_key");
 }
 
 TEST_F(KeyAuthTest, RoutesWithoutKeyAuthStayOpen) {
