@@ -468,7 +468,8 @@ private:
         }
         if (prepared.body) fields += "Content-Type: application/json\r\n";
         fields += "X-Forwarded-For: ";
-        fields += http::appendForwardedFor(client["X-Forwarded-For"], request_.peer_address);
+        fields += http::appendForwardedFor(
+            http::combinedFieldValue(client.base(), "X-Forwarded-For"), request_.peer_address);
         fields +=
             request_.tls ? "\r\nX-Forwarded-Proto: https\r\n" : "\r\nX-Forwarded-Proto: http\r\n";
         if (auto host = client[bhttp::field::host]; !host.empty()) {

@@ -73,6 +73,16 @@ void appendEndToEndFields(std::string& out, const boost::beast::http::fields& fi
     }
 }
 
+std::string combinedFieldValue(const boost::beast::http::fields& fields, std::string_view name) {
+    std::string out;
+    auto [first, last] = fields.equal_range(name);
+    for (auto field = first; field != last; ++field) {
+        if (!out.empty()) out += ", ";
+        out += field->value();
+    }
+    return out;
+}
+
 std::string appendForwardedFor(std::string_view existing, std::string_view peer) {
     existing = trim(existing);
     if (existing.empty()) return std::string(peer);

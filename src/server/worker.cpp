@@ -13,6 +13,7 @@
 
 #include "aiproxy/ai/request_model.hpp"
 #include "aiproxy/common/digest.hpp"
+#include "aiproxy/http/header_rules.hpp"
 #include "aiproxy/http/json_error.hpp"
 #include "aiproxy/http/listener.hpp"
 
@@ -157,15 +158,8 @@ std::variant<std::string, http::Response> authenticate(
 // server.real_ip: the client named by the header (every field of it, in order), when the peer
 // is a trusted proxy.
 std::string realClientAddress(const common::RealIp& real_ip, const http::ClientRequest& request) {
-    auto [first, last] = request.message.equal_range(real_ip.header());
-    if (first == last) return request.peer_address;
-    if (std::next(first) == last) return real_ip.resolve(request.peer_address, first->value());
-    std::string joined;
-    for (auto field = first; field != last; ++field) {
-        if (!joined.empty()) joined += ',';
-        joined += field->value();
-    }
-    return real_ip.resolve(request.peer_address, joined);
+    return real_ip.resolve(request.peer_address,
+                           http::combinedFieldValue(request.message.base(), real_ip.header()));
 }
 
 }  // namespace

@@ -223,6 +223,10 @@ TEST_F(IpRulesTest, ATrustedProxyNamesTheClientEverywhere) {
     two_lines.headers.add("X-Forwarded-For", "198.51.100.1");
     two_lines.headers.add("X-Forwarded-For", "203.0.113.8");
     EXPECT_EQ(sendRequest(daemon_.port(), two_lines).status, 200);
+    ASSERT_EQ(backend_.requestCount(), 2U);
+    // ...and go upstream as one list, none of them lost.
+    EXPECT_EQ(backend_.requests()[1].headers.get("X-Forwarded-For"),
+              "198.51.100.1, 203.0.113.8, 127.0.0.1");
 
     // Route vars see the resolved address too.
     EXPECT_EQ(chat("/vars/chat/completions", "203.0.113.9").status, 200);

@@ -22,6 +22,10 @@ void removeHopByHop(boost::beast::http::fields& fields);
 void appendEndToEndFields(std::string& out, const boost::beast::http::fields& fields,
                           const std::vector<std::string>& skip);
 
+// Every field named `name`, in order, joined with ", ": a list split over several lines means
+// the same as one line (RFC 9110 section 5.3). Empty when there is none.
+std::string combinedFieldValue(const boost::beast::http::fields& fields, std::string_view name);
+
 // The X-Forwarded-For value to send on: the client's list (if any) with the peer appended.
 std::string appendForwardedFor(std::string_view existing, std::string_view peer);
 
