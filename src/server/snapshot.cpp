@@ -45,6 +45,19 @@ ai::RouteMetrics routeMetrics(observe::MetricsRegistry& registry, const config::
             "aiproxy_retries_total", "Attempts after the first, by the upstream retried.",
             {{"route", route.id}, {"upstream", upstream->id()}}));
     }
+    for (std::size_t c = 0; c < kStatusClasses.size(); ++c) {
+        out.refused[c] = registry.counter("aiproxy_http_requests_total",
+                                          "Requests answered, by route, upstream and status class.",
+                                          {{"route", route.id},
+                                           {"upstream", ""},
+                                           {"status_class", std::string(kStatusClasses[c])}});
+    }
+    if (route.key_auth) {
+        out.key_auth_rejected =
+            registry.counter("aiproxy_key_auth_rejected_total",
+                             "Requests refused by key-auth (missing or unknown key), by route.",
+                             {{"route", route.id}});
+    }
     if (compiled.fallback_set) {
         out.fallbacks = registry.counter(
             "aiproxy_fallbacks_total", "Requests that moved on to the fallback upstream.",

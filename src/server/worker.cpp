@@ -215,6 +215,7 @@ http::awaitable<void> Worker::handle(http::ClientRequest& request, http::Respons
                                                "ip_not_allowed");
         refusal.set("X-Request-Id", request.request_id);
         if (restriction->rejected) restriction->rejected->add(index_);
+        countRefusal(route, refusal.result_int());
         co_await sink.send(std::move(refusal));
         writeAccessLog(request, &route, nullptr, sink, started);
         co_return;
@@ -225,6 +226,8 @@ http::awaitable<void> Worker::handle(http::ClientRequest& request, http::Respons
         if (auto* refusal = std::get_if<http::Response>(&verdict)) {
             refusal->set("X-Request-Id", request.request_id);
             refusal->set(http::bhttp::field::www_authenticate, "Bearer");
+            if (auto* cell = route.metrics.key_auth_rejected) cell->add(index_);
+            countRefusal(route, refusal->result_int());
             co_await sink.send(std::move(*refusal));
             writeAccessLog(request, &route, nullptr, sink, started);
             co_return;
@@ -368,6 +371,7 @@ http::awaitable<void> Worker::refuse(http::ClientRequest& request, http::Respons
     response.set("X-Request-Id", request.request_id);
     // Counted before the answer goes out, so a client that saw it finds it in /metrics.
     if (auto* cell = limits.rejected[static_cast<std::size_t>(rejection.plugin)]) cell->add(index_);
+    countRefusal(route, response.result_int());
     co_await sink.send(std::move(response));
     writeAccessLog(request, &route, nullptr, sink, started);
 }
@@ -513,6 +517,10 @@ void Worker::writeAccessLog(const http::ClientRequest& request, const ai::AiProx
     }
     line += "}";
     metrics_->access_log->write(line);
+}
+
+void Worker::countRefusal(const ai::AiProxyRoute& route, unsigned status) {
+    if (auto* cell = route.metrics.refused[statusClassIndex(status)]) cell->add(index_);
 }
 
 void Worker::recordRequest(const ai::AiProxyRoute& route, const ai::ProxyResult& result,

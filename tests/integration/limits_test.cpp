@@ -185,6 +185,23 @@ TEST_F(LimitsTest, TheGatewaysQuotaHeadersReplaceAnUpstreamsOfTheSameName) {
     EXPECT_EQ(response.headers.get("x-ratelimit-remaining-requests"), "42");
 }
 
+TEST_F(LimitsTest, RefusalsCountAsRequestsAnsweredWithoutAnUpstream) {
+    ASSERT_TRUE(start(config(std::string("      key-auth: {}\n"
+                                         "      limit-count: {count: 1, time_window: ") +
+                             kDay + ", key: consumer_name}\n")));
+    EXPECT_EQ(chat().status, 401);
+    EXPECT_EQ(chat(kAliceKey).status, 200);
+    EXPECT_EQ(chat(kAliceKey).status, 503);
+
+    EXPECT_EQ(metric(R"(aiproxy_http_requests_total{route="chat",upstream="",status_class="4xx"})"),
+              1);
+    EXPECT_EQ(metric(R"(aiproxy_http_requests_total{route="chat",upstream="",status_class="5xx"})"),
+              1);
+    EXPECT_EQ(metric(R"(aiproxy_key_auth_rejected_total{route="chat"})"), 1);
+    EXPECT_EQ(metric(R"(aiproxy_rate_limited_total{route="chat",plugin="limit-count"})"), 1);
+    EXPECT_EQ(backend_.requestCount(), 1U);
+}
+
 TEST_F(LimitsTest, TheRejectedCodeAndMessageAreConfigurable) {
     ASSERT_TRUE(start(config(std::string("      limit-count: {count: 1, time_window: ") + kDay +
                              ", rejected_code: 429, rejected_msg: \"slow down\"}\n")));

@@ -44,8 +44,12 @@ struct ModelMetrics {
 // Metric handles of one route, indexed by upstream slot (AiProxyRoute::upstreams).
 struct RouteMetrics {
     std::vector<std::array<metrics::CounterCell*, 5>> requests;  // [slot][status class]
-    std::vector<metrics::CounterCell*> retries;  // retries_total{route,upstream}, [slot]
-    metrics::CounterCell* fallbacks = nullptr;   // fallbacks_total{route,from,to}
+    // requests_total with upstream "": answered by the gateway before any upstream was asked
+    // (ip-restriction, key-auth, limits), by status class.
+    std::array<metrics::CounterCell*, 5> refused{};
+    metrics::CounterCell* key_auth_rejected = nullptr;  // key_auth_rejected_total{route}
+    std::vector<metrics::CounterCell*> retries;         // retries_total{route,upstream}, [slot]
+    metrics::CounterCell* fallbacks = nullptr;          // fallbacks_total{route,from,to}
     metrics::HistogramCell* duration = nullptr;
     metrics::HistogramCell* time_to_first_token = nullptr;
     metrics::GaugeCell* active_streams = nullptr;

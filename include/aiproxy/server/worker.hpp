@@ -69,6 +69,8 @@ private:
                                  const ai::AiProxyRoute& route, const policy::RouteLimits& limits,
                                  policy::Rejection&& rejection,
                                  std::chrono::steady_clock::time_point started);
+    // requests_total{route, upstream ""} for an answer the gateway gave before any upstream.
+    void countRefusal(const ai::AiProxyRoute& route, unsigned status);
     void recordRequest(const ai::AiProxyRoute& route, const ai::ProxyResult& result,
                        const http::ResponseSink& sink,
                        std::chrono::steady_clock::time_point started);
