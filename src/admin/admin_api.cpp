@@ -71,10 +71,11 @@ std::string invalidIdMessage(std::string_view id) {
            "\": use 1 to 64 characters from a-z, A-Z, 0-9, '-', '_' and '.'";
 }
 
-// "routes" -> "route", for messages in APISIX's wording.
+// "routes" -> "route", "consumer_groups" -> "consumer group", for messages in APISIX's wording.
 std::string singular(std::string_view resource) {
     std::string name{resource};
     if (!name.empty() && name.back() == 's') name.pop_back();
+    std::replace(name.begin(), name.end(), '_', ' ');
     return name;
 }
 

@@ -43,15 +43,16 @@ bool isHeaderName(std::string_view text) {
 
 namespace {
 
-// The ids the file declares, read leniently, so routes can be checked wherever they appear.
-std::set<std::string> declaredUpstreamIds(const Json& document) {
+// The ids the file declares in a section, read leniently, so references can be checked wherever
+// they appear.
+std::set<std::string> declaredIds(const Json& document, const char* section) {
     std::set<std::string> ids;
-    auto upstreams = document.find("upstreams");
-    if (upstreams == document.end() || !upstreams->is_array()) return ids;
-    for (const Json& upstream : *upstreams) {
-        if (!upstream.is_object()) continue;
-        auto id = upstream.find("id");
-        if (id == upstream.end()) continue;
+    auto list = document.find(section);
+    if (list == document.end() || !list->is_array()) return ids;
+    for (const Json& object : *list) {
+        if (!object.is_object()) continue;
+        auto id = object.find("id");
+        if (id == object.end()) continue;
         if (id->is_string()) {
             ids.insert(id->get<std::string>());
         } else if (id->is_number_unsigned()) {
@@ -81,8 +82,10 @@ std::optional<Config> readConfig(const Json& document, DiagnosticSink& sink) {
                    "the top level must be an object with server, status, log, admin, storage, "
                    "pricing, upstreams and routes");
     } else {
-        std::set<std::string> upstream_ids = declaredUpstreamIds(document);
+        std::set<std::string> upstream_ids = declaredIds(document, "upstreams");
+        std::set<std::string> group_ids = declaredIds(document, "consumer_groups");
         std::set<std::string> seen_upstreams;
+        std::set<std::string> seen_groups;
         std::set<std::string> seen_routes;
         std::set<std::string> seen_consumers;
         ObjectReader{}
@@ -100,11 +103,20 @@ std::optional<Config> readConfig(const Json& document, DiagnosticSink& sink) {
                     else if (path)
                         config.pricing_file = *path;
                 })
+            .on("consumer_groups",
+                [&](const Value& v) {
+                    v.forEachElement([&](const Value& element) {
+                        ConsumerGroupConfig group;
+                        readConsumerGroup(element, group);
+                        checkUniqueId(element, group.id, seen_groups);
+                        config.consumer_groups.push_back(std::move(group));
+                    });
+                })
             .on("consumers",
                 [&](const Value& v) {
                     v.forEachElement([&](const Value& element) {
                         ConsumerConfig consumer;
-                        readConsumer(element, consumer);
+                        readConsumer(element, group_ids, consumer);
                         if (!consumer.id.empty() && !seen_consumers.insert(consumer.id).second) {
                             element.sink().error(memberPath(element.path(), "username"),
                                                  "duplicate username \"" + consumer.id + "\"");

@@ -1,6 +1,8 @@
 // consumers[]: APISIX's consumer shape; the key-auth key is kept only as its SHA-256.
+// consumer_groups[]: the limits a consumer's group_id adds to every key-auth route.
 
 #include "aiproxy/common/digest.hpp"
+#include "limits_schema.hpp"
 #include "schema.hpp"
 
 namespace aiproxy::config::detail {
@@ -47,7 +49,8 @@ void readKeyAuth(const Value& value, ConsumerConfig& consumer) {
 
 }  // namespace
 
-void readConsumer(const Value& value, ConsumerConfig& consumer) {
+void readConsumer(const Value& value, const std::set<std::string>& group_ids,
+                  ConsumerConfig& consumer) {
     ObjectReader reader;
     reader
         .on("username",
@@ -82,11 +85,59 @@ void readConsumer(const Value& value, ConsumerConfig& consumer) {
                     }
                 });
             })
-        .ignore("desc")
-        .ignore("group_id");
+        .on("group_id",
+            [&](const Value& v) {
+                auto id = v.id();
+                if (!id) return;
+                if (group_ids.count(*id) == 0) {
+                    v.error("consumer group \"" + *id + "\" does not exist");
+                    return;
+                }
+                consumer.group_id = *id;
+            })
+        .ignore("desc");
     if (!reader.read(value)) return;
     if (!reader.seen("username"))
         value.sink().error(memberPath(value.path(), "username"), "required");
+}
+
+void readConsumerGroup(const Value& value, ConsumerGroupConfig& group) {
+    ObjectReader reader;
+    reader
+        .on("id",
+            [&](const Value& v) {
+                if (auto id = v.id()) group.id = *id;
+            })
+        .on("labels",
+            [&](const Value& v) {
+                v.forEachMember([&](const std::string& name, const Value& label) {
+                    if (auto text = label.string()) group.labels.emplace_back(name, *text);
+                });
+            })
+        .on("plugins",
+            [&](const Value& v) {
+                v.forEachMember([&](const std::string& name, const Value& plugin) {
+                    // "limit-count:" with nothing under it reads as an empty configuration.
+                    static const Json kEmpty = Json::object();
+                    Value config = plugin.json().is_null()
+                                       ? Value{kEmpty, plugin.path(), plugin.sink()}
+                                       : plugin;
+                    if (name == "limit-count") {
+                        readLimitCount(config, group.limit_count.emplace(),
+                                       LimitScope::ConsumerGroup);
+                    } else if (name == "limit-req") {
+                        readLimitReq(config, group.limit_req.emplace(), LimitScope::ConsumerGroup);
+                    } else if (name == "ai-rate-limiting") {
+                        readAiRateLimiting(config, group.ai_rate_limiting.emplace());
+                    } else {
+                        plugin.warning("unknown plugin, ignored");
+                    }
+                });
+            })
+        .ignore("desc")
+        .ignore("name");
+    if (!reader.read(value)) return;
+    if (!reader.seen("id")) value.sink().error(memberPath(value.path(), "id"), "required");
 }
 
 }  // namespace aiproxy::config::detail

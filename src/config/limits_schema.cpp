@@ -102,9 +102,16 @@ void notSupported(ObjectReader& reader, std::string key, std::string message) {
     reader.on(key, [message](const Value& v) { v.error(message); });
 }
 
+// A consumer group's plugin without key_type: the group's budget unless a key is named.
+void groupDefaultKey(const ObjectReader& reader, LimitScope scope, LimitKey& key) {
+    if (scope != LimitScope::ConsumerGroup || reader.seen("key_type")) return;
+    key.type = reader.seen("key") ? "var" : "constant";
+    if (key.type == "constant") key.var.clear();
+}
+
 }  // namespace
 
-void readLimitCount(const Value& value, LimitCountConfig& limit) {
+void readLimitCount(const Value& value, LimitCountConfig& limit, LimitScope scope) {
     ObjectReader reader;
     reader
         .on("count",
@@ -123,13 +130,18 @@ void readLimitCount(const Value& value, LimitCountConfig& limit) {
         .ignore("allow_degradation");
     readSharedFields(reader, limit.key, limit.rejected_code, limit.rejected_msg);
     notSupported(reader, "rules", "rules are not supported; use one count and time_window");
-    notSupported(reader, "group", "group is not supported; counters are per route");
+    if (scope == LimitScope::ConsumerGroup) {
+        reader.ignore("group");
+    } else {
+        notSupported(reader, "group", "group is not supported; counters are per route");
+    }
     if (!reader.read(value)) return;
+    groupDefaultKey(reader, scope, limit.key);
     requireKeys(value, reader, {"count", "time_window"});
     checkKey(value, limit.key);
 }
 
-void readLimitReq(const Value& value, LimitReqConfig& limit) {
+void readLimitReq(const Value& value, LimitReqConfig& limit, LimitScope scope) {
     ObjectReader reader;
     reader
         .on("rate",
@@ -147,6 +159,7 @@ void readLimitReq(const Value& value, LimitReqConfig& limit) {
         .ignore("allow_degradation");
     readSharedFields(reader, limit.key, limit.rejected_code, limit.rejected_msg);
     if (!reader.read(value)) return;
+    groupDefaultKey(reader, scope, limit.key);
     requireKeys(value, reader, {"rate"});
     checkKey(value, limit.key);
 }

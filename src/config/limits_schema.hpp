@@ -9,8 +9,14 @@
 
 namespace aiproxy::config::detail {
 
-void readLimitCount(const Value& value, LimitCountConfig& limit);
-void readLimitReq(const Value& value, LimitReqConfig& limit);
+// Where a plugin is configured. In a consumer group a key that is not named is the group's
+// (key_type constant: every member counts in one budget), and limit-count's `group` (APISIX:
+// share the counter across routes) is accepted, since a group's counters are shared anyway.
+enum class LimitScope { Route, ConsumerGroup };
+
+void readLimitCount(const Value& value, LimitCountConfig& limit,
+                    LimitScope scope = LimitScope::Route);
+void readLimitReq(const Value& value, LimitReqConfig& limit, LimitScope scope = LimitScope::Route);
 void readAiRateLimiting(const Value& value, AiRateLimitingConfig& limit);
 void readMaxConcurrent(const Value& value, MaxConcurrentConfig& limit);
 

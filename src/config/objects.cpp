@@ -56,6 +56,16 @@ std::vector<Reference> routeReferences(const Document& value) {
     return refs;
 }
 
+std::vector<Reference> consumerReferences(const Document& value) {
+    std::vector<Reference> refs;
+    if (!value.is_object()) return refs;
+    auto group = value.find("group_id");
+    if (group == value.end()) return refs;
+    std::string id = textId(*group);
+    if (!id.empty()) refs.push_back({"consumer_groups", id, "group_id"});
+    return refs;
+}
+
 // One kind of object: how to read it (the file's reader for that section) and where it goes.
 template <class Object, class Read>
 Resource makeResource(std::string name, Read read, std::vector<Object> Config::*section,
@@ -109,12 +119,18 @@ void sealConsumer(Document& value) {
 
 std::vector<Resource> makeResources() {
     std::vector<Resource> list;
+    list.push_back(makeResource<ConsumerGroupConfig>(
+        "consumer_groups",
+        [](const Value& value, const ObjectIds&, ConsumerGroupConfig& out) {
+            detail::readConsumerGroup(value, out);
+        },
+        &Config::consumer_groups, [](const Document&) { return std::vector<Reference>{}; }));
     Resource consumers = makeResource<ConsumerConfig>(
         "consumers",
-        [](const Value& value, const ObjectIds&, ConsumerConfig& out) {
-            detail::readConsumer(value, out);
+        [](const Value& value, const ObjectIds& existing, ConsumerConfig& out) {
+            detail::readConsumer(value, idsOf(existing, "consumer_groups"), out);
         },
-        &Config::consumers, [](const Document&) { return std::vector<Reference>{}; });
+        &Config::consumers, consumerReferences);
     consumers.id_field = "username";
     consumers.seal = sealConsumer;
     list.push_back(std::move(consumers));

@@ -20,8 +20,12 @@ void readStorage(const Value& value, StorageConfig& storage);
 // pricing: {model: {...}}; an entry for a model already present replaces it.
 void readPricing(const Value& value, std::vector<std::pair<std::string, ModelPrice>>& pricing);
 void readUpstream(const Value& value, UpstreamConfig& upstream);
-// consumers[]: username, labels, plugins.key-auth.{key | key_sha256}.
-void readConsumer(const Value& value, ConsumerConfig& consumer);
+// consumers[]: username, labels, plugins.key-auth.{key | key_sha256}, group_id (one of
+// group_ids).
+void readConsumer(const Value& value, const std::set<std::string>& group_ids,
+                  ConsumerConfig& consumer);
+// consumer_groups[]: id, desc, labels, plugins.{limit-count, limit-req, ai-rate-limiting}.
+void readConsumerGroup(const Value& value, ConsumerGroupConfig& group);
 // One instance of ai-proxy-multi, as an upstream of one node (see AiProxyMultiConfig).
 void readInstance(const Value& value, UpstreamConfig& instance);
 // routes[].plugins.ai-proxy-multi; expose_upstream_headers as ai-proxy's.

@@ -114,14 +114,29 @@ Millis wallClock() {
 }
 
 RouteLimits::RouteLimits(const config::RouteConfig& route, LimitStore& store)
-    : route_id_(route.id),
+    : where_("on route " + route.id),
       store_(&store),
       limit_count_(route.limit_count),
       limit_req_(route.limit_req),
       ai_rate_limiting_(route.ai_rate_limiting),
       max_concurrent_(route.max_concurrent) {
+    compile(route.id);
+    if (max_concurrent_) gate_ = store.gate(route.id);
+}
+
+RouteLimits::RouteLimits(const config::ConsumerGroupConfig& group, LimitStore& store)
+    : where_("for consumer group " + group.id),
+      store_(&store),
+      limit_count_(group.limit_count),
+      limit_req_(group.limit_req),
+      ai_rate_limiting_(group.ai_rate_limiting) {
+    // A leading '\n' keeps a group's keys apart from those of a route with the same id.
+    compile("\ngroup\n" + group.id);
+}
+
+void RouteLimits::compile(const std::string& scope) {
     // Parts end in '\n', which ids and plugin names do not normally contain.
-    std::string base = route.id + "\n";
+    std::string base = scope + "\n";
     if (limit_count_) {
         count_prefix_ = base + "limit-count\n" + std::to_string(limit_count_->time_window) + "\n" +
                         keyPart(limit_count_->key) + "\n";
@@ -132,7 +147,6 @@ RouteLimits::RouteLimits(const config::RouteConfig& route, LimitStore& store)
             base + "ai-rate-limiting\n" + std::to_string(ai_rate_limiting_->time_window) + "\n" +
             ai_rate_limiting_->limit_strategy + "\n" + keyPart(ai_rate_limiting_->key) + "\n";
     }
-    if (max_concurrent_) gate_ = store.gate(route.id);
 }
 
 bool RouteLimits::empty() const {
@@ -158,8 +172,7 @@ Admission RouteLimits::admit(const RequestKeys& keys, Millis now) const {
                     : (cost ? "Cost budget of " + amountText(budget->limit) + " USD"
                             : "Token budget of " + amountText(budget->limit) + " " +
                                   budget->limit_strategy) +
-                          " per " + std::to_string(budget->time_window) + " s used up on route " +
-                          route_id_;
+                          " per " + std::to_string(budget->time_window) + " s used up " + where_;
             out.rejection = reject(LimitPlugin::AiRateLimiting, budget->rejected_code,
                                    std::move(message), "tokens", out.headers, use.reset);
             return out;
@@ -178,7 +191,7 @@ Admission RouteLimits::admit(const RequestKeys& keys, Millis now) const {
                                       ? count->rejected_msg
                                       : "Rate limit of " + std::to_string(count->count) +
                                             " requests per " + std::to_string(count->time_window) +
-                                            " s reached on route " + route_id_;
+                                            " s reached " + where_;
             out.rejection = reject(LimitPlugin::LimitCount, count->rejected_code,
                                    std::move(message), "requests", out.headers, use.reset);
             return out;
@@ -191,7 +204,7 @@ Admission RouteLimits::admit(const RequestKeys& keys, Millis now) const {
             std::string message = !req->rejected_msg.empty()
                                       ? req->rejected_msg
                                       : "Rate limit of " + amountText(req->rate) +
-                                            " requests per second reached on route " + route_id_;
+                                            " requests per second reached " + where_;
             out.rejection = reject(LimitPlugin::LimitReq, req->rejected_code, std::move(message),
                                    "requests", out.headers, use.retry_after);
             return out;

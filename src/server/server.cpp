@@ -390,6 +390,7 @@ private:
             applied.routes = next.routes;
             applied.upstreams = next.upstreams;
             applied.consumers = next.consumers;
+            applied.consumer_groups = next.consumer_groups;
             applied.pricing = next.pricing;
             applied.server.real_ip = next.server.real_ip;
             // The file wins for the ids it declares; admin-managed objects stay.

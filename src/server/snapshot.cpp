@@ -8,6 +8,8 @@ namespace aiproxy::server {
 namespace {
 
 constexpr std::array<std::string_view, 5> kStatusClasses{"1xx", "2xx", "3xx", "4xx", "5xx"};
+constexpr std::string_view kRateLimitedHelp =
+    "Requests refused by a limit, by route (or consumer group) and plugin.";
 
 std::unique_ptr<ai::UpstreamMetrics> upstreamMetrics(observe::MetricsRegistry& registry,
                                                      const upstream::Upstream& upstream) {
@@ -103,13 +105,28 @@ void limitMetrics(observe::MetricsRegistry& registry, const config::RouteConfig&
                   policy::RouteLimits& limits) {
     auto cell = [&](policy::LimitPlugin plugin) {
         limits.rejected[static_cast<std::size_t>(plugin)] = registry.counter(
-            "aiproxy_rate_limited_total", "Requests refused by a limit, by route and plugin.",
+            "aiproxy_rate_limited_total", kRateLimitedHelp,
             {{"route", route.id}, {"plugin", std::string(policy::limitPluginName(plugin))}});
     };
     if (route.limit_req) cell(policy::LimitPlugin::LimitReq);
     if (route.limit_count) cell(policy::LimitPlugin::LimitCount);
     if (route.ai_rate_limiting) cell(policy::LimitPlugin::AiRateLimiting);
     if (route.max_concurrent) cell(policy::LimitPlugin::MaxConcurrent);
+}
+
+// aiproxy_rate_limited_total{consumer_group,plugin}: a group's budget spans routes, so its
+// refusals are counted by group (bounded: groups come from config), not by route.
+void groupLimitMetrics(observe::MetricsRegistry& registry, const config::ConsumerGroupConfig& group,
+                       policy::RouteLimits& limits) {
+    auto cell = [&](policy::LimitPlugin plugin) {
+        limits.rejected[static_cast<std::size_t>(plugin)] =
+            registry.counter("aiproxy_rate_limited_total", kRateLimitedHelp,
+                             {{"consumer_group", group.id},
+                              {"plugin", std::string(policy::limitPluginName(plugin))}});
+    };
+    if (group.limit_req) cell(policy::LimitPlugin::LimitReq);
+    if (group.limit_count) cell(policy::LimitPlugin::LimitCount);
+    if (group.ai_rate_limiting) cell(policy::LimitPlugin::AiRateLimiting);
 }
 
 }  // namespace
@@ -271,6 +288,19 @@ std::shared_ptr<const Snapshot> Snapshot::build(const config::Config& config,
         }
         snapshot->real_ip.emplace(real_ip->header, std::move(trusted), real_ip->recursive);
     }
+    std::vector<const config::ConsumerGroupConfig*> limited_groups;
+    std::unordered_map<std::string, std::size_t> group_index;
+    for (const auto& group : config.consumer_groups) {
+        policy::RouteLimits limits{group, *snapshot->limit_store};
+        if (limits.empty()) continue;
+        group_index.emplace(group.id, snapshot->group_limits.size());
+        snapshot->group_limits.push_back(std::move(limits));
+        limited_groups.push_back(&group);
+    }
+    for (const auto& consumer : config.consumers) {
+        auto found = group_index.find(consumer.group_id);
+        if (found != group_index.end()) snapshot->group_of_consumer[consumer.id] = found->second;
+    }
     if (registry) {
         std::unordered_map<const upstream::Upstream*, const ai::UpstreamMetrics*> by_upstream;
         auto metricsOf = [&](const upstream::Upstream& upstream) {
@@ -300,6 +330,8 @@ std::shared_ptr<const Snapshot> Snapshot::build(const config::Config& config,
                                       {{"route", config.routes[i].id}});
             }
         }
+        for (std::size_t i = 0; i < snapshot->group_limits.size(); ++i)
+            groupLimitMetrics(*registry, *limited_groups[i], snapshot->group_limits[i]);
     }
     return snapshot;
 }

@@ -235,25 +235,30 @@ http::awaitable<void> Worker::handle(http::ClientRequest& request, http::Respons
         consumer = std::move(std::get<std::string>(verdict));
     }
     const auto& limits = snapshot->route_limits[match->route_index];
+    const policy::RouteLimits* group = snapshot->groupLimits(consumer);
     policy::Admission admission;
+    policy::Admission group_admission;
     policy::GateSlot slot;
-    if (!limits.empty()) {
-        bool admitted =
-            co_await applyLimits(request, sink, route, limits, consumer, admission, slot, started);
+    if (!limits.empty() || group) {
+        bool admitted = co_await applyLimits(request, sink, route, limits, group, consumer,
+                                             admission, group_admission, slot, started);
         if (!admitted) co_return;
     }
-    // The quota left goes out with the answer, as with APISIX (refusals carry it already).
-    for (auto& [name, value] : admission.headers)
-        sink.addHeader(std::move(name), std::move(value));
+    // The quota left goes out with the answer, as with APISIX (refusals carry it already); the
+    // group's after the route's.
+    for (auto* quota : {&admission.headers, &group_admission.headers}) {
+        for (auto& [name, value] : *quota)
+            sink.addHeader(std::move(name), std::move(value));
+    }
     ai::ForwardPath forward{.prefix = match->prefix, .rest = match->rest};
     auto result = co_await ai::proxyRequest(route, forward, request, sink, services_, consumer);
     slot.release();
-    if (!admission.budget_key.empty()) {
-        limits.deduct(admission,
-                      {.prompt_tokens = result.prompt_tokens,
-                       .completion_tokens = result.completion_tokens,
-                       .cost_usd = result.cost_usd},
-                      policy::wallClock());
+    policy::Usage usage{.prompt_tokens = result.prompt_tokens,
+                        .completion_tokens = result.completion_tokens,
+                        .cost_usd = result.cost_usd};
+    if (!admission.budget_key.empty()) limits.deduct(admission, usage, policy::wallClock());
+    if (group && !group_admission.budget_key.empty()) {
+        group->deduct(group_admission, usage, policy::wallClock());
     }
     recordRequest(route, result, sink, started);
     writeAccessLog(request, &route, &result, sink, started);
@@ -285,12 +290,11 @@ struct QueuedTicket {
 
 }  // namespace
 
-http::awaitable<bool> Worker::applyLimits(http::ClientRequest& request, http::ResponseSink& sink,
-                                          const ai::AiProxyRoute& route,
-                                          const policy::RouteLimits& limits,
-                                          std::string_view consumer, policy::Admission& admission,
-                                          policy::GateSlot& slot,
-                                          std::chrono::steady_clock::time_point started) {
+http::awaitable<bool> Worker::applyLimits(
+    http::ClientRequest& request, http::ResponseSink& sink, const ai::AiProxyRoute& route,
+    const policy::RouteLimits& limits, const policy::RouteLimits* group, std::string_view consumer,
+    policy::Admission& admission, policy::Admission& group_admission, policy::GateSlot& slot,
+    std::chrono::steady_clock::time_point started) {
     policy::RequestKeys keys{
         .remote_addr = request.clientAddress(),
         .consumer = consumer,
@@ -299,15 +303,30 @@ http::awaitable<bool> Worker::applyLimits(http::ClientRequest& request, http::Re
             if (field == request.message.end()) return std::nullopt;
             return std::string_view{field->value()};
         }};
-    admission = limits.admit(keys, policy::wallClock());
+    auto now = policy::wallClock();
+    admission = limits.admit(keys, now);
     if (admission.rejection) {
         co_await refuse(request, sink, route, limits, std::move(*admission.rejection), started);
         co_return false;
     }
-    if (admission.delay > std::chrono::milliseconds::zero()) {
+    auto delay = admission.delay;
+    if (group) {
+        group_admission = group->admit(keys, now);
+        if (auto& rejection = group_admission.rejection) {
+            // The route's quota headers go out too, before the group's.
+            rejection->headers.insert(rejection->headers.begin(), admission.headers.begin(),
+                                      admission.headers.end());
+            co_await refuse(request, sink, route, *group, std::move(*rejection), started);
+            co_return false;
+        }
+        // Both leaky buckets counted the request as leaving after their delay: the longer one
+        // fits both rates.
+        delay = std::max(delay, group_admission.delay);
+    }
+    if (delay > std::chrono::milliseconds::zero()) {
         // limit-req: the request fits the rate once this much time has passed.
         net::steady_timer timer{io_};
-        timer.expires_after(admission.delay);
+        timer.expires_after(delay);
         co_await timer.async_wait(http::use_nothrow);
     }
     const auto& gate = limits.gate();
@@ -351,6 +370,8 @@ http::awaitable<bool> Worker::applyLimits(http::ClientRequest& request, http::Re
                                     .type = "server_error",
                                     .code = "too_many_concurrent_requests",
                                     .headers = admission.headers};
+        rejection.headers.insert(rejection.headers.end(), group_admission.headers.begin(),
+                                 group_admission.headers.end());
         rejection.headers.emplace_back("Retry-After", "1");
         co_await refuse(request, sink, route, limits, std::move(rejection), started);
         co_return false;
@@ -366,8 +387,9 @@ http::awaitable<void> Worker::refuse(http::ClientRequest& request, http::Respons
                                      std::chrono::steady_clock::time_point started) {
     auto response = http::jsonErrorResponse(static_cast<unsigned>(rejection.status),
                                             rejection.message, rejection.type, rejection.code);
+    // insert, not set: a consumer group's quota headers follow the route's of the same name.
     for (const auto& [name, value] : rejection.headers)
-        response.set(name, value);
+        response.insert(name, value);
     response.set("X-Request-Id", request.request_id);
     // Counted before the answer goes out, so a client that saw it finds it in /metrics.
     if (auto* cell = limits.rejected[static_cast<std::size_t>(rejection.plugin)]) cell->add(index_);

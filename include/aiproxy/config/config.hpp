@@ -250,6 +250,7 @@ struct ConsumerConfig {
     std::string id;  // the username: consumers are keyed by it, as in APISIX
     StringPairs labels;
     std::string key_sha256;  // lower-case hex; empty: the consumer has no key-auth key
+    std::string group_id;    // a consumer_groups id whose limits apply too; empty: none
     bool operator==(const ConsumerConfig&) const = default;
 };
 
@@ -348,6 +349,19 @@ struct MaxConcurrentConfig {
     bool operator==(const MaxConcurrentConfig&) const = default;
 };
 
+// consumer_groups[] (APISIX shape): limits shared by the consumers whose group_id names the
+// group. They apply after the route's, on every key-auth route. A plugin's counter is the
+// group's (one budget for all members, across routes) unless its key says otherwise:
+// `key: consumer_name` counts per member, `key: remote_addr` per client address.
+struct ConsumerGroupConfig {
+    std::string id;
+    StringPairs labels;
+    std::optional<LimitCountConfig> limit_count;
+    std::optional<LimitReqConfig> limit_req;
+    std::optional<AiRateLimitingConfig> ai_rate_limiting;
+    bool operator==(const ConsumerGroupConfig&) const = default;
+};
+
 // routes[].vars: [["post_arg.model", "~~", "^local-"], ...]; all must hold. APISIX operators:
 // ==, ~=, >, <, >=, <=, ~~ (regex), ~* (regex, case-insensitive), in, has, ! (negates the next).
 struct VarCondition {
@@ -406,6 +420,7 @@ struct Config {
     // pricing_file (relative to the config file) is read first; pricing: entries override it.
     std::string pricing_file;
     std::vector<std::pair<std::string, ModelPrice>> pricing;  // model -> price, file order
+    std::vector<ConsumerGroupConfig> consumer_groups;
     std::vector<ConsumerConfig> consumers;
     std::vector<UpstreamConfig> upstreams;
     std::vector<RouteConfig> routes;

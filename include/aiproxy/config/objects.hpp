@@ -32,7 +32,7 @@ struct Reference {
 };
 
 struct Resource {
-    std::string name;             // the path segment: "routes", "upstreams", "consumers"
+    std::string name;  // the path segment: "routes", "upstreams", "consumers", "consumer_groups"
     std::string id_field = "id";  // consumers: "username"
     // Validates one object (with its id; create_time and update_time are ignored). Errors carry
     // paths relative to the object ("nodes[\"a:1\"]: must be >= 0").

@@ -1,6 +1,7 @@
 #pragma once
 // RouteLimits: one route's traffic plugins (limit-count, limit-req, ai-rate-limiting) and its
-// max_concurrent, compiled once per snapshot over the process-wide LimitStore. The decisions
+// max_concurrent, compiled once per snapshot over the process-wide LimitStore; or a consumer
+// group's traffic plugins, which count under the group's id whatever the route. The decisions
 // are pure given the store and the time, so they are tested on a fake clock; the worker only
 // waits (delay, queue) and answers.
 //
@@ -64,6 +65,9 @@ public:
     RouteLimits() = default;
     // store outlives this object (the snapshot holds it).
     RouteLimits(const config::RouteConfig& route, LimitStore& store);
+    // A consumer group's plugins (no max_concurrent): their counters are keyed by the group, so
+    // its members share them on every route.
+    RouteLimits(const config::ConsumerGroupConfig& group, LimitStore& store);
 
     // True when no traffic plugin and no max_concurrent is set: the worker skips everything.
     bool empty() const;
@@ -78,17 +82,21 @@ public:
     }
     const std::shared_ptr<ConcurrencyGate>& gate() const { return gate_; }
 
-    // aiproxy_rate_limited_total{route,plugin}, by LimitPlugin; null = not recorded.
+    // aiproxy_rate_limited_total{route,plugin} (a group's: {consumer_group,plugin}), by
+    // LimitPlugin; null = not recorded.
     std::array<metrics::CounterCell*, kLimitPlugins> rejected{};
 
 private:
-    std::string route_id_;
+    // scope: the first part of every key; where: the scope in messages ("on route chat").
+    void compile(const std::string& scope);
+
+    std::string where_;
     LimitStore* store_ = nullptr;
     std::optional<config::LimitCountConfig> limit_count_;
     std::optional<config::LimitReqConfig> limit_req_;
     std::optional<config::AiRateLimitingConfig> ai_rate_limiting_;
     std::optional<config::MaxConcurrentConfig> max_concurrent_;
-    // Key prefixes: route, plugin and what makes a count comparable (window, key, strategy).
+    // Key prefixes: scope, plugin and what makes a count comparable (window, key, strategy).
     // Limits themselves are left out, so raising a limit keeps what was used.
     std::string count_prefix_;
     std::string req_prefix_;

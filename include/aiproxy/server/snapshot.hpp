@@ -37,6 +37,17 @@ struct Snapshot {
     std::vector<std::optional<policy::IpRestriction>> ip_restrictions;
     // server.real_ip; unset: the client is the TCP peer.
     std::optional<common::RealIp> real_ip;
+    // Consumer groups that have limits, and username -> index into group_limits for their
+    // members (consumers of groups without limits are left out).
+    std::vector<policy::RouteLimits> group_limits;
+    std::unordered_map<std::string, std::size_t> group_of_consumer;
+
+    // The limits of the consumer's group; null when it has none.
+    const policy::RouteLimits* groupLimits(const std::string& consumer) const {
+        if (consumer.empty() || group_of_consumer.empty()) return nullptr;
+        auto found = group_of_consumer.find(consumer);
+        return found == group_of_consumer.end() ? nullptr : &group_limits[found->second];
+    }
 
     // Reuses the previous snapshot's Upstream objects whose settings did not change (their TLS
     // contexts and session caches survive), carries node state (health, in-flight counts,

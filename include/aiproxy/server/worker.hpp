@@ -57,13 +57,15 @@ public:
 
 private:
     void applySnapshot(std::shared_ptr<const Snapshot> snapshot);
-    // The traffic phase: limits, limit-req's delay, max_concurrent's queue. Returns false when
-    // the request was answered (refused) or its client left while it waited; `slot` then holds
-    // nothing.
+    // The traffic phase: the route's limits, then those of the consumer's group (`group`, may
+    // be null), limit-req's delay, max_concurrent's queue. Returns false when the request was
+    // answered (refused) or its client left while it waited; `slot` then holds nothing.
     http::awaitable<bool> applyLimits(http::ClientRequest& request, http::ResponseSink& sink,
                                       const ai::AiProxyRoute& route,
-                                      const policy::RouteLimits& limits, std::string_view consumer,
-                                      policy::Admission& admission, policy::GateSlot& slot,
+                                      const policy::RouteLimits& limits,
+                                      const policy::RouteLimits* group, std::string_view consumer,
+                                      policy::Admission& admission,
+                                      policy::Admission& group_admission, policy::GateSlot& slot,
                                       std::chrono::steady_clock::time_point started);
     http::awaitable<void> refuse(http::ClientRequest& request, http::ResponseSink& sink,
                                  const ai::AiProxyRoute& route, const policy::RouteLimits& limits,

@@ -258,6 +258,41 @@ TEST_F(AdminApiTest, DeleteRefusesAnUpstreamInUseUnlessForced) {
     EXPECT_EQ(call("DELETE", "upstreams/openai_upstream").status, 404u);
 }
 
+TEST_F(AdminApiTest, ConsumerGroupsAreCheckedReferencedAndProtectedFromDeletion) {
+    auto bad = call("PUT", "consumer_groups/gold",
+                    R"({"plugins":{"limit-count":{"count":0,"time_window":60}}})");
+    EXPECT_EQ(bad.status, 400u);
+    EXPECT_EQ(json(bad)["error_msg"],
+              "invalid configuration: plugins.limit-count.count: must be > 0");
+    auto dangling = call("PUT", "consumers/alice",
+                         R"({"plugins":{"key-auth":{"key":"k-alice"}},"group_id":"gold"})");
+    EXPECT_EQ(dangling.status, 400u);
+    EXPECT_EQ(json(dangling)["error_msg"],
+              "invalid configuration: group_id: consumer group \"gold\" does not exist");
+
+    auto created =
+        call("PUT", "consumer_groups/gold",
+             R"({"desc":"paid","plugins":{"limit-count":{"count":3,"time_window":60}}})");
+    ASSERT_EQ(created.status, 201u) << created.body;
+    EXPECT_EQ(json(created)["key"], "/apisix/consumer_groups/gold");
+    ASSERT_EQ(call("PUT", "consumers/alice",
+                   R"({"plugins":{"key-auth":{"key":"k-alice"}},"group_id":"gold"})")
+                  .status,
+              201u);
+    ASSERT_EQ(host_.last_effective.consumer_groups.size(), 1u);
+    EXPECT_EQ(host_.last_effective.consumer_groups[0].limit_count->count, 3);
+    ASSERT_EQ(host_.last_effective.consumers.size(), 1u);
+    EXPECT_EQ(host_.last_effective.consumers[0].group_id, "gold");
+
+    auto refused = call("DELETE", "consumer_groups/gold");
+    EXPECT_EQ(refused.status, 400u);
+    EXPECT_EQ(json(refused)["error_msg"],
+              "can not delete this consumer group, consumer [alice] is still using it now");
+    EXPECT_EQ(call("DELETE", "consumer_groups/gold?force=true").status, 200u);
+    // The member whose group is gone leaves the data plane (as a route whose upstream went).
+    EXPECT_TRUE(host_.last_effective.consumers.empty());
+}
+
 TEST_F(AdminApiTest, PatchMergesObjectsDeletesNullsReplacesArrays) {
     putUpstream("u1");
     ASSERT_EQ(call("PUT", "routes/r1", R"({"uri":"/a/*","methods":["GET","POST"],"priority":3,

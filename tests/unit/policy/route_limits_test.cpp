@@ -271,5 +271,71 @@ TEST(RouteLimitsTest, MaxConcurrentGetsTheRoutesSharedGate) {
     EXPECT_FALSE(first.empty());
 }
 
+config::ConsumerGroupConfig consumerGroup(std::string id = "gold") {
+    config::ConsumerGroupConfig out;
+    out.id = std::move(id);
+    return out;
+}
+
+TEST(RouteLimitsTest, AGroupsCountIsOneBudgetForEveryMemberOnEveryRoute) {
+    LimitStore store;
+    auto config = consumerGroup();
+    config.limit_count = config::LimitCountConfig{
+        .count = 3, .time_window = 60, .key = {.type = "constant", .var = ""}};
+    RouteLimits group{config, store};
+    EXPECT_FALSE(group.empty());
+    EXPECT_FALSE(group.gate());  // groups have no max_concurrent
+    EXPECT_FALSE(group.admit(client("10.0.0.1", "alice"), kEpoch).rejection);
+    EXPECT_FALSE(group.admit(client("10.0.0.2", "bob"), kEpoch).rejection);
+    EXPECT_FALSE(group.admit(client("10.0.0.1", "alice"), kEpoch).rejection);
+    // The same group compiled again (another snapshot) shares the count.
+    RouteLimits rebuilt{config, store};
+    auto refused = rebuilt.admit(client("10.0.0.3", "bob"), kEpoch + 1s);
+    ASSERT_TRUE(refused.rejection);
+    EXPECT_EQ(refused.rejection->plugin, LimitPlugin::LimitCount);
+    EXPECT_EQ(refused.rejection->message,
+              "Rate limit of 3 requests per 60 s reached for consumer group gold");
+}
+
+TEST(RouteLimitsTest, AGroupKeyedByConsumerNameCountsPerMember) {
+    LimitStore store;
+    auto config = consumerGroup();
+    config.limit_count = config::LimitCountConfig{
+        .count = 1, .time_window = 60, .key = {.type = "var", .var = "consumer_name"}};
+    RouteLimits group{config, store};
+    EXPECT_FALSE(group.admit(client("10.0.0.1", "alice"), kEpoch).rejection);
+    EXPECT_FALSE(group.admit(client("10.0.0.1", "bob"), kEpoch).rejection);
+    EXPECT_TRUE(group.admit(client("10.0.0.2", "alice"), kEpoch).rejection);
+}
+
+TEST(RouteLimitsTest, AGroupAndARouteWithTheSameIdCountApart) {
+    LimitStore store;
+    config::LimitCountConfig one{
+        .count = 1, .time_window = 60, .key = {.type = "constant", .var = ""}};
+    auto group_config = consumerGroup("chat");
+    group_config.limit_count = one;
+    auto route_config = route("chat");
+    route_config.limit_count = one;
+    RouteLimits group{group_config, store};
+    RouteLimits route_limits{route_config, store};
+    EXPECT_FALSE(group.admit(client("10.0.0.1", "alice"), kEpoch).rejection);
+    EXPECT_FALSE(route_limits.admit(client("10.0.0.1", "alice"), kEpoch).rejection);
+}
+
+TEST(RouteLimitsTest, AGroupTokenBudgetIsDeductedAfterTheResponse) {
+    LimitStore store;
+    auto config = consumerGroup();
+    config.ai_rate_limiting = config::AiRateLimitingConfig{.limit = 100, .time_window = 60};
+    RouteLimits group{config, store};
+    auto first = group.admit(client("10.0.0.1", "alice"), kEpoch);
+    ASSERT_FALSE(first.rejection);
+    group.deduct(first, {.prompt_tokens = 60, .completion_tokens = 40}, kEpoch);
+    auto refused = group.admit(client("10.0.0.2", "bob"), kEpoch + 1s);
+    ASSERT_TRUE(refused.rejection);
+    EXPECT_EQ(refused.rejection->status, 429);
+    EXPECT_EQ(refused.rejection->message,
+              "Token budget of 100 total_tokens per 60 s used up for consumer group gold");
+}
+
 }  // namespace
 }  // namespace aiproxy::policy
