@@ -80,19 +80,11 @@ protected:
 
     Response admin(const std::string& method, const std::string& path,
                    const std::string& body = "") {
-        Request request{.method = method, .target = "/apisix/admin/" + path, .body = body};
-        request.headers.add("X-API-KEY", kAdminKey);
-        if (!body.empty()) request.headers.add("Content-Type", "application/json");
-        return sendRequest(admin_port_, request);
+        return adminCall(admin_port_, kAdminKey, method, path, body);
     }
 
     // The value of one sample line of /metrics ("name{labels}"), -1 when absent.
-    double metric(const std::string& series) {
-        Response response = sendRequest(status_port_, Request{.target = "/metrics"});
-        auto at = response.body.find("\n" + series + " ");
-        if (at == std::string::npos) return -1;
-        return std::stod(response.body.substr(at + series.size() + 2));
-    }
+    double metric(const std::string& series) { return metricSample(status_port_, series); }
 
     // Every value of a header, in the order sent.
     static std::vector<std::string> values(const Response& response, const std::string& name) {

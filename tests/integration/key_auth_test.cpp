@@ -61,10 +61,7 @@ protected:
 
     Response admin(const std::string& method, const std::string& path,
                    const std::string& body = "") {
-        Request request{.method = method, .target = "/apisix/admin/" + path, .body = body};
-        request.headers.add("X-API-KEY", kAdminKey);
-        if (!body.empty()) request.headers.add("Content-Type", "application/json");
-        return sendRequest(admin_port_, request);
+        return adminCall(admin_port_, kAdminKey, method, path, body);
     }
 
     static void expectOpenAiError(const Response& response, int status, const std::string& code) {

@@ -79,11 +79,9 @@ protected:
         return ::testing::AssertionSuccess();
     }
 
-    Response admin(const std::string& method, const std::string& path, const std::string& body) {
-        Request request{.method = method, .target = "/apisix/admin/" + path, .body = body};
-        request.headers.add("X-API-KEY", kAdminKey);
-        request.headers.add("Content-Type", "application/json");
-        return sendRequest(admin_port_, request);
+    Response admin(const std::string& method, const std::string& path,
+                   const std::string& body = "") {
+        return adminCall(admin_port_, kAdminKey, method, path, body);
     }
 
     Response chat(const std::string& apikey = "") {
@@ -93,12 +91,7 @@ protected:
     }
 
     // The value of one sample line of /metrics ("name{labels}"), -1 when absent.
-    double metric(const std::string& series) {
-        Response response = sendRequest(status_port_, Request{.target = "/metrics"});
-        auto at = response.body.find("\n" + series + " ");
-        if (at == std::string::npos) return -1;
-        return std::stod(response.body.substr(at + series.size() + 2));
-    }
+    double metric(const std::string& series) { return metricSample(status_port_, series); }
 
     static void expectRateLimited(const Response& response, int status,
                                   const std::string& type = "requests") {

@@ -74,11 +74,9 @@ protected:
         return ::testing::AssertionSuccess();
     }
 
-    Response admin(const std::string& method, const std::string& path, const std::string& body) {
-        Request request{.method = method, .target = "/apisix/admin/" + path, .body = body};
-        request.headers.add("X-API-KEY", kKey);
-        request.headers.add("Content-Type", "application/json");
-        return sendRequest(admin_port_, request);
+    Response admin(const std::string& method, const std::string& path,
+                   const std::string& body = "") {
+        return adminCall(admin_port_, kKey, method, path, body);
     }
 
     Response chat(const std::string& body, const std::string& content_type = "application/json") {

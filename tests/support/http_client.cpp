@@ -125,6 +125,21 @@ Response sendRequest(uint16_t port, const Request& request) {
     return response;
 }
 
+Response adminCall(uint16_t port, std::string_view key, const std::string& method,
+                   const std::string& path, const std::string& body) {
+    Request request{.method = method, .target = "/apisix/admin/" + path, .body = body};
+    request.headers.add("X-API-KEY", std::string(key));
+    if (!body.empty()) request.headers.add("Content-Type", "application/json");
+    return sendRequest(port, request);
+}
+
+double metricSample(uint16_t status_port, const std::string& series) {
+    Response response = sendRequest(status_port, Request{.target = "/metrics"});
+    auto at = response.body.find("\n" + series + " ");
+    if (at == std::string::npos) return -1;
+    return std::stod(response.body.substr(at + series.size() + 2));
+}
+
 Request chatRequest(std::string target, bool stream) {
     std::string body = R"({"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello"}])";
     body += stream ? R"(,"stream":true})" : "}";

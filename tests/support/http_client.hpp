@@ -37,6 +37,13 @@ struct Response {
 Response sendRequest(uint16_t port, const Request& request);
 
 /// A POST of a chat completion request (`"stream": true` when `stream`) to `target`.
+/// One Admin API call on `port`: `path` is under /apisix/admin/; a body goes as JSON.
+Response adminCall(uint16_t port, std::string_view key, const std::string& method,
+                   const std::string& path, const std::string& body = "");
+
+/// The value of one sample line ("name{labels}") of the status port's /metrics, -1 when absent.
+double metricSample(uint16_t status_port, const std::string& series);
+
 Request chatRequest(std::string target = "/llm/chat/completions", bool stream = false);
 
 struct SseEvent {
