@@ -14,6 +14,19 @@ Json parseObject(std::string_view text) {
     return json.is_object() ? std::move(json) : Json();
 }
 
+// A whole response body with only its top-level "model" and "usage" kept: the choices (most of
+// the bytes) are lexed but never built into a tree, which made this parse a tenth of a proxied
+// request's CPU time.
+Json parseModelAndUsage(std::string_view text) {
+    auto keep = [](int depth, Json::parse_event_t event, Json& parsed) {
+        if (event != Json::parse_event_t::key || depth != 1) return true;
+        const auto& key = parsed.get_ref<const std::string&>();
+        return key == "model" || key == "usage";
+    };
+    Json json = Json::parse(text.begin(), text.end(), keep, /*allow_exceptions=*/false);
+    return json.is_object() ? std::move(json) : Json();
+}
+
 const Json* member(const Json& object, const char* key, Json::value_t type) {
     if (!object.is_object()) return nullptr;
     const auto it = object.find(key);
@@ -114,7 +127,7 @@ bool mayCarryUsage(std::string_view data) {
 
 Usage usageFromOpenAiBody(std::string_view body) {
     Usage usage;
-    const Json response = parseObject(body);
+    const Json response = parseModelAndUsage(body);
     readModel(response, usage);
     if (const Json* usage_json = object(response, "usage")) applyOpenAiUsage(*usage_json, usage);
     return usage;
@@ -122,7 +135,7 @@ Usage usageFromOpenAiBody(std::string_view body) {
 
 Usage usageFromAnthropicBody(std::string_view body) {
     Usage usage;
-    const Json response = parseObject(body);
+    const Json response = parseModelAndUsage(body);
     readModel(response, usage);
     if (const Json* usage_json = object(response, "usage")) {
         usage.completion_tokens = count(usage_json, "output_tokens");

@@ -118,6 +118,24 @@ TEST(UsageTest, GarbageBodiesLeaveCountsUnknown) {
     }
 }
 
+TEST(UsageTest, OnlyTheTopLevelModelAndUsageCount) {
+    // Tool calls and content may carry objects named like ours; only the top level is read.
+    const Usage usage = usageFromOpenAiBody(
+        R"({"id":"x","choices":[{"message":{"content":"hi","model":"nested",)"
+        R"("usage":{"prompt_tokens":999}},"usage":{"completion_tokens":999}}],)"
+        R"("model":"gpt-4o-mini","usage":{"prompt_tokens":7,"completion_tokens":3,)"
+        R"("prompt_tokens_details":{"cached_tokens":2}},"system_fingerprint":"fp"})");
+    EXPECT_EQ(usage.model, "gpt-4o-mini");
+    EXPECT_EQ(usage.prompt_tokens, 7u);
+    EXPECT_EQ(usage.completion_tokens, 3u);
+    EXPECT_EQ(usage.cached_prompt_tokens, 2u);
+    // The same with usage ahead of the choices.
+    const Usage first = usageFromOpenAiBody(
+        R"({"usage":{"prompt_tokens":5,"completion_tokens":1},"choices":[{"usage":{}}]})");
+    EXPECT_EQ(first.prompt_tokens, 5u);
+    EXPECT_EQ(first.completion_tokens, 1u);
+}
+
 TEST(UsageTest, ErrorBodyHasNoUsage) {
     const Usage usage = usageFromAnthropicBody(
         R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})");
