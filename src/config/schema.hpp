@@ -43,7 +43,7 @@ void readInt(const Value& value, int min, int& out);   // an integer in [min, IN
 // its index.
 void readAddressList(const Value& value, std::vector<std::string>& out);
 bool isAllDigits(std::string_view text);
-bool hasSpace(std::string_view text);  // any whitespace or control character
+bool hasSpace(std::string_view text);      // any whitespace or control character
 bool isHeaderName(std::string_view text);  // letters, digits, '-', '_' and '.'; not empty
 
 // Returns the config only when no error was reported (by this call or before it).

@@ -28,13 +28,13 @@ struct SessionLimits {
 
 struct ClientRequest {
     Request message;
-    std::string_view path;   // target without the query
-    std::string_view query;  // after '?', without it; empty when none
+    std::string_view path;       // target without the query
+    std::string_view query;      // after '?', without it; empty when none
     std::string peer_address;    // the TCP peer
     std::string client_address;  // server.real_ip's answer; empty: the peer is the client
-    std::string request_id;  // propagated X-Request-Id or a generated one
-    JsonBody json_body;      // read through jsonBody()
-    bool tls = false;        // arrived over server.tls: X-Forwarded-Proto is https
+    std::string request_id;      // propagated X-Request-Id or a generated one
+    JsonBody json_body;          // read through jsonBody()
+    bool tls = false;            // arrived over server.tls: X-Forwarded-Proto is https
 
     // Who the client is for routing, ip-restriction, limits, hashing and the access log.
     std::string_view clientAddress() const {
