@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "support/daemon.hpp"
+#include "support/daemon_fixture.hpp"
 #include "support/headers.hpp"
 #include "support/http_client.hpp"
 #include "support/llm_replies.hpp"
@@ -27,7 +28,7 @@ constexpr const char* kCarolKey = "sk-gw-carol-groups-5555555555";
 // A day: windows align to the clock, so a short one could roll over in the middle of a test.
 constexpr const char* kDay = "86400";
 
-class ConsumerGroupsTest : public ::testing::Test {
+class ConsumerGroupsTest : public DaemonFixture {
 protected:
     // Alice and Bob are in group gold (its plugins: `group_plugins`, YAML flow entries 6 spaces
     // in), Carol in no group. One key-auth route /llm/* with `route_plugins` next to ai-proxy.
@@ -61,15 +62,11 @@ protected:
     }
 
     ::testing::AssertionResult start(const std::string& text) {
-        if (!daemon_.start(text) || !daemon_.waitForStderr(" ready: ")) {
-            return ::testing::AssertionFailure() << daemon_.stderrText();
-        }
-        status_port_ = parsePortAfter(daemon_.stderrText(), "status endpoint on ").value_or(0);
-        admin_port_ = parsePortAfter(daemon_.stderrText(), "admin API on ").value_or(0);
-        if (status_port_ == 0 || admin_port_ == 0) {
+        auto started = startDaemon(text);
+        if (started && (status_port_ == 0 || admin_port_ == 0)) {
             return ::testing::AssertionFailure() << "no status or admin port in the log";
         }
-        return ::testing::AssertionSuccess();
+        return started;
     }
 
     Response chat(const std::string& apikey) {
@@ -115,15 +112,6 @@ protected:
         auto id = response.headers.get("X-Request-Id").value_or("?");
         ASSERT_TRUE(daemon_.waitForStderr("\"request_id\":\"" + id + "\""));
     }
-
-    void TearDown() override {
-        if (HasFailure()) std::cerr << "--- aiproxyd log ---\n" << daemon_.stderrText();
-    }
-
-    MockBackend backend_{"backend"};
-    Daemon daemon_;
-    uint16_t status_port_ = 0;
-    uint16_t admin_port_ = 0;
 };
 
 TEST_F(ConsumerGroupsTest, MembersShareTheGroupsCountAndOthersAreNotLimited) {

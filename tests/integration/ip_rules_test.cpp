@@ -11,6 +11,7 @@
 #include <string>
 
 #include "support/daemon.hpp"
+#include "support/daemon_fixture.hpp"
 #include "support/http_client.hpp"
 #include "support/mock_backend.hpp"
 
@@ -22,7 +23,7 @@ using Json = nlohmann::json;
 constexpr const char* kAdminKey = "ip-rules-test-admin-key-0123456789";
 constexpr const char* kAliceKey = "sk-gw-alice-ip-rules-0123456789";
 
-class IpRulesTest : public ::testing::Test {
+class IpRulesTest : public DaemonFixture {
 protected:
     // A route `id` on `uri` over the backend with `plugins` (YAML lines, 6 spaces in) next to
     // ai-proxy and `keys` (route-level YAML lines, 4 spaces in).
@@ -49,15 +50,11 @@ protected:
     }
 
     ::testing::AssertionResult start(const std::string& text) {
-        if (!daemon_.start(text) || !daemon_.waitForStderr(" ready: ")) {
-            return ::testing::AssertionFailure() << daemon_.stderrText();
+        auto started = startDaemon(text);
+        if (started && (status_port_ == 0 || admin_port_ == 0)) {
+            return ::testing::AssertionFailure() << "no status or admin port in the log";
         }
-        status_port_ = parsePortAfter(daemon_.stderrText(), "status endpoint on ").value_or(0);
-        admin_port_ = parsePortAfter(daemon_.stderrText(), "admin API on ").value_or(0);
-        if (status_port_ == 0 || admin_port_ == 0) {
-            return ::testing::AssertionFailure() << "no status or admin port logged";
-        }
-        return ::testing::AssertionSuccess();
+        return started;
     }
 
     // A chat completion to `target`, with X-Forwarded-For when `forwarded` is set.
@@ -107,15 +104,6 @@ protected:
         EXPECT_EQ(body["error"]["code"], "ip_not_allowed");
         EXPECT_TRUE(response.headers.has("X-Request-Id"));
     }
-
-    void TearDown() override {
-        if (HasFailure()) std::cerr << "--- aiproxyd log ---\n" << daemon_.stderrText();
-    }
-
-    MockBackend backend_{"backend"};
-    Daemon daemon_;
-    uint16_t status_port_ = 0;
-    uint16_t admin_port_ = 0;
 };
 
 TEST_F(IpRulesTest, AWhitelistLetsListedAddressesInAndRefusesOthersBeforeTheUpstream) {

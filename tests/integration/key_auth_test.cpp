@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "support/daemon.hpp"
+#include "support/daemon_fixture.hpp"
 #include "support/http_client.hpp"
 #include "support/mock_backend.hpp"
 
@@ -22,7 +23,7 @@ using Json = nlohmann::json;
 constexpr const char* kAdminKey = "key-auth-test-admin-key-0123456789";
 constexpr const char* kAliceKey = "sk-gw-alice-0123456789abcdef";
 
-class KeyAuthTest : public ::testing::Test {
+class KeyAuthTest : public DaemonFixture {
 protected:
     std::string config(const std::string& key_auth = "{}") const {
         return std::string("server:\n  listen: [\"127.0.0.1:0\"]\n  workers: 2\n") +
@@ -46,11 +47,7 @@ protected:
 
     ::testing::AssertionResult start(const std::string& text) {
         daemon_.setEnvironment("ALICE_KEY", kAliceKey);
-        if (!daemon_.start(text) || !daemon_.waitForStderr(" ready: ")) {
-            return ::testing::AssertionFailure() << daemon_.stderrText();
-        }
-        admin_port_ = parsePortAfter(daemon_.stderrText(), "admin API on ").value_or(0);
-        return ::testing::AssertionSuccess();
+        return startDaemon(text);
     }
 
     Response chat(const std::string& header = "", const std::string& value = "") {
@@ -71,14 +68,6 @@ protected:
         EXPECT_EQ(body["error"]["code"], code) << response.body;
         EXPECT_TRUE(body["error"]["message"].is_string());
     }
-
-    void TearDown() override {
-        if (HasFailure()) std::cerr << "--- aiproxyd log ---\n" << daemon_.stderrText();
-    }
-
-    MockBackend backend_{"backend"};
-    Daemon daemon_;
-    uint16_t admin_port_ = 0;
 };
 
 TEST_F(KeyAuthTest, MissingOrWrongKeysGet401AndNeverReachTheUpstream) {

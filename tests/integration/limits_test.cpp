@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "support/daemon.hpp"
+#include "support/daemon_fixture.hpp"
 #include "support/http_client.hpp"
 #include "support/llm_replies.hpp"
 #include "support/mock_backend.hpp"
@@ -30,7 +31,7 @@ constexpr const char* kAdminKey = "limits-test-admin-key-0123456789";
 // Window boundaries are the unit tests' business (fake clock).
 constexpr const char* kDay = "86400";
 
-class LimitsTest : public ::testing::Test {
+class LimitsTest : public DaemonFixture {
 protected:
     // One route /llm/* over the backend with `plugins` (YAML flow entries) next to ai-proxy and
     // `route_keys` (YAML lines at route level, 4 spaces in).
@@ -60,23 +61,11 @@ protected:
     }
 
     ::testing::AssertionResult start(const std::string& text) {
-        if (!daemon_.start(text) || !daemon_.waitForStderr(" ready: ")) {
-            return ::testing::AssertionFailure() << daemon_.stderrText();
+        auto started = startDaemon(text);
+        if (started && (status_port_ == 0 || admin_port_ == 0)) {
+            return ::testing::AssertionFailure() << "no status or admin port in the log";
         }
-        const std::string marker = "status endpoint on ";
-        std::string log = daemon_.stderrText();
-        auto at = log.find(marker);
-        if (at == std::string::npos) return ::testing::AssertionFailure() << "no status line";
-        at += marker.size();
-        auto address = log.substr(at, log.find(' ', at) - at);
-        status_port_ = static_cast<uint16_t>(std::stoi(address.substr(address.rfind(':') + 1)));
-        const std::string admin_marker = "admin API on ";
-        at = log.find(admin_marker);
-        if (at == std::string::npos) return ::testing::AssertionFailure() << "no admin line";
-        at += admin_marker.size();
-        address = log.substr(at, log.find(' ', at) - at);
-        admin_port_ = static_cast<uint16_t>(std::stoi(address.substr(address.rfind(':') + 1)));
-        return ::testing::AssertionSuccess();
+        return started;
     }
 
     Response admin(const std::string& method, const std::string& path,
@@ -104,15 +93,6 @@ protected:
         ASSERT_TRUE(retry_after) << "no Retry-After";
         EXPECT_GE(std::stoi(*retry_after), 1);
     }
-
-    void TearDown() override {
-        if (HasFailure()) std::cerr << "--- aiproxyd log ---\n" << daemon_.stderrText();
-    }
-
-    MockBackend backend_{"backend"};
-    Daemon daemon_;
-    uint16_t status_port_ = 0;
-    uint16_t admin_port_ = 0;
 };
 
 TEST_F(LimitsTest, LimitCountRefusesTheFourthRequestWithQuotaHeaders) {
