@@ -12,7 +12,9 @@
 namespace aiproxy::observe {
 namespace {
 
-constexpr std::size_t kQueueLines = 64 * 1024;
+// Messages (workers hand over batches of up to about 16 KB): a stalled disk holds at most
+// about 64 MB before the oldest batches are dropped.
+constexpr std::size_t kQueueMessages = 4096;
 
 // A file sink that can reopen its file in place (spdlog's basic file sink cannot).
 class ReopenableFileSink final : public spdlog::sinks::base_sink<std::mutex> {
@@ -56,7 +58,7 @@ AccessLog::AccessLog(const std::string& target) : impl_(std::make_unique<Impl>()
         sink = impl_->file;
     }
     sink->set_pattern("%v");
-    impl_->pool = std::make_shared<spdlog::details::thread_pool>(kQueueLines, 1);
+    impl_->pool = std::make_shared<spdlog::details::thread_pool>(kQueueMessages, 1);
     impl_->logger = std::make_shared<spdlog::async_logger>(
         "access", std::move(sink), impl_->pool, spdlog::async_overflow_policy::overrun_oldest);
     impl_->logger->set_level(spdlog::level::info);
@@ -67,8 +69,8 @@ AccessLog::~AccessLog() {
     impl_->logger->flush();
 }
 
-void AccessLog::write(std::string_view line) {
-    impl_->logger->info(line);
+void AccessLog::write(std::string_view lines) {
+    impl_->logger->info(lines);
 }
 
 void AccessLog::reopen() {

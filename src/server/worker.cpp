@@ -95,6 +95,7 @@ void Worker::stop() {
     work_.reset();
     io_.stop();
     thread_.join();
+    flushAccessLog();  // the thread is gone: nothing else touches the batch
 }
 
 std::string Worker::newRequestId() {
@@ -110,6 +111,9 @@ std::string Worker::newRequestId() {
 }
 
 namespace {
+
+constexpr std::size_t kAccessLogBatchBytes = 16 * 1024;
+constexpr std::chrono::milliseconds kAccessLogDelay{20};
 
 std::size_t statusClassIndex(unsigned status) {
     return status >= 100 && status < 600 ? status / 100 - 1 : 4;
@@ -538,7 +542,25 @@ void Worker::writeAccessLog(const http::ClientRequest& request, const ai::AiProx
         payload("response_body", sink.payload(), sink.payloadTruncated());
     }
     line += "}";
-    metrics_->access_log->write(line);
+    if (!access_log_batch_.empty()) access_log_batch_ += '\n';
+    access_log_batch_ += line;
+    if (access_log_batch_.size() >= kAccessLogBatchBytes) {
+        flushAccessLog();
+    } else if (!access_log_timer_armed_) {
+        access_log_timer_armed_ = true;
+        access_log_timer_.expires_after(kAccessLogDelay);
+        access_log_timer_.async_wait([this](const http::error_code&) {
+            access_log_timer_armed_ = false;
+            flushAccessLog();
+        });
+    }
+}
+
+void Worker::flushAccessLog() {
+    if (access_log_batch_.empty() || !metrics_ || !metrics_->access_log) return;
+    // One message of several lines: the sink ends it with the last newline.
+    metrics_->access_log->write(access_log_batch_);
+    access_log_batch_.clear();
 }
 
 void Worker::countRefusal(const ai::AiProxyRoute& route, unsigned status) {

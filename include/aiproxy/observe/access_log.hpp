@@ -22,8 +22,9 @@ public:
     AccessLog(const AccessLog&) = delete;
     AccessLog& operator=(const AccessLog&) = delete;
 
-    // Thread-safe; line is one complete JSON object without the newline.
-    void write(std::string_view line);
+    // Thread-safe; lines: one or more complete JSON objects, separated by newlines, without
+    // the last newline.
+    void write(std::string_view lines);
     // Reopens a file target (after logrotate moved it); a no-op for stdout.
     void reopen();
 

@@ -12,6 +12,7 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "aiproxy/ai/ai_proxy.hpp"
 #include "aiproxy/http/connection_tracker.hpp"
@@ -79,6 +80,8 @@ private:
     void writeAccessLog(const http::ClientRequest& request, const ai::AiProxyRoute* route,
                         const ai::ProxyResult* result, const http::ResponseSink& sink,
                         std::chrono::steady_clock::time_point started);
+    // Hands the batched access-log lines to the log's writer thread.
+    void flushAccessLog();
 
     unsigned index_;
     boost::asio::io_context io_{1};
@@ -96,6 +99,12 @@ private:
     ai::WorkerServices services_;
     std::shared_ptr<const Snapshot> snapshot_;
     std::mt19937_64 random_;
+    // Access-log lines of this worker not yet handed to the log: one hand-over (a queue push
+    // and a wake-up of the writer thread) per batch instead of per request. A batch goes when
+    // it is big enough, at the latest kAccessLogDelay after its first line, and at stop().
+    std::string access_log_batch_;
+    boost::asio::steady_timer access_log_timer_{io_};
+    bool access_log_timer_armed_ = false;
     std::thread thread_;
 };
 
