@@ -214,26 +214,21 @@ http::awaitable<void> Worker::handle(http::ClientRequest& request, http::Respons
     if (route.log.payloads) sink.capturePayload(route.log.max_payload_bytes);
     if (const auto& restriction = snapshot->ip_restrictions[match->route_index];
         restriction && !restriction->allows(request.clientAddress())) {
-        auto refusal = http::jsonErrorResponse(static_cast<unsigned>(restriction->status()),
-                                               restriction->message(), "invalid_request_error",
-                                               "ip_not_allowed");
-        refusal.set("X-Request-Id", request.request_id);
         if (restriction->rejected) restriction->rejected->add(index_);
-        countRefusal(route, refusal.result_int());
-        co_await sink.send(std::move(refusal));
-        writeAccessLog(request, &route, nullptr, sink, started);
+        co_await sendRefusal(request, sink, route,
+                             http::jsonErrorResponse(static_cast<unsigned>(restriction->status()),
+                                                     restriction->message(),
+                                                     "invalid_request_error", "ip_not_allowed"),
+                             started);
         co_return;
     }
     std::string consumer;
     if (route.key_auth) {
         auto verdict = authenticate(*route.key_auth, snapshot->consumers_by_key, request.message);
         if (auto* refusal = std::get_if<http::Response>(&verdict)) {
-            refusal->set("X-Request-Id", request.request_id);
             refusal->set(http::bhttp::field::www_authenticate, "Bearer");
             if (auto* cell = route.metrics.key_auth_rejected) cell->add(index_);
-            countRefusal(route, refusal->result_int());
-            co_await sink.send(std::move(*refusal));
-            writeAccessLog(request, &route, nullptr, sink, started);
+            co_await sendRefusal(request, sink, route, std::move(*refusal), started);
             co_return;
         }
         consumer = std::move(std::get<std::string>(verdict));
@@ -394,10 +389,18 @@ http::awaitable<void> Worker::refuse(http::ClientRequest& request, http::Respons
     // insert, not set: a consumer group's quota headers follow the route's of the same name.
     for (const auto& [name, value] : rejection.headers)
         response.insert(name, value);
+    if (auto* cell = limits.rejected[static_cast<std::size_t>(rejection.plugin)]) cell->add(index_);
+    co_await sendRefusal(request, sink, route, std::move(response), started);
+}
+
+http::awaitable<void> Worker::sendRefusal(http::ClientRequest& request, http::ResponseSink& sink,
+                                          const ai::AiProxyRoute& route, http::Response response,
+                                          std::chrono::steady_clock::time_point started) {
     response.set("X-Request-Id", request.request_id);
     // Counted before the answer goes out, so a client that saw it finds it in /metrics.
-    if (auto* cell = limits.rejected[static_cast<std::size_t>(rejection.plugin)]) cell->add(index_);
-    countRefusal(route, response.result_int());
+    if (auto* cell = route.metrics.refused[statusClassIndex(response.result_int())]) {
+        cell->add(index_);
+    }
     co_await sink.send(std::move(response));
     writeAccessLog(request, &route, nullptr, sink, started);
 }
@@ -561,10 +564,6 @@ void Worker::flushAccessLog() {
     // One message of several lines: the sink ends it with the last newline.
     metrics_->access_log->write(access_log_batch_);
     access_log_batch_.clear();
-}
-
-void Worker::countRefusal(const ai::AiProxyRoute& route, unsigned status) {
-    if (auto* cell = route.metrics.refused[statusClassIndex(status)]) cell->add(index_);
 }
 
 void Worker::recordRequest(const ai::AiProxyRoute& route, const ai::ProxyResult& result,

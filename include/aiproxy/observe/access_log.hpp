@@ -1,7 +1,8 @@
 #pragma once
 // AccessLog: one JSON object per request, written by a background thread (spdlog async) so a
-// slow disk never stalls a worker; under sustained overload the oldest queued batches are
-// dropped rather than blocking requests. Workers hand over their lines in batches. A file target is reopened on SIGUSR1 for logrotate.
+// slow disk never stalls a worker. Workers hand over their lines in batches; under sustained
+// overload the oldest queued batches are dropped rather than blocking requests. A file target
+// is reopened on SIGUSR1 for logrotate.
 
 #include <memory>
 #include <string>

@@ -72,8 +72,11 @@ private:
                                  const ai::AiProxyRoute& route, const policy::RouteLimits& limits,
                                  policy::Rejection&& rejection,
                                  std::chrono::steady_clock::time_point started);
-    // requests_total{route, upstream ""} for an answer the gateway gave before any upstream.
-    void countRefusal(const ai::AiProxyRoute& route, unsigned status);
+    // An answer the gateway gives before any upstream (ip-restriction, key-auth, a limit): with
+    // X-Request-Id, counted in requests_total{route, upstream ""}, and logged.
+    http::awaitable<void> sendRefusal(http::ClientRequest& request, http::ResponseSink& sink,
+                                      const ai::AiProxyRoute& route, http::Response response,
+                                      std::chrono::steady_clock::time_point started);
     void recordRequest(const ai::AiProxyRoute& route, const ai::ProxyResult& result,
                        const http::ResponseSink& sink,
                        std::chrono::steady_clock::time_point started);
