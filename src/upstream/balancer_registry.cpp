@@ -7,12 +7,22 @@ bool BalancerRegistry::fits(const Entry& entry, const BalancedSet& set) {
            entry.hash_on == set.balancing.hash_on && entry.key == set.balancing.key;
 }
 
+BalancerRegistry::Entry BalancerRegistry::makeEntry(const BalancedSet& set) const {
+    return Entry{.runtime = set.runtime,
+                 .type = set.balancing.type,
+                 .hash_on = set.balancing.hash_on,
+                 .key = set.balancing.key,
+                 .balancer = makeBalancer(set.balancing, set.runtime, options_)};
+}
+
 void BalancerRegistry::rebuild(const std::vector<const BalancedSet*>& sets) {
     std::unordered_map<std::string, Entry> next;
     for (const BalancedSet* set : sets) {
         auto old = by_key_.find(set->key);
         if (old != by_key_.end() && fits(old->second, *set)) {
             next.emplace(set->key, std::move(old->second));
+        } else {
+            next.emplace(set->key, makeEntry(*set));
         }
     }
     by_key_ = std::move(next);
@@ -20,14 +30,17 @@ void BalancerRegistry::rebuild(const std::vector<const BalancedSet*>& sets) {
 
 Balancer& BalancerRegistry::get(const BalancedSet& set) {
     auto& entry = by_key_[set.key];
-    if (!fits(entry, set)) {
-        entry = Entry{.runtime = set.runtime,
-                      .type = set.balancing.type,
-                      .hash_on = set.balancing.hash_on,
-                      .key = set.balancing.key,
-                      .balancer = makeBalancer(set.balancing, set.runtime, options_)};
-    }
+    if (!fits(entry, set)) entry = makeEntry(set);
     return *entry.balancer;
+}
+
+std::shared_ptr<Balancer> BalancerRegistry::share(const BalancedSet& set) {
+    auto found = by_key_.find(set.key);
+    if (found == by_key_.end()) {
+        return by_key_.emplace(set.key, makeEntry(set)).first->second.balancer;
+    }
+    if (fits(found->second, set)) return found->second.balancer;
+    return makeEntry(set).balancer;
 }
 
 }  // namespace aiproxy::upstream
