@@ -9,6 +9,7 @@
 #include <boost/beast/core/string.hpp>
 #include <cstdio>
 #include <ctime>
+#include <unordered_set>
 #include <variant>
 
 #include "aiproxy/ai/request_model.hpp"
@@ -76,6 +77,18 @@ void Worker::post(std::shared_ptr<const Snapshot> snapshot, std::function<void()
 
 void Worker::applySnapshot(std::shared_ptr<const Snapshot> snapshot) {
     balancers_.rebuild(snapshot->balanced_sets);
+    // Idle connections and DNS answers of nodes that left the configuration go now.
+    std::unordered_set<std::string> pool_keys;
+    std::unordered_set<std::string> addresses;
+    for (const auto* set : snapshot->balanced_sets) {
+        for (const auto& member : set->members) {
+            const auto& node = member.upstream->nodes()[member.node];
+            pool_keys.insert(upstream::poolKey(*member.upstream, node));
+            addresses.insert(node.host + ":" + std::to_string(node.port));
+        }
+    }
+    pool_.retain(pool_keys);
+    dns_.retain(addresses);
     snapshot_ = std::move(snapshot);
 }
 
@@ -95,6 +108,9 @@ void Worker::stop() {
     work_.reset();
     io_.stop();
     thread_.join();
+    // Requests and streams still open after the drain end here, on this thread, while
+    // everything their coroutines refer to is alive.
+    io_.abandonPendingWork();
     flushAccessLog();  // the thread is gone: nothing else touches the batch
 }
 

@@ -44,6 +44,47 @@ void ConnectionPool::give(std::unique_ptr<UpstreamConnection> connection,
     connection->idle_until = now + settings.idle_timeout;
     list.push_back(std::move(connection));
     changeIdle(+1);
+    armSweep();
+}
+
+void ConnectionPool::armSweep() {
+    if (sweep_armed_) return;
+    sweep_armed_ = true;
+    sweep_timer_.expires_after(sweep_interval_);
+    sweep_timer_.async_wait([this](const error_code& ec) {
+        sweep_armed_ = false;
+        if (!ec) sweep();
+    });
+}
+
+void ConnectionPool::sweep() {
+    auto now = Clock::now();
+    for (auto it = idle_.begin(); it != idle_.end();) {
+        auto& list = it->second;
+        std::erase_if(list, [&](std::unique_ptr<UpstreamConnection>& connection) {
+            bool gone = connection->idle_until <= now || connection->peerClosedWhileIdle();
+            if (gone) changeIdle(-1);
+            return gone;
+        });
+        it = list.empty() ? idle_.erase(it) : std::next(it);
+    }
+    if (!idle_.empty()) armSweep();
+}
+
+void ConnectionPool::retain(const std::unordered_set<std::string>& keys) {
+    for (auto it = idle_.begin(); it != idle_.end();) {
+        if (keys.count(it->first) != 0) {
+            ++it;
+            continue;
+        }
+        changeIdle(-static_cast<std::int64_t>(it->second.size()));
+        it = idle_.erase(it);
+    }
+}
+
+void ConnectionPool::clear() {
+    retain({});
+    sweep_timer_.cancel();
 }
 
 std::size_t ConnectionPool::idleCount() const {

@@ -19,6 +19,10 @@ Clock::time_point earliest(Clock::time_point deadline, std::chrono::milliseconds
 
 }  // namespace
 
+void DnsCache::retain(const std::unordered_set<std::string>& addresses) {
+    std::erase_if(entries_, [&](const auto& entry) { return addresses.count(entry.first) == 0; });
+}
+
 awaitable<std::pair<error_code, tcp::resolver::results_type>> DnsCache::resolve(
     const std::string& host, std::uint16_t port) {
     std::string key = host + ":" + std::to_string(port);

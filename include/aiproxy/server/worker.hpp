@@ -86,8 +86,18 @@ private:
     // Hands the batched access-log lines to the log's writer thread.
     void flushAccessLog();
 
+    // An io_context whose unfinished work (sessions, streams, timers still pending at stop) can
+    // be destroyed while the worker's other members are still alive: the coroutine frames it
+    // holds refer to the tracker, the pool and the snapshot, which would otherwise be gone by
+    // the time the io_context's own destructor destroys them.
+    class Context : public boost::asio::io_context {
+    public:
+        using boost::asio::io_context::io_context;
+        void abandonPendingWork() { shutdown(); }
+    };
+
     unsigned index_;
-    boost::asio::io_context io_{1};
+    Context io_{1};
     boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
     const http::SessionLimits& limits_;
     std::size_t max_connections_;
@@ -95,7 +105,7 @@ private:
     http::TlsContextHolder* tls_;
     std::vector<std::unique_ptr<http::tcp::acceptor>> acceptors_;
     http::ConnectionTracker tracker_;
-    upstream::ConnectionPool pool_;
+    upstream::ConnectionPool pool_{io_.get_executor()};
     upstream::DnsCache dns_;
     upstream::BalancerRegistry balancers_;
     const ServerMetrics* metrics_;

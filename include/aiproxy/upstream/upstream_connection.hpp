@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <variant>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -30,6 +31,8 @@ public:
     explicit DnsCache(const http::net::any_io_executor& executor) : resolver_(executor) {}
     awaitable<std::pair<error_code, tcp::resolver::results_type>> resolve(const std::string& host,
                                                                           std::uint16_t port);
+    // Forgets every host:port not in `addresses` (nodes that left the configuration).
+    void retain(const std::unordered_set<std::string>& addresses);
 
 private:
     struct Entry {
