@@ -1,4 +1,5 @@
 // aiproxyd: command line only; everything else lives in the server library.
+#include <spdlog/async.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -60,7 +61,10 @@ int main(int argc, char** argv) {
         }
     }
 
-    auto logger = spdlog::stderr_color_mt("aiproxyd");
+    // Asynchronous: a worker hands a line to the logging thread instead of writing and flushing
+    // stderr under a lock itself. When the queue is full the oldest lines go, never a request.
+    spdlog::init_thread_pool(8192, 1);
+    auto logger = spdlog::create_async_nb<spdlog::sinks::stderr_color_sink_mt>("aiproxyd");
     spdlog::set_default_logger(logger);
     spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
     spdlog::flush_on(spdlog::level::trace);
@@ -81,10 +85,13 @@ int main(int argc, char** argv) {
         return 0;
     }
     spdlog::set_level(spdlog::level::from_str(result.config->log.level));
+    int code = 0;
     try {
-        return aiproxy::server::runServer({.config_path = config_path}, std::move(result));
+        code = aiproxy::server::runServer({.config_path = config_path}, std::move(result));
     } catch (const std::exception& error) {
         spdlog::critical("cannot start: {}", error.what());
-        return 1;
+        code = 1;
     }
+    spdlog::shutdown();  // the logging thread writes what is queued, then ends
+    return code;
 }

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <algorithm>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
@@ -22,6 +23,7 @@
 #include "aiproxy/http/json_error.hpp"
 #include "aiproxy/upstream/attempt_guard.hpp"
 #include "aiproxy/upstream/chash_key.hpp"
+#include "aiproxy/upstream/upstream_runtime.hpp"
 
 namespace aiproxy::ai {
 namespace {
@@ -45,6 +47,7 @@ using UpstreamParser = bhttp::response_parser<bhttp::buffer_body>;
 struct KeptResponse {
     unsigned status = 0;
     std::string content_type;
+    std::vector<std::pair<std::string, std::string>> headers;  // end-to-end: Retry-After, quotas
     std::string body;
     Translation translation = Translation::None;  // the client speaks another API
 };
@@ -171,6 +174,7 @@ struct AttemptReport {
     bool committed = false;  // the client has seen bytes of this attempt's response
     bool reusable = false;   // the connection is at a message boundary and may be pooled
     bool stale = false;      // a pooled connection died before any response byte
+    bool client_cancel = false;  // the client left before the commit point: not the node's fault
     std::optional<KeptResponse> kept;
     unsigned status = 0;      // the upstream's status, when a response header arrived
     std::string retry_after;  // its Retry-After header, if any
@@ -179,6 +183,7 @@ struct AttemptReport {
 };
 
 AttemptLabel labelOf(const AttemptReport& report) {
+    if (report.client_cancel) return AttemptLabel::ClientCancel;
     switch (report.outcome.failure) {
         case Failure::Connect:
             return AttemptLabel::ConnectError;
@@ -216,6 +221,22 @@ private:
     std::size_t slot_;
 };
 
+constexpr std::size_t kMaxHeldCommentBytes = 16 * 1024;
+
+// True when `text` is nothing but SSE comment lines (": ping") and blank lines.
+bool onlySseComments(std::string_view text) {
+    std::size_t start = 0;
+    while (start < text.size()) {
+        auto end = text.find('\n', start);
+        std::string_view line =
+            text.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+        if (!line.empty() && line != "\r" && line.front() != ':') return false;
+        if (end == std::string_view::npos) break;
+        start = end + 1;
+    }
+    return true;
+}
+
 bool isTimeout(const error_code& ec) {
     return ec == boost::beast::error::timeout || ec == http::net::error::timed_out;
 }
@@ -232,13 +253,16 @@ public:
     }
 
     awaitable<void> run() {
+        // Held until the request ends: a snapshot published meanwhile may drop them.
+        primary_balancer_ = services_.balancers.share(*route_.primary_set);
         AttemptPlan::Pool primary{.set = route_.primary_set,
-                                  .balancer = &services_.balancers.get(*route_.primary_set),
+                                  .balancer = primary_balancer_.get(),
                                   .hash_key = hashKey(*route_.primary_set)};
         std::optional<AttemptPlan::Pool> fallback;
         if (route_.fallback_set) {
+            fallback_balancer_ = services_.balancers.share(*route_.fallback_set);
             fallback = AttemptPlan::Pool{.set = route_.fallback_set,
-                                         .balancer = &services_.balancers.get(*route_.fallback_set),
+                                         .balancer = fallback_balancer_.get(),
                                          .hash_key = hashKey(*route_.fallback_set)};
         }
         AttemptPlan plan{{.retry = route_.config.retry,
@@ -286,24 +310,32 @@ public:
             last = co_await attempt(*target, plan);
             last.outcome.elapsed =
                 std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
-            reportFailure(last);
+            // A client that leaves is never the node's failure: no health, trial or latency
+            // feedback (ARCHITECTURE.md section 6).
+            if (client_gone_ && !last.committed) last.client_cancel = true;
+            if (!last.client_cancel) reportFailure(last);
             recordAttempt(*target, last, started);
             guard_.release();
+            if (last.committed) {
+                sink_.stopWatching();
+                account(prepared);  // a stream cut short by its client still used tokens
+                if (client_gone_) sink_.abort();
+                co_return;
+            }
             if (client_gone_) {
-                spdlog::info("request {}: client closed the connection; upstream request cancelled",
-                             request_.request_id);
+                spdlog::debug("request {}: client closed the connection; upstream request "
+                              "cancelled",
+                              request_.request_id);
                 sink_.abort();
                 co_return;
             }
-            if (last.committed) {
-                sink_.stopWatching();
-                account(prepared);
-                co_return;
+            if (auto left_out = admitFailureLine(*target)) {
+                const auto& node = target->upstream->nodes()[target->node];
+                spdlog::warn("request {}: attempt {} to {} {} failed: {} ({}){}",
+                             request_.request_id, plan.attempts(), target->upstream->id(),
+                             node.address, attemptLabelName(labelOf(last)), last.detail,
+                             suppressedNote(*left_out));
             }
-            const auto& node = target->upstream->nodes()[target->node];
-            spdlog::warn("request {}: attempt {} to {} {} failed: {} ({})", request_.request_id,
-                         plan.attempts(), target->upstream->id(), node.address,
-                         attemptLabelName(labelOf(last)), last.detail);
             if (last.kept) kept = std::move(last.kept);
             if (plan.record(last.outcome) == Verdict::Done) break;
         }
@@ -340,6 +372,19 @@ private:
     void responseRead() {
         guard_.release();
         sink_.stopWatching();
+    }
+
+    // Whether a failure line for this node is logged now (see LogThrottle); a line left out
+    // is counted in aiproxy_log_lines_suppressed_total.
+    std::optional<std::uint64_t> admitFailureLine(const AttemptTarget& target) {
+        auto verdict = target.set->runtime->node(target.member).failureLog().admit(Clock::now());
+        if (!verdict) count(metricsOf().log_suppressed);
+        return verdict;
+    }
+
+    static std::string suppressedNote(std::uint64_t left_out) {
+        if (left_out == 0) return {};
+        return " (" + std::to_string(left_out) + " similar line(s) for this node left out)";
     }
 
     // Failures without a usable answer count against the node's health; answers were
@@ -529,6 +574,13 @@ private:
                 }
                 connection = std::move(connected.connection);
             }
+            if (client_gone_) {
+                // Gone while we connected: the prompt is not sent, so it costs nothing.
+                services_.pool.give(std::move(connection), upstream.config().keepalive_pool);
+                co_return AttemptReport{.outcome = {.failure = Failure::Reset},
+                                        .detail = "the client closed the connection",
+                                        .client_cancel = true};
+            }
             AttemptReport report;
             active_connection_ = connection.get();
             gauge(metricsOf().connections_active, +1);
@@ -651,21 +703,40 @@ private:
         const bool rewrites =
             mode == BodyProcessor::Mode::Filter || mode == BodyProcessor::Mode::Translate;
 
-        // Commit point: the first body byte (or a complete empty body). Until it arrives the
-        // attempt can still fail over, so an upstream that says 200 and dies is retried.
+        // Commit point: the first byte the client would see (or a complete empty body). Until
+        // then the attempt can still fail over, so an upstream that says 200 and dies, or sends
+        // only what the relay holds back (a partial event, a ping), is retried.
         std::array<char, kRelayBufferBytes> chunk;
         std::size_t got = 0;
         error_code body_ec;
-        while (!parser->is_done() && got == 0) {
+        // Keep-alive comments (a translated ping) are held too: alone they tell the client
+        // nothing, and sending them would make a retry impossible.
+        std::string held;
+        std::string_view first_out;
+        while (!parser->is_done()) {
             std::tie(body_ec, got) =
                 co_await readSome(stream, connection, *parser, chunk, deadline);
             if (body_ec) {
                 co_return AttemptReport{
                     .outcome = {.failure = isTimeout(body_ec) ? Failure::Timeout : Failure::Reset},
-                    .detail = "upstream failed before the first body byte: " + body_ec.message(),
+                    .detail = "upstream failed before the first byte for the client: " +
+                              body_ec.message(),
                     .status = status};
             }
+            if (got == 0) continue;
+            auto out = processor_->feed({chunk.data(), got});
+            if (out.empty()) continue;
+            if (!event_stream) {
+                first_out = out;  // still valid: nothing is read before it is written
+                break;
+            }
+            held.append(out);
+            if (!onlySseComments(held) || held.size() >= kMaxHeldCommentBytes) {
+                first_out = held;
+                break;
+            }
         }
+        if (first_out.empty()) first_out = held;  // the body ended with only comments
 
         // Committed: the node answered. A stream's health is judged by its start, not by how
         // long the client keeps it open.
@@ -687,22 +758,26 @@ private:
         // The client may send its next request as soon as it has this response; stop watching
         // before the last write, or its next request would wake the watch for nothing.
         if (parser->is_done()) responseRead();
-        if (got > 0) {
-            auto out = processor_->feed({chunk.data(), got});
-            if (!out.empty()) {
-                if (auto ec = co_await sink_.write(out.data(), out.size()); ec) co_return report;
+        if (!first_out.empty()) {
+            if (auto ec = co_await sink_.write(first_out.data(), first_out.size()); ec) {
+                co_return report;
             }
         }
+        // upstream timeout.read, when set, bounds the whole response; the route's timeout bounds
+        // each gap between two chunks.
+        const auto total_deadline = timeouts.read.count() > 0 ? sent_at + timeouts.read
+                                                              : Clock::time_point::max();
         while (!parser->is_done()) {
-            // Between chunks the route's timeout bounds the idle gap, not the whole stream.
-            auto idle_deadline = Clock::now() + route_.config.timeout;
+            auto idle_deadline = std::min(Clock::now() + route_.config.timeout, total_deadline);
             std::tie(body_ec, got) =
                 co_await readSome(stream, connection, *parser, chunk, idle_deadline);
             if (body_ec) {
                 if (!client_gone_) {
-                    spdlog::warn("request {}: {} {} failed after the response started: {}",
-                                 request_.request_id, upstream.id(), node.address,
-                                 body_ec.message());
+                    if (auto left_out = admitFailureLine(target)) {
+                        spdlog::warn("request {}: {} {} failed after the response started: {}{}",
+                                     request_.request_id, upstream.id(), node.address,
+                                     body_ec.message(), suppressedNote(*left_out));
+                    }
                 }
                 sink_.abort();
                 if (event_stream && !client_gone_) report.stream = StreamOutcome::UpstreamCut;
@@ -750,6 +825,16 @@ private:
         unsigned status = response.result_int();
         KeptResponse kept{.status = status,
                           .content_type = std::string(response[bhttp::field::content_type])};
+        // Retry-After and the x-ratelimit-* family tell the client when to come back.
+        for (const auto& field : response) {
+            auto name = field.name_string();
+            if (http::isHopByHop(name) || field.name() == bhttp::field::content_length ||
+                field.name() == bhttp::field::content_type ||
+                field.name() == bhttp::field::transfer_encoding) {
+                continue;
+            }
+            kept.headers.emplace_back(std::string(name), std::string(field.value()));
+        }
         std::array<char, kRelayBufferBytes> chunk;
         bool complete = parser.is_done();
         while (!complete && kept.body.size() < kMaxKeptErrorBody) {
@@ -813,9 +898,14 @@ private:
         http::Response response;
         if (kept) {  // an upstream status beats a gateway-made one (section 4.7)
             response.result(kept->status);
-            if (kept->translation != Translation::None) {
+            bool translated = kept->translation != Translation::None;
+            if (translated) {
                 kept->body = translateErrorBody(kept->translation, kept->status, kept->body);
                 kept->content_type = "application/json";
+            }
+            for (const auto& [name, value] : kept->headers) {
+                if (translated && boost::beast::iequals(name, "content-encoding")) continue;
+                response.insert(name, value);
             }
             if (!kept->content_type.empty()) {
                 response.set(bhttp::field::content_type, kept->content_type);
@@ -942,6 +1032,8 @@ private:
     std::string_view rest_;  // the client's API path (what '*' matched, or the whole path)
     ClientApi client_api_ = ClientApi::OpenAiOther;
     std::vector<std::optional<PreparedRequest>> prepared_;  // by upstream slot
+    std::shared_ptr<upstream::Balancer> primary_balancer_;  // kept for the request's life
+    std::shared_ptr<upstream::Balancer> fallback_balancer_;
     std::optional<BodyProcessor> processor_;                // of the attempt that committed
     std::optional<Usage> translated_usage_;                 // of a translated plain answer
     upstream::AttemptGuard guard_;                          // the attempt in progress
@@ -970,6 +1062,8 @@ std::string_view attemptLabelName(AttemptLabel label) {
             return "status_429";
         case AttemptLabel::Status5xx:
             return "status_5xx";
+        case AttemptLabel::ClientCancel:
+            return "client_cancel";
     }
     return "unknown";
 }

@@ -24,8 +24,18 @@
 namespace aiproxy::ai {
 
 // How one attempt ended, as metrics and traces label it.
-enum class AttemptLabel { Success, ConnectError, Timeout, Reset, Status4xx, Status429, Status5xx };
-inline constexpr std::size_t kAttemptLabels = 7;
+// ClientCancel: the client left before the attempt committed; never held against the node.
+enum class AttemptLabel {
+    Success,
+    ConnectError,
+    Timeout,
+    Reset,
+    Status4xx,
+    Status429,
+    Status5xx,
+    ClientCancel
+};
+inline constexpr std::size_t kAttemptLabels = 8;
 std::string_view attemptLabelName(AttemptLabel label);
 
 // Metric handles of one upstream, resolved when the snapshot is built (null = not recorded).
@@ -69,6 +79,7 @@ struct DataPathMetrics {
     metrics::HistogramCell* overhead = nullptr;
     metrics::GaugeCell* connections_idle = nullptr;
     metrics::GaugeCell* connections_active = nullptr;
+    metrics::CounterCell* log_suppressed = nullptr;  // aiproxy_log_lines_suppressed_total
 };
 
 // One attempt as the access log and the trace header show it.

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "aiproxy/config/config.hpp"
+#include "aiproxy/upstream/log_throttle.hpp"
 #include "aiproxy/upstream/node_health.hpp"
 #include "aiproxy/upstream/peak_ewma.hpp"
 
@@ -41,6 +42,8 @@ public:
     // Attempts to this node in flight right now, over all workers (held by AttemptGuard).
     std::int64_t inFlight() const { return in_flight_.load(std::memory_order_relaxed); }
     void addInFlight(std::int64_t delta) { in_flight_.fetch_add(delta, std::memory_order_relaxed); }
+    // The data path's failure lines for this node, rate-limited across workers.
+    LogThrottle& failureLog() { return failure_log_; }
 
 private:
     std::atomic<std::int64_t> in_flight_{0};
@@ -48,6 +51,7 @@ private:
     std::string address_;
     PeakEwma latency_;
     NodeHealth health_;
+    LogThrottle failure_log_;
 };
 
 // A node's health picture with its identity, for the admin health endpoint.
