@@ -2,10 +2,12 @@
 
 #include <fcntl.h>
 #include <openssl/rand.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <condition_variable>
+#include <cstring>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -13,6 +15,7 @@
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -97,6 +100,54 @@ std::string generatedAdminKey(const std::string& data_dir) {
     return key;
 }
 
+// One daemon per data directory: a second one would acknowledge Admin API writes that the
+// first one's next state.json write silently discards. The lock (flock, released by the kernel
+// when the process dies, so a crash leaves nothing stale) is held for the process's life; the
+// file holds the holder's pid for the message.
+int lockDataDir(const std::string& data_dir) {
+    std::error_code ec;
+    std::filesystem::create_directories(data_dir, ec);
+    if (ec) throw std::runtime_error("cannot create " + data_dir + ": " + ec.message());
+    std::string path = (std::filesystem::path(data_dir) / "aiproxyd.lock").string();
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) throw std::runtime_error("cannot open " + path + ": " + std::strerror(errno));
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        char holder[32] = {};
+        ssize_t n = ::pread(fd, holder, sizeof holder - 1, 0);
+        ::close(fd);
+        std::string pid = n > 0 ? std::string(holder, static_cast<std::size_t>(n)) : "";
+        while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
+        throw std::runtime_error("data directory " + data_dir +
+                                 " is in use by another aiproxyd (pid " +
+                                 (pid.empty() ? "unknown" : pid) + "); storage.data_dir must "
+                                 "differ between daemons");
+    }
+    std::string pid = std::to_string(::getpid()) + "\n";
+    if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
+        spdlog::warn("cannot write the pid into {}: {}", path, std::strerror(errno));
+    }
+    return fd;
+}
+
+// SO_REUSEPORT lets the workers share a port, but it would also let a second daemon (same
+// user) join the listen address and take a share of its traffic with another config. A probe
+// without SO_REUSEPORT fails with EADDRINUSE exactly when something listens there already.
+void refuseServedAddress(const std::string& host, std::uint16_t port) {
+    if (port == 0) return;
+    net::io_context probe_context;
+    boost::asio::ip::tcp::endpoint endpoint{net::ip::make_address(host), port};
+    boost::asio::ip::tcp::acceptor probe{probe_context};
+    boost::system::error_code ec;
+    probe.open(endpoint.protocol(), ec);
+    if (!ec) probe.set_option(boost::asio::ip::tcp::acceptor::reuse_address(true), ec);
+    if (!ec && endpoint.address().is_v6()) probe.set_option(net::ip::v6_only(true), ec);
+    if (!ec) probe.bind(endpoint, ec);
+    if (ec == boost::asio::error::address_in_use) {
+        throw std::runtime_error("cannot listen on " + displayAddress(host, port) +
+                                 ": the address is already in use by another process");
+    }
+}
+
 class ControlThread final : public admin::AdminHost {
 public:
     ControlThread(const ServerOptions& options, config::LoadResult loaded)
@@ -106,6 +157,9 @@ public:
           limits_(sessionLimits(config_.server.limits)) {
         signals_.add(SIGUSR1);  // with the others, before anything can send it
     }
+    ~ControlThread() override { stopStatusThread(); }
+    ControlThread(const ControlThread&) = delete;
+    ControlThread& operator=(const ControlThread&) = delete;
 
     // admin::AdminHost
     const config::Config& fileConfig() const override { return config_; }
@@ -173,19 +227,24 @@ public:
                                                         config_.server.limits.max_connections,
                                                         open_connections_, &metrics_, tls_.get()));
         }
+        data_dir_lock_ = lockDataDir(config_.storage.data_dir);
         store_ = config::makeFileStore(config_.storage.data_dir);
         store_->load();  // a damaged state file stops the start with its name and offset
         effective_ = effectiveConfigLogged(config_);
         bind();
         if (config_.status.enabled) {
             const auto& listen = config_.status.listen;
-            status_ = std::make_unique<admin::StatusServer>(control_, listen.host, listen.port,
+            // Its own thread: /healthz must answer while the control thread is busy (a state
+            // file write, a snapshot build), or a liveness probe would restart a working gateway.
+            status_ = std::make_unique<admin::StatusServer>(status_context_, listen.host, listen.port,
                                                             *registry_, status_state_);
             status_->start();
+            status_thread_ = std::thread([this] { status_context_.run(); });
             spdlog::info("status endpoint on {} (/metrics /healthz /readyz)",
                          displayAddress(listen.host, status_->port()));
         }
         snapshot_ = Snapshot::build(effective_, nullptr, registry_.get(), limit_store_);
+        shareForScrapes(snapshot_);
         for (auto& worker : workers_)
             worker->start(snapshot_);
         updateHealthChecks();
@@ -199,6 +258,7 @@ public:
         control_.run();
         for (auto& worker : workers_)
             worker->stop();
+        stopStatusThread();
         spdlog::info("aiproxyd stopped");
         return 0;
     }
@@ -269,6 +329,7 @@ private:
             });
         }
         snapshot_ = std::move(snapshot);
+        shareForScrapes(snapshot_);
         updateHealthChecks();
         std::unique_lock lock{pending->mutex};
         // Workers apply a snapshot in microseconds; the bound only guards against a stopped one.
@@ -278,11 +339,27 @@ private:
         }
     }
 
+    void stopStatusThread() {
+        if (!status_thread_.joinable()) return;
+        status_context_.stop();
+        status_thread_.join();
+    }
+
+    void shareForScrapes(const std::shared_ptr<const Snapshot>& snapshot) {
+        std::lock_guard lock{scrape_mutex_};
+        scrape_snapshot_ = snapshot;
+    }
+
     void registerServerMetrics() {
         auto& registry = *registry_;
-        // Scrapes run on this thread, which owns snapshot_.
+        // Scrapes run on the status thread: they read the snapshot last published.
         registry.addCollector([this](std::string& out) {
-            if (snapshot_) appendNodeMetrics(out, *snapshot_);
+            std::shared_ptr<const Snapshot> snapshot;
+            {
+                std::lock_guard lock{scrape_mutex_};
+                snapshot = scrape_snapshot_;
+            }
+            if (snapshot) appendNodeMetrics(out, *snapshot);
         });
         auto& data_path = metrics_.data_path;
         const char* outcomes[] = {"complete", "client_cancel", "upstream_cut"};
@@ -300,6 +377,9 @@ private:
             registry.gauge("aiproxy_upstream_connections", help, {{"state", "idle"}});
         data_path.connections_active =
             registry.gauge("aiproxy_upstream_connections", help, {{"state", "active"}});
+        data_path.log_suppressed = registry.counter(
+            "aiproxy_log_lines_suppressed_total",
+            "Failure log lines left out because the same node failed again within 5 s.");
         metrics_.unrouted =
             registry.counter("aiproxy_http_requests_total",
                              "Requests answered, by route, upstream and status class.",
@@ -314,6 +394,7 @@ private:
     void bind() {
         for (const auto& address : config_.server.listen) {
             std::uint16_t port = address.port;
+            refuseServedAddress(address.host, port);
             for (auto& worker : workers_) {
                 try {
                     auto acceptor =
@@ -485,11 +566,16 @@ private:
     std::shared_ptr<const Snapshot> snapshot_;
     // Rate-limit counters and concurrency gates of all workers, kept across reloads.
     std::shared_ptr<policy::LimitStore> limit_store_ = std::make_shared<policy::LimitStore>();
-    std::unique_ptr<admin::StatusServer> status_;  // declared after control_: destroyed first
+    std::mutex scrape_mutex_;
+    std::shared_ptr<const Snapshot> scrape_snapshot_;  // the status thread's copy of snapshot_
+    net::io_context status_context_{1};
+    std::thread status_thread_;
+    std::unique_ptr<admin::StatusServer> status_;  // declared after its context: destroyed first
     std::unique_ptr<admin::AdminApi> admin_api_;
     std::unique_ptr<admin::AdminServer> admin_;
     bool draining_ = false;
     std::size_t drained_ = 0;
+    int data_dir_lock_ = -1;  // held (never closed) until the process exits
 };
 
 }  // namespace
