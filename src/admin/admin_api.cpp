@@ -10,6 +10,7 @@
 #include <charconv>
 #include <map>
 
+#include "aiproxy/common/json_depth.hpp"
 #include "aiproxy/common/url.hpp"
 #include "aiproxy/config/store.hpp"
 
@@ -100,6 +101,11 @@ Document entry(std::string_view resource, const config::StoredObject& object) {
 std::optional<Document> parseBody(const std::string& body, std::string& error) {
     if (body.size() > kMaxAdminBodyBytes) {
         error = "request body too large: over " + std::to_string(kMaxAdminBodyBytes) + " bytes";
+        return std::nullopt;
+    }
+    if (common::nestsDeeperThan(body, common::kMaxDocumentDepth)) {
+        error = "request body nests deeper than " + std::to_string(common::kMaxDocumentDepth) +
+                " levels";
         return std::nullopt;
     }
     try {

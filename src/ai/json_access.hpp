@@ -10,39 +10,17 @@
 
 #include <nlohmann/json.hpp>
 
+#include "aiproxy/common/json_depth.hpp"
+
 namespace aiproxy::ai::detail {
 
 using Json = nlohmann::json;
 
 // Copying, comparing and serialising a parsed value recurse once per nesting level, so a
 // request body of 16 MB of '[' would exhaust a worker's stack. No real request nests this deep.
-inline constexpr int kMaxJsonDepth = 512;
+inline constexpr std::size_t kMaxJsonDepth = 512;
 
-// True when arrays/objects in `text` nest deeper than `limit` (brackets inside strings do not
-// count). A linear scan, cheaper than the parse it guards.
-inline bool nestsDeeperThan(std::string_view text, int limit) {
-    int depth = 0;
-    bool in_string = false;
-    bool escaped = false;
-    for (char c : text) {
-        if (in_string) {
-            if (escaped) {
-                escaped = false;
-            } else if (c == '\\') {
-                escaped = true;
-            } else if (c == '"') {
-                in_string = false;
-            }
-        } else if (c == '"') {
-            in_string = true;
-        } else if (c == '[' || c == '{') {
-            if (++depth > limit) return true;
-        } else if (c == ']' || c == '}') {
-            --depth;
-        }
-    }
-    return false;
-}
+using common::nestsDeeperThan;
 
 // Parses `text`; a discarded value (is_discarded()) when it is not JSON or nests deeper than
 // kMaxJsonDepth.

@@ -35,6 +35,33 @@ bool hasSpace(std::string_view text) {
                        [](char c) { return static_cast<unsigned char>(c) <= ' '; });
 }
 
+void readLabels(const Value& value, std::vector<std::pair<std::string, std::string>>& labels) {
+    // APISIX's labels: string keys to strings of 1 to 256 characters without whitespace. Anything
+    // else (nested arrays, numbers) is refused: labels are stored and shown verbatim.
+    constexpr std::size_t kMaxLabels = 64;
+    constexpr std::size_t kMaxLabelLength = 256;
+    if (value.json().is_object() && value.json().size() > kMaxLabels) {
+        value.error("at most " + std::to_string(kMaxLabels) + " labels");
+        return;
+    }
+    value.forEachMember([&](const std::string& name, const Value& label) {
+        if (name.empty() || name.size() > kMaxLabelLength) {
+            label.error("a label name must have 1 to 256 characters");
+            return;
+        }
+        if (!label.json().is_string()) {
+            label.error("must be a string");
+            return;
+        }
+        const auto& text = label.json().get_ref<const std::string&>();
+        if (text.empty() || text.size() > kMaxLabelLength || hasSpace(text)) {
+            label.error("must be 1 to 256 characters without whitespace");
+            return;
+        }
+        labels.emplace_back(name, text);
+    });
+}
+
 bool isHeaderName(std::string_view text) {
     return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
         return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';

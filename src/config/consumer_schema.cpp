@@ -69,12 +69,7 @@ void readConsumer(const Value& value, const std::set<std::string>& group_ids,
                 }
                 consumer.id = *name;
             })
-        .on("labels",
-            [&](const Value& v) {
-                v.forEachMember([&](const std::string& name, const Value& label) {
-                    if (auto text = label.string()) consumer.labels.emplace_back(name, *text);
-                });
-            })
+        .on("labels", [&](const Value& v) { readLabels(v, consumer.labels); })
         .on("plugins",
             [&](const Value& v) {
                 v.forEachMember([&](const std::string& name, const Value& plugin) {
@@ -108,12 +103,7 @@ void readConsumerGroup(const Value& value, ConsumerGroupConfig& group) {
             [&](const Value& v) {
                 if (auto id = v.id()) group.id = *id;
             })
-        .on("labels",
-            [&](const Value& v) {
-                v.forEachMember([&](const std::string& name, const Value& label) {
-                    if (auto text = label.string()) group.labels.emplace_back(name, *text);
-                });
-            })
+        .on("labels", [&](const Value& v) { readLabels(v, group.labels); })
         .on("plugins",
             [&](const Value& v) {
                 v.forEachMember([&](const std::string& name, const Value& plugin) {

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <map>
 
+#include "aiproxy/common/json_depth.hpp"
 #include "aiproxy/config/store.hpp"
 
 namespace aiproxy::config {
@@ -17,6 +18,9 @@ namespace {
 
 constexpr int kStateVersion = 1;
 constexpr std::size_t kMaxStateBytes = std::size_t{1} << 30;
+// A write that would make the state file larger is refused: every admin write rewrites the whole
+// file on the control thread, so its size bounds how long that thread is busy.
+constexpr std::size_t kMaxStateWriteBytes = std::size_t{64} << 20;
 
 std::string systemError(const std::string& what, const std::string& path) {
     return what + " " + path + ": " + std::strerror(errno);
@@ -141,6 +145,10 @@ private:
 
     void parse(const std::string& text) {
         Document state;
+        if (common::nestsDeeperThan(text, common::kMaxDocumentDepth)) {
+            corrupt("it nests deeper than " + std::to_string(common::kMaxDocumentDepth) +
+                    " levels");
+        }
         try {
             state = Document::parse(text);
         } catch (const nlohmann::json::parse_error& error) {
@@ -197,7 +205,7 @@ private:
             objects[resource] = std::move(entries);
         }
         Document state{{"version", kStateVersion}, {"index", index}, {"objects", objects}};
-        return state.dump(1) + "\n";
+        return state.dump() + "\n";  // compact: indentation multiplied the size of nested values
     }
 
     // temp file, fsync, rename over the old one, fsync the directory: the rename is the commit.
@@ -220,6 +228,10 @@ private:
             ::chmod(dir_.c_str(), 0700);
         }
         std::string text = serialize(resources, index);
+        if (text.size() > kMaxStateWriteBytes) {
+            throw StoreError("the state would grow to " + std::to_string(text.size()) +
+                             " bytes, over the limit of " + std::to_string(kMaxStateWriteBytes));
+        }
         std::string temp = temp_path_.string();
         {
             Fd fd{::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)};

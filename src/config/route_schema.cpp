@@ -530,7 +530,11 @@ void readRoute(const Value& value, const std::set<std::string>& upstream_ids, Ro
         .on("log", [&](const Value& v) { readRouteLog(v, route.log); })
         .ignore("name")
         .ignore("desc")
-        .ignore("labels");
+        .on("labels",
+            [&](const Value& v) {
+                std::vector<std::pair<std::string, std::string>> labels;
+                readLabels(v, labels);
+            });
     if (!reader.read(value)) return;
 
     auto fieldPath = [&](std::string_view key) { return memberPath(value.path(), key); };

@@ -421,7 +421,10 @@ void readUpstreamOf(const Value& value, UpstreamConfig& upstream, UpstreamKind k
                 })
             .ignore("name")
             .ignore("desc")
-            .ignore("labels");
+            .on("labels", [&](const Value& v) {
+                std::vector<std::pair<std::string, std::string>> labels;
+                readLabels(v, labels);
+            });
     }
     reader.on("tls", [&](const Value& v) { readTls(v, upstream.tls); })
         .on("timeout", [&](const Value& v) { readTimeouts(v, upstream.timeout); })

@@ -50,28 +50,6 @@ const nlohmann::json* JsonBody::get(std::string_view content_type, std::string_v
     return value_.get();
 }
 
-bool nestsDeeperThan(std::string_view text, std::size_t limit) {
-    std::size_t depth = 0;
-    bool in_string = false;
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        char c = text[i];
-        if (in_string) {
-            if (c == '\\') {
-                ++i;  // the escaped character cannot end the string
-            } else if (c == '"') {
-                in_string = false;
-            }
-        } else if (c == '"') {
-            in_string = true;
-        } else if (c == '{' || c == '[') {
-            if (++depth > limit) return true;
-        } else if ((c == '}' || c == ']') && depth > 0) {
-            --depth;
-        }
-    }
-    return false;
-}
-
 bool isJsonContentType(std::string_view content_type) {
     auto semicolon = content_type.find(';');
     std::string_view type = content_type.substr(0, semicolon);

@@ -10,6 +10,8 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "aiproxy/common/json_depth.hpp"
+
 namespace aiproxy::http {
 
 class JsonBody {
@@ -36,9 +38,7 @@ private:
     bool attempted_ = false;
 };
 
-// True when arrays/objects in `text` nest deeper than `limit` (brackets inside strings do not
-// count). A linear scan, cheaper than the parse it guards.
-bool nestsDeeperThan(std::string_view text, std::size_t limit);
+using common::nestsDeeperThan;
 
 // "application/json", "application/json; charset=utf-8", "application/vnd.x+json" (any case).
 bool isJsonContentType(std::string_view content_type);
