@@ -5,7 +5,9 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <chrono>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -38,7 +40,13 @@ boost::asio::awaitable<void> acceptLoop(boost::asio::ip::tcp::acceptor& acceptor
     for (;;) {
         auto [ec, socket] = co_await acceptor.async_accept(net::as_tuple(net::use_awaitable));
         if (ec == net::error::operation_aborted || !acceptor.is_open()) co_return;
-        if (ec) continue;
+        if (ec) {
+            // Out of descriptors (EMFILE/ENFILE): the connection stays queued, so accepting again
+            // at once would fail again in a busy loop. Pause as the data plane does.
+            net::steady_timer pause{acceptor.get_executor(), std::chrono::milliseconds(100)};
+            co_await pause.async_wait(net::as_tuple(net::use_awaitable));
+            continue;
+        }
         net::co_spawn(acceptor.get_executor(), session(std::move(socket)), net::detached);
     }
 }

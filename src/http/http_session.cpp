@@ -135,12 +135,14 @@ public:
                 co_return;
             }
         }
-        for (;;) {
-            // Idle between requests: wait for the first byte with the keep-alive timeout.
+        for (bool first = true;; first = false) {
+            // Idle between requests: wait for the first byte with the keep-alive timeout. A
+            // new connection has sent nothing yet, so its silence is part of the first head and
+            // gets header_timeout (a silent connection must not hold a slot for longer).
             context_.tracker.setIdle(handle_, true);
             if (context_.tracker.draining()) co_return;
             if (buffer_.size() == 0) {
-                tcpStream().expires_after(limits.keepalive_timeout);
+                tcpStream().expires_after(first ? limits.header_timeout : limits.keepalive_timeout);
                 auto [ec, n] =
                     co_await stream_.async_read_some(buffer_.prepare(kFirstReadBytes), use_nothrow);
                 if (ec) co_return;  // closed, idle timeout or drain
