@@ -128,12 +128,14 @@ struct TlsConfig {
     bool operator==(const TlsConfig&) const = default;
 };
 
-// upstreams[].timeout.{connect,send,read}: seconds in the file (fractions allowed), APISIX
-// defaults.
+// upstreams[].timeout.{connect,send,read}: seconds in the file (fractions allowed). connect and
+// send have APISIX's defaults. read bounds how long one response (a stream, say) may take in
+// total once it has started; 0 (the default) sets no bound, since a long generation is no
+// failure. The gap between two reads is bounded by the route's ai-proxy timeout.
 struct UpstreamTimeouts {
     Milliseconds connect{60'000};
     Milliseconds send{60'000};
-    Milliseconds read{60'000};
+    Milliseconds read{0};
     bool operator==(const UpstreamTimeouts&) const = default;
 };
 

@@ -308,7 +308,7 @@ upstream 7 scheme https type roundrobin base_path ''
   node api.example.com 443 w2 p-1
   node ::1 8443 w1 p0
   tls 0 2500 'sni.example.com'
-  timeout 60000 60000 60000
+  timeout 60000 60000 0
   pool 320 60000 1000
 route chat priority 10 expose 0
   uri /llm/*
