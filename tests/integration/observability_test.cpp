@@ -817,6 +817,8 @@ TEST_F(ObservabilityTest, CountersMoveByExactlyTheScriptedAmounts) {
         {seriesKey("aiproxy_http_request_duration_seconds_count", {{"route", route}}), 3},
         {seriesKey("aiproxy_llm_time_to_first_token_seconds_count", {{"route", route}}), 3},
         {seriesKey("aiproxy_gateway_overhead_seconds_count", {}), 3},
+        // The second refused connect of the same node within 5 s is not logged again.
+        {seriesKey("aiproxy_log_lines_suppressed_total", {}), 1},
     };
     EXPECT_EQ(counterDeltas(before, after), expected);
     EXPECT_EQ(after.value("aiproxy_llm_active_streams", {{"route", route}}), 0);

@@ -269,6 +269,10 @@ void Daemon::writeConfig(std::string_view config) const {
     dir_.write("aiproxy.yaml", config);
 }
 
+pid_t Daemon::pid() const {
+    return process_ ? process_->pid() : 0;
+}
+
 std::string Daemon::stderrText() const {
     return process_ ? process_->output() : std::string();
 }

@@ -91,6 +91,8 @@ public:
     /// Everything the daemon wrote to stderr (and stdout) so far.
     std::string stderrText() const;
     bool signal(int number) const;
+    /// The daemon's process id (0 before start).
+    pid_t pid() const;
     bool waitForStderr(std::string_view needle, std::chrono::milliseconds timeout = kWaitTimeout,
                        std::size_t from = 0) const;
     std::optional<int> waitExit(std::chrono::milliseconds timeout = kWaitTimeout) const;
