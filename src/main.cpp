@@ -1,5 +1,4 @@
 // aiproxyd: command line only; everything else lives in the server library.
-#include <spdlog/async.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -61,10 +60,9 @@ int main(int argc, char** argv) {
         }
     }
 
-    // Asynchronous: a worker hands a line to the logging thread instead of writing and flushing
-    // stderr under a lock itself. When the queue is full the oldest lines go, never a request.
-    spdlog::init_thread_pool(8192, 1);
-    auto logger = spdlog::create_async_nb<spdlog::sinks::stderr_color_sink_mt>("aiproxyd");
+    // Synchronous, so that what the control thread logs (the listening lines before READY=1)
+    // is out when it happens; the workers log through an asynchronous logger on the same sink.
+    auto logger = spdlog::stderr_color_mt("aiproxyd");
     spdlog::set_default_logger(logger);
     spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
     spdlog::flush_on(spdlog::level::trace);
@@ -92,6 +90,5 @@ int main(int argc, char** argv) {
         spdlog::critical("cannot start: {}", error.what());
         code = 1;
     }
-    spdlog::shutdown();  // the logging thread writes what is queued, then ends
     return code;
 }

@@ -7,12 +7,14 @@
 #include <unistd.h>
 
 #include <condition_variable>
-#include <cstring>
 #include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
 
+#include <spdlog/async.h>
+#include <spdlog/async_logger.h>
 #include <spdlog/spdlog.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -116,10 +118,12 @@ int lockDataDir(const std::string& data_dir) {
         ssize_t n = ::pread(fd, holder, sizeof holder - 1, 0);
         ::close(fd);
         std::string pid = n > 0 ? std::string(holder, static_cast<std::size_t>(n)) : "";
-        while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
+        while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' '))
+            pid.pop_back();
         throw std::runtime_error("data directory " + data_dir +
                                  " is in use by another aiproxyd (pid " +
-                                 (pid.empty() ? "unknown" : pid) + "); storage.data_dir must "
+                                 (pid.empty() ? "unknown" : pid) +
+                                 "); storage.data_dir must "
                                  "differ between daemons");
     }
     std::string pid = std::to_string(::getpid()) + "\n";
@@ -214,6 +218,16 @@ public:
         registry_ = std::make_unique<observe::MetricsRegistry>(count + 1);
         control_slot_ = count;
         registerServerMetrics();
+        // The workers' lines go through a queue to a thread of their own, on the same stderr
+        // sink: during an outage no worker writes and flushes stderr under its lock.
+        data_path_log_pool_ = std::make_shared<spdlog::details::thread_pool>(8192, 1);
+        data_path_log_ = std::make_shared<spdlog::async_logger>(
+            "data-path", spdlog::default_logger()->sinks().begin(),
+            spdlog::default_logger()->sinks().end(), data_path_log_pool_,
+            spdlog::async_overflow_policy::overrun_oldest);
+        data_path_log_->set_level(spdlog::default_logger()->level());
+        data_path_log_->flush_on(spdlog::level::trace);
+        metrics_.data_path_log = data_path_log_.get();
         if (config_.log.access_log != "off") {
             access_log_ = std::make_unique<observe::AccessLog>(config_.log.access_log);
             metrics_.access_log = access_log_.get();
@@ -236,8 +250,8 @@ public:
             const auto& listen = config_.status.listen;
             // Its own thread: /healthz must answer while the control thread is busy (a state
             // file write, a snapshot build), or a liveness probe would restart a working gateway.
-            status_ = std::make_unique<admin::StatusServer>(status_context_, listen.host, listen.port,
-                                                            *registry_, status_state_);
+            status_ = std::make_unique<admin::StatusServer>(status_context_, listen.host,
+                                                            listen.port, *registry_, status_state_);
             status_->start();
             status_thread_ = std::thread([this] { status_context_.run(); });
             spdlog::info("status endpoint on {} (/metrics /healthz /readyz)",
@@ -462,6 +476,7 @@ private:
         }
         if (next.log.level != config_.log.level) {
             spdlog::set_level(spdlog::level::from_str(next.log.level));
+            data_path_log_->set_level(spdlog::level::from_str(next.log.level));
             config_.log.level = next.log.level;
         }
         try {
@@ -542,6 +557,10 @@ private:
 
     std::unique_ptr<observe::MetricsRegistry> registry_;
     std::unique_ptr<observe::AccessLog> access_log_;  // outlives the workers that write to it
+    // The logger holds its thread pool only weakly; the pool's thread drains the queue when the
+    // pool goes, after the logger.
+    std::shared_ptr<spdlog::details::thread_pool> data_path_log_pool_;
+    std::shared_ptr<spdlog::async_logger> data_path_log_;  // outlives the workers too
     std::size_t control_slot_ = 0;
     ServerMetrics metrics_;
     metrics::CounterCell* reloads_ok_ = nullptr;

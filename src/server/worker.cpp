@@ -37,7 +37,8 @@ Worker::Worker(unsigned index, const http::SessionLimits& limits, std::size_t ma
                 .dns = dns_,
                 .balancers = balancers_,
                 .metrics_slot = index,
-                .metrics = metrics ? &metrics->data_path : nullptr},
+                .metrics = metrics ? &metrics->data_path : nullptr,
+                .log = metrics ? metrics->data_path_log : nullptr},
       random_(std::random_device{}() ^ (static_cast<std::uint64_t>(index) << 32)) {
     if (metrics_) pool_.setIdleGauge(metrics_->data_path.connections_idle, index_);
 }
@@ -141,7 +142,6 @@ std::variant<std::string, http::Response> authenticate(
     const config::KeyAuthConfig& key_auth,
     const std::unordered_map<std::string, std::string>& consumers, http::Request& message) {
     std::string_view key;
-    bool from_authorization = false;
     if (auto field = message.find(key_auth.header); field != message.end()) {
         key = field->value();
     }
@@ -150,7 +150,6 @@ std::variant<std::string, http::Response> authenticate(
         if (authorization.size() > 7 &&
             boost::beast::iequals(authorization.substr(0, 7), "Bearer ")) {
             key = authorization.substr(7);
-            from_authorization = true;
         }
     }
     if (key.empty()) {
@@ -166,10 +165,13 @@ std::variant<std::string, http::Response> authenticate(
                                        "invalid_api_key");
     }
     if (key_auth.hide_credentials) {
-        if (from_authorization) {
+        // Every place a key may be read from, whichever one held it: a client that sends its
+        // gateway key twice must not have the second copy forwarded with the upstream request.
+        message.erase(key_auth.header);
+        std::string_view authorization = message[http::bhttp::field::authorization];
+        if (authorization.size() >= 7 &&
+            boost::beast::iequals(authorization.substr(0, 7), "Bearer ")) {
             message.erase(http::bhttp::field::authorization);
-        } else {
-            message.erase(key_auth.header);
         }
     }
     return found->second;

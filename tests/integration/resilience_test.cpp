@@ -110,9 +110,9 @@ TEST_F(ResilienceTest, ChangingAnUpstreamWhileRequestsRetryKeepsEveryRequestAnsw
                     R"({"nodes": {")" + a_.address() + R"(": 1, ")" + b_.address() + R"(": 1}})")
                   .status,
               201);
-    ASSERT_EQ(admin("PUT", "upstreams/fb", R"({"nodes": {")" + fallback_.address() + R"(": 1}})")
-                  .status,
-              201);
+    ASSERT_EQ(
+        admin("PUT", "upstreams/fb", R"({"nodes": {")" + fallback_.address() + R"(": 1}})").status,
+        201);
     ASSERT_EQ(admin("PUT", "routes/chat",
                     R"({"uri": "/llm/*", "plugins": {"ai-proxy": {"upstream_id": "prim",)"
                     R"( "upstream_fallback_id": "fb", "timeout": 1500, "retry": 2}}})")
@@ -128,9 +128,9 @@ TEST_F(ResilienceTest, ChangingAnUpstreamWhileRequestsRetryKeepsEveryRequestAnsw
         }));
     }
     ASSERT_TRUE(a_.waitForRequests(1) || b_.waitForRequests(1));
-    auto patched = admin("PATCH", "upstreams/prim",
-                         R"({"nodes": {")" + a_.address() + R"(": 3, ")" + b_.address() +
-                             R"(": 1}})");
+    auto patched =
+        admin("PATCH", "upstreams/prim",
+              R"({"nodes": {")" + a_.address() + R"(": 3, ")" + b_.address() + R"(": 1}})");
     ASSERT_EQ(patched.status, 200) << patched.body;
     auto put = admin("PUT", "upstreams/prim",
                      R"({"type": "least_conn", "nodes": {")" + a_.address() + R"(": 1, ")" +
@@ -322,9 +322,9 @@ TEST_F(ResilienceTest, IdleUpstreamConnectionsCloseOnTimeAndWithTheirUpstream) {
     ASSERT_TRUE(start(header(1) + "upstreams:\n" +
                       upstream("pool", {a_.address()}, "    keepalive_pool: {idle_timeout: 1}\n") +
                       route("        upstream_id: pool\n")));
-    ASSERT_EQ(admin("PUT", "upstreams/other", R"({"nodes": {")" + b_.address() + R"(": 1}})")
-                  .status,
-              201);
+    ASSERT_EQ(
+        admin("PUT", "upstreams/other", R"({"nodes": {")" + b_.address() + R"(": 1}})").status,
+        201);
     ASSERT_EQ(admin("PUT", "routes/other",
                     R"({"uri": "/other/*", "plugins": {"ai-proxy": {"upstream_id": "other"}}})")
                   .status,
@@ -354,8 +354,8 @@ TEST_F(ResilienceTest, ASecondDaemonOnTheSameDataDirectoryOrPortRefusesToStart) 
                       route("        upstream_id: pool\n")));
     auto data_dir = daemon_.configPath().parent_path() / "data";
     TempDir dir;
-    auto same_dir = dir.write("same_dir.yaml", header(1) + "storage: {data_dir: \"" +
-                                                   data_dir.string() + "\"}\n");
+    auto same_dir = dir.write("same_dir.yaml",
+                              header(1) + "storage: {data_dir: \"" + data_dir.string() + "\"}\n");
     RunResult first = runAiproxyd({"-c", same_dir.string()});
     EXPECT_EQ(first.exit_code, 1) << first.output;
     EXPECT_NE(first.output.find("is in use by another aiproxyd (pid " +

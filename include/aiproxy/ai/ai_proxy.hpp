@@ -21,6 +21,10 @@
 #include "aiproxy/upstream/connection_pool.hpp"
 #include "aiproxy/upstream/upstream.hpp"
 
+namespace spdlog {
+class logger;
+}  // namespace spdlog
+
 namespace aiproxy::ai {
 
 // How one attempt ended, as metrics and traces label it.
@@ -140,6 +144,9 @@ struct WorkerServices {
     upstream::BalancerRegistry& balancers;
     std::size_t metrics_slot = 0;
     const DataPathMetrics* metrics = nullptr;
+    // Asynchronous: a worker hands a line to the logging thread instead of writing stderr under
+    // its lock. Null: spdlog's default logger.
+    spdlog::logger* log = nullptr;
 };
 
 // What '*' matched in the route's uri, or the whole path for an exact route.

@@ -20,6 +20,10 @@
 #include "aiproxy/observe/access_log.hpp"
 #include "aiproxy/server/snapshot.hpp"
 
+namespace spdlog {
+class logger;
+}  // namespace spdlog
+
 namespace aiproxy::server {
 
 // Process-wide handles the workers record into, resolved once at startup.
@@ -27,6 +31,7 @@ struct ServerMetrics {
     ai::DataPathMetrics data_path;
     metrics::CounterCell* unrouted = nullptr;  // requests_total{route="",upstream="",4xx}
     observe::AccessLog* access_log = nullptr;  // null when log.access_log is off
+    spdlog::logger* data_path_log = nullptr;   // asynchronous; null: spdlog's default
 };
 
 class Worker final : public http::RequestHandler {

@@ -16,7 +16,8 @@ class LogThrottle {
 public:
     using Clock = std::chrono::steady_clock;
 
-    explicit LogThrottle(Clock::duration interval = std::chrono::seconds(5)) : interval_(interval) {}
+    explicit LogThrottle(Clock::duration interval = std::chrono::seconds(5))
+        : interval_(interval) {}
 
     // nullopt: leave this line out. Otherwise log it, with the count of lines left out since the
     // last one that was logged.
