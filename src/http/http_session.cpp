@@ -8,11 +8,13 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <optional>
+#include <tuple>
 #include <type_traits>
 
 #include <spdlog/spdlog.h>
 
 #include "aiproxy/http/json_error.hpp"
+#include "aiproxy/http/request_target.hpp"
 
 namespace aiproxy::http {
 namespace {
@@ -98,6 +100,15 @@ std::string_view framingProblem(const bhttp::request_parser<bhttp::string_body>&
     return {};
 }
 
+// RFC 9112 section 3.2: an HTTP/1.1 request has exactly one Host; several (or none) leave it to
+// each hop which host is meant, which routing by host must not.
+std::string_view hostProblem(const bhttp::request_header<>& header) {
+    auto hosts = header.count(bhttp::field::host);
+    if (hosts > 1) return "more than one Host header";
+    if (hosts == 0 && header.version() >= 11) return "an HTTP/1.1 request needs a Host header";
+    return {};
+}
+
 // Stream: beast::tcp_stream or TlsStream. One template rather than a stream interface, so the
 // plain path pays no indirect call per read or write.
 template <class Stream>
@@ -180,17 +191,41 @@ public:
                                         "bad_request");
                 co_return;
             }
-            if (parser.get()[bhttp::field::expect] == "100-continue" && !parser.is_done()) {
+            if (auto problem = hostProblem(parser.get()); !problem.empty()) {
+                co_await answerAndClose(400, "malformed HTTP request: " + std::string(problem),
+                                        "bad_request");
+                co_return;
+            }
+            // Expect is case-insensitive (RFC 9110 10.1.1); HTTP/1.0 has no 100 Continue.
+            if (parser.get().version() >= 11 && !parser.is_done() &&
+                beast::iequals(parser.get()[bhttp::field::expect], "100-continue")) {
                 static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
                 tcpStream().expires_after(limits.send_timeout);
                 auto [ec, n] = co_await net::async_write(
                     stream_, net::buffer(kContinue.data(), kContinue.size()), use_nothrow);
                 if (ec) co_return;
             }
+            std::optional<bhttp::request_header<>> trailer_free_head;
             if (!parser.is_done()) {
                 tcpStream().expires_after(limits.body_timeout);
-                auto [body_ec, body_n] =
-                    co_await bhttp::async_read(stream_, buffer_, parser, use_nothrow);
+                error_code body_ec;
+                if (parser.chunked()) {
+                    // Trailers are parsed into the header fields; keep the head as it came, and
+                    // bound the trailer section like a head (what a chunk leaves unparsed in the
+                    // buffer is at most a chunk line or the trailer).
+                    trailer_free_head = parser.get().base();
+                    while (!parser.is_done() && !body_ec) {
+                        if (buffer_.size() > limits.max_header_bytes) {
+                            body_ec = bhttp::error::header_limit;
+                            break;
+                        }
+                        std::tie(body_ec, std::ignore) =
+                            co_await bhttp::async_read_some(stream_, buffer_, parser, use_nothrow);
+                    }
+                } else {
+                    std::tie(body_ec, std::ignore) =
+                        co_await bhttp::async_read(stream_, buffer_, parser, use_nothrow);
+                }
                 if (body_ec) {
                     co_await answerReadError(body_ec);
                     co_return;
@@ -199,10 +234,29 @@ public:
             tcpStream().expires_never();
 
             ClientRequest request{.message = parser.release(), .peer_address = peer_, .tls = kTls};
-            std::string_view target = request.message.target();
-            auto question = target.find('?');
-            request.path = target.substr(0, question);
-            if (question != std::string_view::npos) request.query = target.substr(question + 1);
+            if (trailer_free_head) {
+                // Trailer fields are never merged into the header section (RFC 9110 6.5.1):
+                // a trailing X-Forwarded-For or X-Request-Id must not count as one.
+                static_cast<bhttp::request_header<>&>(request.message) =
+                    std::move(*trailer_free_head);
+            }
+            auto target = parseRequestTarget(request.message.target());
+            if (!target.problem.empty()) {
+                co_await answerAndClose(400, "malformed HTTP request: " + target.problem,
+                                        "bad_request");
+                co_return;
+            }
+            if (!target.authority.empty()) {
+                // Absolute-form: the authority is the host, whatever Host says (RFC 9112 3.2.2).
+                request.message.set(bhttp::field::host, target.authority);
+            }
+            if (target.normalized_path) {
+                request.path_storage = std::move(*target.normalized_path);
+                request.path = request.path_storage;
+            } else {
+                request.path = target.path;
+            }
+            request.query = target.query;
             auto incoming_id = request.message["X-Request-Id"];
             request.request_id = validRequestId(incoming_id) ? std::string(incoming_id)
                                                              : context_.handler.newRequestId();

@@ -100,6 +100,19 @@ void ResponseSink::stopWatching() {
     }
 }
 
+namespace {
+
+// A field that would split the head (CR, LF) or end a C string (NUL) never goes out, whatever
+// put it there: request data, an upstream, a bug. Last line of defence behind the checks where
+// values enter (RFC 9110 section 5.5).
+bool safeField(std::string_view name, std::string_view value) {
+    auto bad = [](char c) { return c == '\r' || c == '\n' || c == '\0'; };
+    return std::none_of(name.begin(), name.end(), bad) &&
+           std::none_of(value.begin(), value.end(), bad);
+}
+
+}  // namespace
+
 void ResponseSink::serializeHead(const bhttp::response_header<>& header,
                                  std::optional<std::uint64_t> content_length) {
     status_ = header.result_int();
@@ -126,18 +139,25 @@ void ResponseSink::serializeHead(const bhttp::response_header<>& header,
             continue;  // framing is ours to decide
         }
         if (!extra_headers_.empty() && replaced(field.name_string())) continue;
+        if (!safeField(field.name_string(), field.value())) continue;
         out += field.name_string();
         out += ": ";
         out += field.value();
         out += "\r\n";
     }
     for (const auto& [name, value] : extra_headers_) {
+        if (!safeField(name, value)) continue;
         out += name;
         out += ": ";
         out += value;
         out += "\r\n";
     }
-    if (content_length) {
+    if (status_ == 204 || (status_ >= 100 && status_ < 200)) {
+        // No body and no Content-Length (RFC 9110 section 8.6).
+    } else if (status_ == 304) {
+        // No body; a Content-Length given describes the representation (RFC 9110 8.6).
+        if (content_length) out += "Content-Length: " + std::to_string(*content_length) + "\r\n";
+    } else if (content_length) {
         out += "Content-Length: ";
         out += std::to_string(*content_length);
         out += "\r\n";

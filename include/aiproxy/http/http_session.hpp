@@ -28,7 +28,8 @@ struct SessionLimits {
 
 struct ClientRequest {
     Request message;
-    std::string_view path;       // target without the query
+    std::string_view path;       // target without the query, dot segments removed
+    std::string path_storage;    // holds `path` when normalisation changed it
     std::string_view query;      // after '?', without it; empty when none
     std::string peer_address;    // the TCP peer
     std::string client_address;  // server.real_ip's answer; empty: the peer is the client
