@@ -8,6 +8,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
+#include <charconv>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -170,10 +171,10 @@ std::int64_t unixNow() {
 
 struct AttemptReport {
     AttemptOutcome outcome;
-    std::string detail;      // why the attempt failed, for logs and the final error
-    bool committed = false;  // the client has seen bytes of this attempt's response
-    bool reusable = false;   // the connection is at a message boundary and may be pooled
-    bool stale = false;      // a pooled connection died before any response byte
+    std::string detail;          // why the attempt failed, for logs and the final error
+    bool committed = false;      // the client has seen bytes of this attempt's response
+    bool reusable = false;       // the connection is at a message boundary and may be pooled
+    bool stale = false;          // a pooled connection died before any response byte
     bool client_cancel = false;  // the client left before the commit point: not the node's fault
     std::optional<KeptResponse> kept;
     unsigned status = 0;      // the upstream's status, when a response header arrived
@@ -228,8 +229,8 @@ bool onlySseComments(std::string_view text) {
     std::size_t start = 0;
     while (start < text.size()) {
         auto end = text.find('\n', start);
-        std::string_view line =
-            text.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+        std::string_view line = text.substr(
+            start, end == std::string_view::npos ? std::string_view::npos : end - start);
         if (!line.empty() && line != "\r" && line.front() != ':') return false;
         if (end == std::string_view::npos) break;
         start = end + 1;
@@ -292,7 +293,7 @@ public:
                 count(route_.metrics.fallbacks);
             }
             if (target->notes.fail_open_started) {
-                spdlog::warn(
+                log().warn(
                     "{}: every node is ejected or unhealthy; sending to them anyway until one "
                     "recovers",
                     target->set->key);
@@ -323,18 +324,18 @@ public:
                 co_return;
             }
             if (client_gone_) {
-                spdlog::debug("request {}: client closed the connection; upstream request "
-                              "cancelled",
-                              request_.request_id);
+                log().debug(
+                    "request {}: client closed the connection; upstream request "
+                    "cancelled",
+                    request_.request_id);
                 sink_.abort();
                 co_return;
             }
             if (auto left_out = admitFailureLine(*target)) {
                 const auto& node = target->upstream->nodes()[target->node];
-                spdlog::warn("request {}: attempt {} to {} {} failed: {} ({}){}",
-                             request_.request_id, plan.attempts(), target->upstream->id(),
-                             node.address, attemptLabelName(labelOf(last)), last.detail,
-                             suppressedNote(*left_out));
+                log().warn("request {}: attempt {} to {} {} failed: {} ({}){}", request_.request_id,
+                           plan.attempts(), target->upstream->id(), node.address,
+                           attemptLabelName(labelOf(last)), last.detail, suppressedNote(*left_out));
             }
             if (last.kept) kept = std::move(last.kept);
             if (plan.record(last.outcome) == Verdict::Done) break;
@@ -372,6 +373,10 @@ private:
     void responseRead() {
         guard_.release();
         sink_.stopWatching();
+    }
+
+    spdlog::logger& log() const {
+        return services_.log ? *services_.log : *spdlog::default_logger_raw();
     }
 
     // Whether a failure line for this node is logged now (see LogThrottle); a line left out
@@ -492,9 +497,12 @@ private:
 
         std::string& fields = prepared.fields;
         fields.reserve(1024);
+        // accept-encoding: every answer must arrive uncompressed, since usage (tokens, cost,
+        // ai-rate-limiting) is read from it whatever the client accepts.
         std::vector<std::string> skip{"host",
                                       "content-length",
                                       "expect",
+                                      "accept-encoding",
                                       "x-forwarded-for",
                                       "x-forwarded-proto",
                                       "x-forwarded-host",
@@ -505,9 +513,12 @@ private:
             skip.push_back(name);
         if (prepared.body) skip.push_back("content-type");
         http::appendEndToEndFields(fields, client.base(), skip);
+        bool encoding_set = false;
         for (const auto& [name, value] : prepared.plan.set_headers) {
             fields += name + ": " + value + "\r\n";
+            encoding_set = encoding_set || boost::beast::iequals(name, "accept-encoding");
         }
+        if (!encoding_set) fields += "Accept-Encoding: identity\r\n";
         for (const auto& [name, value] : prepared.plan.default_headers) {
             if (client[name].empty()) fields += name + ": " + value + "\r\n";
         }
@@ -649,7 +660,16 @@ private:
                     .stale = nothing && connection.reused && !isTimeout(ec)};
             }
             unsigned status = parser->get().result_int();
-            if (status < 100 || status >= 200 || status == 101) break;
+            if (status == 101) {
+                // The client's Upgrade never reaches an upstream, so a switch is a broken
+                // upstream; relaying it would hand the client a connection in another protocol.
+                co_return AttemptReport{
+                    .outcome = {.failure = Failure::Reset},
+                    .detail =
+                        "the upstream answered 101 Switching Protocols to a request "
+                        "without Upgrade"};
+            }
+            if (status < 100 || status >= 200) break;
             if (informational >= kMaxInformationalResponses) {
                 co_return AttemptReport{.outcome = {.failure = Failure::Reset},
                                         .detail = "too many informational responses"};
@@ -765,8 +785,8 @@ private:
         }
         // upstream timeout.read, when set, bounds the whole response; the route's timeout bounds
         // each gap between two chunks.
-        const auto total_deadline = timeouts.read.count() > 0 ? sent_at + timeouts.read
-                                                              : Clock::time_point::max();
+        const auto total_deadline =
+            timeouts.read.count() > 0 ? sent_at + timeouts.read : Clock::time_point::max();
         while (!parser->is_done()) {
             auto idle_deadline = std::min(Clock::now() + route_.config.timeout, total_deadline);
             std::tie(body_ec, got) =
@@ -774,9 +794,9 @@ private:
             if (body_ec) {
                 if (!client_gone_) {
                     if (auto left_out = admitFailureLine(target)) {
-                        spdlog::warn("request {}: {} {} failed after the response started: {}{}",
-                                     request_.request_id, upstream.id(), node.address,
-                                     body_ec.message(), suppressedNote(*left_out));
+                        log().warn("request {}: {} {} failed after the response started: {}{}",
+                                   request_.request_id, upstream.id(), node.address,
+                                   body_ec.message(), suppressedNote(*left_out));
                     }
                 }
                 sink_.abort();
@@ -887,7 +907,17 @@ private:
 
     static std::optional<std::uint64_t> clientContentLength(const UpstreamParser& parser) {
         unsigned status = parser.get().result_int();
-        if (status == 204 || status == 304) return 0;
+        if (status == 204) return 0;  // the sink writes no Content-Length for it
+        if (status == 304) {
+            // The upstream's, if it sent one: it describes the representation, not a body.
+            std::uint64_t length = 0;
+            auto field = parser.get()[bhttp::field::content_length];
+            auto [end, ec] = std::from_chars(field.data(), field.data() + field.size(), length);
+            if (field.empty() || ec != std::errc{} || end != field.data() + field.size()) {
+                return std::nullopt;
+            }
+            return length;
+        }
         if (auto length = parser.content_length()) return *length;
         return std::nullopt;
     }
@@ -1034,9 +1064,9 @@ private:
     std::vector<std::optional<PreparedRequest>> prepared_;  // by upstream slot
     std::shared_ptr<upstream::Balancer> primary_balancer_;  // kept for the request's life
     std::shared_ptr<upstream::Balancer> fallback_balancer_;
-    std::optional<BodyProcessor> processor_;                // of the attempt that committed
-    std::optional<Usage> translated_usage_;                 // of a translated plain answer
-    upstream::AttemptGuard guard_;                          // the attempt in progress
+    std::optional<BodyProcessor> processor_;  // of the attempt that committed
+    std::optional<Usage> translated_usage_;   // of a translated plain answer
+    upstream::AttemptGuard guard_;            // the attempt in progress
     int attempts_so_far_ = 0;
     bool client_gone_ = false;
     std::string trace_;  // failed attempts, for X-AIProxy-Trace

@@ -106,6 +106,7 @@ struct BodyRewrite {
     std::string client_model;
     std::string upstream_model;
     bool client_include_usage = false;
+    bool model_unreadable = false;  // the scan saw a top-level model it could not take as is
     std::optional<ShapeError> error;
 };
 
@@ -116,7 +117,9 @@ void rewriteBody(const config::UpstreamConfig& upstream, const config::ProviderD
     const Json* parsed = request.parsed ? request.parsed() : nullptr;
     Json doc = parsed ? *parsed : detail::parseJson(request.body);
     if (!doc.is_object()) {
-        if (translation != Translation::None) {
+        // A model the scan could not read, in a body that is not JSON: it cannot be checked
+        // for header safety, and no upstream would take it either.
+        if (translation != Translation::None || rewrite.model_unreadable) {
             rewrite.error =
                 ShapeError{.message = doc.is_discarded() ? "the request body is not valid JSON: " +
                                                                detail::jsonSyntaxError(request.body)
@@ -127,6 +130,12 @@ void rewriteBody(const config::UpstreamConfig& upstream, const config::ProviderD
     }
     bool changed = false;
     if (auto model = detail::stringMember(doc, "model")) {
+        if (!isAcceptableModelName(*model)) {
+            rewrite.error =
+                ShapeError{.message = "model must be at most 256 bytes without control characters",
+                           .code = "invalid_model"};
+            return;
+        }
         rewrite.client_model = *model;
         if (const std::string* mapped = mapModel(upstream.model_map, *model)) {
             doc["model"] = *mapped;
@@ -194,13 +203,15 @@ ShapeResult shapeRequest(const config::UpstreamConfig& upstream, const RequestFa
 
     // Body: parse only when a rewrite may apply.
     BodyRewrite rewrite;
-    auto scanned_model = findRequestModel(request.body);
-    if (scanned_model) rewrite.client_model = *scanned_model;
+    auto scan = scanRequestModel(request.body);
+    if (scan.model) rewrite.client_model = *scan.model;
+    rewrite.model_unreadable = scan.unreadable;
     rewrite.upstream_model = rewrite.client_model;
-    bool mapped = scanned_model ? mapModel(upstream.model_map, *scanned_model) != nullptr
-                                : !upstream.model_map.empty();
+    bool mapped = scan.model ? mapModel(upstream.model_map, *scan.model) != nullptr
+                             : !upstream.model_map.empty();
+    // A model with escapes is read by a parse, which also checks it can go into a header.
     bool parse = plan.translation != Translation::None || !upstream.options.empty() || mapped ||
-                 provider->deployment_paths;
+                 provider->deployment_paths || scan.unreadable;
     if (parse && !request.body.empty()) {
         rewriteBody(upstream, *provider, request, plan.translation, rewrite);
         if (rewrite.error) {

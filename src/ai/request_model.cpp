@@ -3,35 +3,130 @@
 namespace aiproxy::ai {
 namespace {
 
-constexpr std::string_view kKey = "\"model\"";
 constexpr std::size_t kMaxModelLength = 256;
 
 bool isSpace(char c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
+// A small cursor over JSON text: enough to walk the top-level object's members and skip values
+// without building them.
+class Cursor {
+public:
+    explicit Cursor(std::string_view text) : text_(text) {}
+
+    bool done() const { return at_ >= text_.size(); }
+    char peek() const { return done() ? '\0' : text_[at_]; }
+    void skipSpace() {
+        while (!done() && isSpace(text_[at_]))
+            ++at_;
+    }
+    bool consume(char c) {
+        skipSpace();
+        if (peek() != c) return false;
+        ++at_;
+        return true;
+    }
+    // A string at the cursor (which is on its opening quote): its raw contents, escapes left as
+    // they are; `escaped` tells whether there were any. nullopt when the text ends inside it.
+    std::optional<std::string_view> string(bool& escaped) {
+        std::size_t start = ++at_;
+        escaped = false;
+        for (;;) {
+            at_ = text_.find_first_of("\"\\", at_);
+            if (at_ == std::string_view::npos) {
+                at_ = text_.size();
+                return std::nullopt;
+            }
+            if (text_[at_] == '"') return text_.substr(start, at_++ - start);
+            escaped = true;
+            at_ += 2;  // the escaped character cannot end the string
+        }
+    }
+    // Skips one value of any kind; false on malformed or truncated text.
+    bool skipValue() {
+        skipSpace();
+        if (peek() == '"') {
+            bool escaped = false;
+            return string(escaped).has_value();
+        }
+        if (peek() != '{' && peek() != '[') {
+            while (!done() && peek() != ',' && peek() != '}' && peek() != ']' && !isSpace(peek()))
+                ++at_;
+            return true;
+        }
+        std::size_t depth = 0;
+        while (!done()) {
+            char c = text_[at_];
+            if (c == '"') {
+                bool escaped = false;
+                if (!string(escaped)) return false;
+                continue;
+            }
+            ++at_;
+            if (c == '{' || c == '[') ++depth;
+            if ((c == '}' || c == ']') && --depth == 0) return true;
+        }
+        return false;
+    }
+
+private:
+    std::string_view text_;
+    std::size_t at_ = 0;
+};
+
 }  // namespace
 
-std::optional<std::string_view> findRequestModel(std::string_view body) {
-    for (std::size_t at = body.find(kKey); at != std::string_view::npos;
-         at = body.find(kKey, at + 1)) {
-        std::size_t i = at + kKey.size();
-        while (i < body.size() && isSpace(body[i]))
-            ++i;
-        if (i >= body.size() || body[i] != ':') continue;
-        ++i;
-        while (i < body.size() && isSpace(body[i]))
-            ++i;
-        if (i >= body.size() || body[i] != '"') return std::nullopt;
-        std::size_t start = ++i;
-        while (i < body.size() && body[i] != '"' && body[i] != '\\' &&
-               i - start <= kMaxModelLength) {
-            ++i;
+bool isAcceptableModelName(std::string_view model);
+
+ModelScan scanRequestModel(std::string_view body) {
+    ModelScan scan;
+    Cursor cursor{body};
+    if (!cursor.consume('{')) return scan;
+    cursor.skipSpace();
+    if (cursor.peek() == '}') return scan;
+    for (;;) {
+        cursor.skipSpace();
+        if (cursor.peek() != '"') return ModelScan{};
+        bool key_escaped = false;
+        auto key = cursor.string(key_escaped);
+        if (!key || !cursor.consume(':')) return ModelScan{};
+        cursor.skipSpace();
+        if (*key == "model" && !key_escaped) {
+            // A later duplicate wins, as it does for JSON parsers.
+            scan = ModelScan{};
+            if (cursor.peek() == '"') {
+                bool escaped = false;
+                auto value = cursor.string(escaped);
+                if (!value) return ModelScan{};
+                if (escaped || !isAcceptableModelName(*value)) {
+                    scan.unreadable = true;
+                } else {
+                    scan.model = *value;
+                }
+            } else if (!cursor.skipValue()) {
+                return ModelScan{};
+            }
+        } else if (!cursor.skipValue()) {
+            return ModelScan{};
         }
-        if (i >= body.size() || body[i] != '"') return std::nullopt;
-        return body.substr(start, i - start);
+        if (cursor.consume(',')) continue;
+        if (cursor.consume('}')) return scan;
+        return ModelScan{};
     }
-    return std::nullopt;
+}
+
+std::optional<std::string_view> findRequestModel(std::string_view body) {
+    return scanRequestModel(body).model;
+}
+
+bool isAcceptableModelName(std::string_view model) {
+    if (model.size() > kMaxModelLength) return false;
+    for (char c : model) {
+        auto byte = static_cast<unsigned char>(c);
+        if (byte < 0x20 || byte == 0x7f) return false;
+    }
+    return true;
 }
 
 }  // namespace aiproxy::ai

@@ -1,16 +1,30 @@
 #pragma once
-// The "model" a request asks for, read without parsing the JSON body: logs and metrics want it
-// for every request, and a full parse of a large prompt would cost more than the proxying.
+// The "model" a request asks for, read without parsing the JSON body: routing, mapping, headers,
+// limits and the log want it for every request, and a full parse of a large prompt would cost
+// more than the proxying.
 
 #include <optional>
 #include <string_view>
 
 namespace aiproxy::ai {
 
-// The value of the first "model" key whose value is a plain string (no escapes), or nullopt.
-// A key can only appear as `"model"` followed by ':'; inside a JSON string the quotes would be
-// escaped, so prompt text cannot fake it. A nested object's "model" key that precedes the top
-// level one would be taken instead: acceptable for logging, not for routing decisions.
+struct ModelScan {
+    // The top-level "model" string as it stands in the body (the last one when the key repeats,
+    // as JSON parsers read it); nullopt when there is none or it is not a plain string.
+    std::optional<std::string_view> model;
+    // The top-level model is a string with escapes or over 256 bytes: only a parse can say what
+    // it is, and it may not be usable as a header value.
+    bool unreadable = false;
+};
+
+// Walks the members of the body's top-level object only: a "model" key inside nested objects
+// (metadata, tools) or inside strings is never taken. A body that is not a JSON object, or is
+// cut short, has no model.
+ModelScan scanRequestModel(std::string_view body);
 std::optional<std::string_view> findRequestModel(std::string_view body);
+
+// A model name that may travel in headers and logs: at most 256 bytes, no control characters
+// (CR and LF would split a header; RFC 9110 section 5.5).
+bool isAcceptableModelName(std::string_view model);
 
 }  // namespace aiproxy::ai
