@@ -76,7 +76,7 @@ void readConsumer(const Value& value, const std::set<std::string>& group_ids,
                     if (name == "key-auth") {
                         readKeyAuth(plugin, consumer);
                     } else {
-                        plugin.warning("unknown consumer plugin, ignored");
+                        plugin.error("unknown plugin [" + name + "]");
                     }
                 });
             })
@@ -120,7 +120,7 @@ void readConsumerGroup(const Value& value, ConsumerGroupConfig& group) {
                     } else if (name == "ai-rate-limiting") {
                         readAiRateLimiting(config, group.ai_rate_limiting.emplace());
                     } else {
-                        plugin.warning("unknown plugin, ignored");
+                        plugin.error("unknown plugin [" + name + "]");
                     }
                 });
             })

@@ -486,7 +486,9 @@ void readRoute(const Value& value, const std::set<std::string>& upstream_ids, Ro
                         if (name != kAiProxy && name != kAiProxyMulti && name != kKeyAuth &&
                             name != kIpRestriction && name != kLimitCount && name != kLimitReq &&
                             name != kAiRateLimiting) {
-                            plugin.warning("unknown plugin, ignored");
+                            // An ignored plugin may be a security plugin the operator believes
+                            // is on (a misspelt key-auth): refuse, as APISIX does.
+                            plugin.error("unknown plugin [" + name + "]");
                             return;
                         }
                         // "ai-proxy:" with nothing under it reads as an empty configuration.
@@ -530,11 +532,10 @@ void readRoute(const Value& value, const std::set<std::string>& upstream_ids, Ro
         .on("log", [&](const Value& v) { readRouteLog(v, route.log); })
         .ignore("name")
         .ignore("desc")
-        .on("labels",
-            [&](const Value& v) {
-                std::vector<std::pair<std::string, std::string>> labels;
-                readLabels(v, labels);
-            });
+        .on("labels", [&](const Value& v) {
+            std::vector<std::pair<std::string, std::string>> labels;
+            readLabels(v, labels);
+        });
     if (!reader.read(value)) return;
 
     auto fieldPath = [&](std::string_view key) { return memberPath(value.path(), key); };

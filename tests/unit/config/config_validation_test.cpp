@@ -80,6 +80,13 @@ std::vector<Case> errorCases() {
         {"WorkersTooMany",
          Doc{.top = server(R"("workers": 100000)")}.text(),
          {"server.workers: must be <= 1024"}},
+        // An ignored plugin may be a security plugin the operator believes is on.
+        {"UnknownPlugins",
+         Doc{.ai_proxy = R"("upstream_id": "primary"}, "key-auht": {},)"
+                         R"( "ai-prompt-guard": {"deny_patterns": ["x"])"}
+             .text(),
+         {"routes[0].plugins.key-auht: unknown plugin [key-auht]",
+          "routes[0].plugins.ai-prompt-guard: unknown plugin [ai-prompt-guard]"}},
         {"DrainTimeoutZero",
          Doc{.top = server(R"("drain_timeout": 0)")}.text(),
          {"server.drain_timeout: must be > 0"}},
@@ -330,7 +337,8 @@ std::vector<Case> errorCases() {
          {"routes[0].plugins: a route needs the ai-proxy or the ai-proxy-multi plugin"}},
         {"RouteWithOtherPluginsOnly",
          R"({"routes": [{"id": "r1", "uri": "/a", "plugins": {"cors": {}}}]})",
-         {"routes[0].plugins: a route needs the ai-proxy or the ai-proxy-multi plugin"}},
+         {"routes[0].plugins.cors: unknown plugin [cors]",
+          "routes[0].plugins: a route needs the ai-proxy or the ai-proxy-multi plugin"}},
         {"PluginsNotAnObject",
          R"({"routes": [{"id": "r1", "uri": "/a", "plugins": ["ai-proxy"]}]})",
          {"routes[0].plugins: must be an object"}},
@@ -632,6 +640,7 @@ TEST(ValidationTest, DuplicateJsonKeysDeepInsideAreReportedWithTheirPath) {
     EXPECT_THAT(
         messages(result.errors),
         ElementsAre("routes[0].plugins.x[1].k: duplicate key",
+                    "routes[0].plugins.x: unknown plugin [x]",
                     "routes[0].plugins: a route needs the ai-proxy or the ai-proxy-multi plugin"));
 }
 
@@ -668,12 +677,6 @@ TEST(ValidationTest, EnvironmentVariablesExpandInJsonToo) {
 
 std::vector<Case> warningCases() {
     return {
-        {"UnknownPluginsAreIgnored",
-         Doc{.ai_proxy = R"("upstream_id": "primary"}, "cors": {"allow_origins": "*"},)"
-                         R"( "prometheus": {"prefer_name": true)"}
-             .text(),
-         {"routes[0].plugins.cors: unknown plugin, ignored",
-          "routes[0].plugins.prometheus: unknown plugin, ignored"}},
         // APISIX files carry provider, auth and model options; they should still load.
         {"UnknownAiProxyKeysAreIgnored",
          Doc{.ai_proxy = R"("provider": "openai", "upstream_id": "primary", "auth": {})"}.text(),

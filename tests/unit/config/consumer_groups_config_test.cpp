@@ -66,11 +66,12 @@ TEST(ConsumerGroupsConfigTest, PluginErrorsAreTheRoutesMessagesUnderTheGroupsPat
                             "total_tokens, prompt_tokens, completion_tokens or cost"));
 }
 
-TEST(ConsumerGroupsConfigTest, UnknownPluginsWarnAsOnRoutes) {
+TEST(ConsumerGroupsConfigTest, UnknownPluginsAreErrorsAsOnRoutes) {
     auto result = load(R"({"id": "g", "plugins": {"proxy-rewrite": {}}})");
-    ASSERT_TRUE(result.config);
-    EXPECT_THAT(messages(result.warnings),
-                ElementsAre("consumer_groups[0].plugins.proxy-rewrite: unknown plugin, ignored"));
+    EXPECT_FALSE(result.config);
+    EXPECT_THAT(messages(result.errors),
+                ElementsAre("consumer_groups[0].plugins.proxy-rewrite: unknown plugin "
+                            "[proxy-rewrite]"));
 }
 
 TEST(ConsumerGroupsConfigTest, GroupShapeErrors) {
