@@ -2,6 +2,7 @@
 // upstream event is translated as soon as it arrives; nothing is held back except the stop
 // reason, which Anthropic clients expect in message_delta after the usage is known.
 
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -53,6 +54,8 @@ public:
             onBlockDelta(data, out);
         } else if (type == "message_delta") {
             onMessageDelta(data, out);
+        } else if (type == "content_block_stop") {
+            onBlockStop(data, out);
         } else if (type == "message_stop") {
             if (!finish_reason_) appendChunk(out, Json::object(), "stop");
             close(out);
@@ -62,7 +65,7 @@ public:
             appendData(out, detail::openAiErrorFromAnthropic(detail::objectMember(data, "error")));
             state_ = State::Failed;
         }
-        // content_block_stop and unknown event types carry nothing an OpenAI client needs.
+        // Unknown event types carry nothing an OpenAI client needs.
     }
 
     void onUpstreamEnd(std::string& out) override {
@@ -97,13 +100,18 @@ private:
         } else if (type == "tool_use") {
             auto index = detail::integerMember(data, "index").value_or(0);
             int tool = next_tool_++;
-            tool_blocks_.emplace_back(index, tool);
-            Json call{
-                {"index", tool},
-                {"id", detail::stringMember(*block, "id").value_or("")},
-                {"type", "function"},
-                {"function",
-                 {{"name", detail::stringMember(*block, "name").value_or("")}, {"arguments", ""}}}};
+            // A server may put the whole input in the start event instead of deltas.
+            const Json* input = detail::member(*block, "input");
+            std::string arguments =
+                input && input->is_object() && !input->empty() ? detail::dumpJson(*input) : "";
+            tool_blocks_.push_back(
+                {.block = index, .tool = tool, .has_arguments = !arguments.empty()});
+            Json call{{"index", tool},
+                      {"id", detail::stringMember(*block, "id").value_or("")},
+                      {"type", "function"},
+                      {"function",
+                       {{"name", detail::stringMember(*block, "name").value_or("")},
+                        {"arguments", std::move(arguments)}}}};
             appendChunk(out, Json{{"tool_calls", Json::array({std::move(call)})}}, std::nullopt);
         }
     }
@@ -121,9 +129,10 @@ private:
             appendChunk(out, Json{{"reasoning_content", text}}, std::nullopt);
         } else if (type == "input_json_delta") {
             auto partial = detail::stringMember(*delta, "partial_json").value_or("");
-            auto tool = toolIndex(detail::integerMember(data, "index").value_or(0));
+            auto* tool = toolBlock(detail::integerMember(data, "index").value_or(0));
             if (partial.empty() || !tool) return;
-            Json call{{"index", *tool}, {"function", {{"arguments", partial}}}};
+            tool->has_arguments = true;
+            Json call{{"index", tool->tool}, {"function", {{"arguments", partial}}}};
             appendChunk(out, Json{{"tool_calls", Json::array({std::move(call)})}}, std::nullopt);
         }
         // signature_delta and citations_delta have no OpenAI counterpart.
@@ -174,11 +183,27 @@ private:
         appendData(out, chunk);
     }
 
-    std::optional<int> toolIndex(std::int64_t block_index) const {
-        for (const auto& [block, tool] : tool_blocks_) {
-            if (block == block_index) return tool;
+    struct ToolBlock {
+        std::int64_t block = 0;  // Anthropic content block index
+        int tool = 0;            // OpenAI tool_calls index
+        bool has_arguments = false;
+    };
+
+    ToolBlock* toolBlock(std::int64_t block_index) {
+        for (auto& entry : tool_blocks_) {
+            if (entry.block == block_index) return &entry;
         }
-        return std::nullopt;
+        return nullptr;
+    }
+
+    // A tool call without input streams no input_json_delta (or an empty one); OpenAI clients
+    // JSON.parse the arguments, so they get "{}" as in the non-streamed translation.
+    void onBlockStop(const Json& data, std::string& out) {
+        auto* tool = toolBlock(detail::integerMember(data, "index").value_or(0));
+        if (!tool || tool->has_arguments) return;
+        tool->has_arguments = true;
+        Json call{{"index", tool->tool}, {"function", {{"arguments", "{}"}}}};
+        appendChunk(out, Json{{"tool_calls", Json::array({std::move(call)})}}, std::nullopt);
     }
 
     StreamTranslatorOptions options_;
@@ -187,7 +212,7 @@ private:
     std::string model_;
     bool role_sent_ = false;
     int next_tool_ = 0;
-    std::vector<std::pair<std::int64_t, int>> tool_blocks_;  // Anthropic block index -> tool index
+    std::vector<ToolBlock> tool_blocks_;
     std::optional<std::string> finish_reason_;
     detail::TokenUsage tokens_;
 };
@@ -220,7 +245,7 @@ public:
         const Json& choice = (*choices)[0];
         if (const Json* delta = detail::member(choice, "delta")) onDelta(*delta, out);
         if (auto finish_reason = detail::stringMember(choice, "finish_reason")) {
-            closeBlock(out);
+            closeBlocks(out);
             stop_reason_ = std::string(detail::anthropicStopReason(*finish_reason));
         }
     }
@@ -258,7 +283,7 @@ private:
     void onDelta(const Json& delta, std::string& out) {
         if (auto text = detail::stringMember(delta, "content"); text && !text->empty()) {
             if (block_ != Block::Text) {
-                closeBlock(out);
+                closeBlocks(out);
                 openBlock(out, Block::Text, Json{{"type", "text"}, {"text", ""}});
             }
             appendEvent(out, "content_block_delta",
@@ -271,24 +296,63 @@ private:
         for (const Json& call : *calls) {
             auto tool = detail::integerMember(call, "index").value_or(0);
             const Json& fn = detail::objectMember(call, "function");
-            if (block_ != Block::Tool || tool != tool_) {
-                closeBlock(out);
-                tool_ = tool;
-                std::string id(detail::stringMember(call, "id").value_or(""));
-                if (id.empty()) id = "toolu_" + std::to_string(tool);
-                openBlock(out, Block::Tool,
-                          Json{{"type", "tool_use"},
-                               {"id", id},
-                               {"name", detail::stringMember(fn, "name").value_or("")},
-                               {"input", Json::object()}});
-            }
             auto arguments = detail::stringMember(fn, "arguments").value_or("");
+            if (block_ == Block::Tool && tool != tool_) {
+                // Anthropic blocks cannot interleave: a parallel call is held whole until the
+                // open one closes, then sent as one block (one tool_use block per index).
+                auto& held = held_tools_[tool];
+                if (held.id.empty()) held.id = detail::stringMember(call, "id").value_or("");
+                if (held.name.empty()) held.name = detail::stringMember(fn, "name").value_or("");
+                held.arguments += arguments;
+                continue;
+            }
+            if (block_ != Block::Tool) {
+                closeBlocks(out);
+                tool_ = tool;
+                openToolBlock(out, tool, detail::stringMember(call, "id").value_or(""),
+                              detail::stringMember(fn, "name").value_or(""));
+            }
             if (arguments.empty()) continue;
             appendEvent(
                 out, "content_block_delta",
                 Json{{"type", "content_block_delta"},
                      {"index", index_},
                      {"delta", {{"type", "input_json_delta"}, {"partial_json", arguments}}}});
+        }
+    }
+
+    struct HeldTool {
+        std::string id;
+        std::string name;
+        std::string arguments;
+    };
+
+    void openToolBlock(std::string& out, std::int64_t tool, std::string_view id,
+                       std::string_view name) {
+        std::string block_id(id);
+        if (block_id.empty()) block_id = "toolu_" + std::to_string(tool);
+        openBlock(
+            out, Block::Tool,
+            Json{
+                {"type", "tool_use"}, {"id", block_id}, {"name", name}, {"input", Json::object()}});
+    }
+
+    // Closes the open block, then sends the tool calls held back meanwhile, in index order.
+    void closeBlocks(std::string& out) {
+        closeBlock(out);
+        auto held = std::move(held_tools_);
+        held_tools_.clear();
+        for (auto& [tool, call] : held) {
+            openToolBlock(out, tool, call.id, call.name);
+            if (!call.arguments.empty()) {
+                appendEvent(
+                    out, "content_block_delta",
+                    Json{{"type", "content_block_delta"},
+                         {"index", index_},
+                         {"delta",
+                          {{"type", "input_json_delta"}, {"partial_json", call.arguments}}}});
+            }
+            closeBlock(out);
         }
     }
 
@@ -310,7 +374,7 @@ private:
 
     void finish(std::string& out) {
         start(Json::object(), out);
-        closeBlock(out);
+        closeBlocks(out);
         Json delta{{"stop_reason", stop_reason_.value_or("end_turn")}, {"stop_sequence", nullptr}};
         appendEvent(out, "message_delta",
                     Json{{"type", "message_delta"},
@@ -327,6 +391,7 @@ private:
     Block block_ = Block::None;
     int index_ = 0;           // Anthropic index of the open block (or the next one)
     std::int64_t tool_ = -1;  // OpenAI tool_calls index of the open tool block
+    std::map<std::int64_t, HeldTool> held_tools_;  // parallel calls waiting for it to close
     std::optional<std::string> stop_reason_;
     detail::TokenUsage tokens_;
 };

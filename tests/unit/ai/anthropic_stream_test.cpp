@@ -268,6 +268,71 @@ TEST(AnthropicStreamTest, ParallelOpenAiToolCallsBecomeSeparateBlocks) {
     EXPECT_EQ(parse(splitSse(out)[0].data)["message"]["model"], "m");
 }
 
+TEST(AnthropicStreamTest, AToolCallWithoutArgumentsGetsAnEmptyObject) {
+    auto translator = makeAnthropicToOpenAiStream({.created = kCreated});
+    std::string out;
+    translator->onEvent(
+        anthropicEvent("content_block_start", R"({"type":"content_block_start","index":0,)"
+                                              R"("content_block":{"type":"tool_use","id":"t0",)"
+                                              R"("name":"now","input":{}}})"),
+        out);
+    translator->onEvent(anthropicEvent("content_block_delta",
+                                       R"({"type":"content_block_delta","index":0,)"
+                                       R"("delta":{"type":"input_json_delta","partial_json":""}})"),
+                        out);
+    translator->onEvent(
+        anthropicEvent("content_block_stop", R"({"type":"content_block_stop","index":0})"), out);
+    std::string arguments;
+    for (const Json& chunk : dataChunks(out)) {
+        const Json& delta = chunk["choices"][0]["delta"];
+        if (delta.contains("tool_calls")) {
+            arguments += delta["tool_calls"][0]["function"]["arguments"].get<std::string>();
+        }
+    }
+    EXPECT_EQ(arguments, "{}");
+    EXPECT_NO_THROW((void)Json::parse(arguments));
+}
+
+TEST(AnthropicStreamTest, InterleavedOpenAiToolCallsKeepOneBlockPerIndex) {
+    auto translator = makeOpenAiToAnthropicStream({.fallback_model = "m"});
+    std::string out;
+    auto call = [&](int index, const std::string& extra, const std::string& arguments) {
+        translator->onEvent(
+            openAiEvent(R"({"id":"c","choices":[{"index":0,"delta":{"tool_calls":[{"index":)" +
+                        std::to_string(index) + extra + R"(,"function":{)" +
+                        (extra.empty() ? "" : R"("name":"f)" + std::to_string(index) + R"(",)") +
+                        R"("arguments":")" + arguments + R"("}}]},"finish_reason":null}]})"),
+            out);
+    };
+    call(0, R"(,"id":"call_a","type":"function")", R"({\"a\":)");
+    call(1, R"(,"id":"call_b","type":"function")", R"({\"b\":)");
+    call(0, "", "1}");
+    call(1, "", "2}");
+    translator->onEvent(
+        openAiEvent(
+            R"({"id":"c","choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]})"),
+        out);
+    translator->onEvent(openAiEvent("[DONE]"), out);
+    // What the Anthropic SDK's finalMessage() assembles: one tool_use per call, whole input.
+    std::vector<Json> blocks;
+    std::vector<std::string> inputs;
+    for (const auto& block : splitSse(out)) {
+        if (block.event == "content_block_start") {
+            blocks.push_back(parse(block.data)["content_block"]);
+            inputs.emplace_back();
+        } else if (block.event == "content_block_delta") {
+            inputs.back() += parse(block.data)["delta"]["partial_json"].get<std::string>();
+        }
+    }
+    ASSERT_EQ(blocks.size(), 2u) << out;
+    EXPECT_EQ(blocks[0]["id"], "call_a");
+    EXPECT_EQ(blocks[0]["name"], "f0");
+    EXPECT_EQ(blocks[1]["id"], "call_b");
+    EXPECT_EQ(blocks[1]["name"], "f1");
+    EXPECT_EQ(Json::parse(inputs[0]), Json::parse(R"({"a":1})"));
+    EXPECT_EQ(Json::parse(inputs[1]), Json::parse(R"({"b":2})"));
+}
+
 TEST(AnthropicStreamTest, FactoryFollowsTheDirection) {
     EXPECT_EQ(makeStreamTranslator(Translation::None, {}), nullptr);
     std::string out;
