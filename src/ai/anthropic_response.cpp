@@ -18,6 +18,13 @@ std::string_view openAiFinishReason(std::string_view anthropic_stop_reason) {
     return "stop";  // end_turn, stop_sequence, pause_turn
 }
 
+std::optional<std::string> matchedStopSequence(const Json& choice, std::string_view finish_reason) {
+    if (finish_reason != "stop") return std::nullopt;
+    auto matched = stringMember(choice, "stop_reason");
+    if (!matched || matched->empty()) return std::nullopt;
+    return std::string(*matched);
+}
+
 std::string_view anthropicStopReason(std::string_view openai_finish_reason) {
     if (openai_finish_reason == "length") return "max_tokens";
     if (openai_finish_reason == "tool_calls" || openai_finish_reason == "function_call") {
@@ -212,6 +219,7 @@ TranslatedBody openAiToAnthropicResponse(std::string_view openai_body) {
         }
     }
     auto finish = detail::stringMember(choice, "finish_reason").value_or("stop");
+    auto stop_sequence = detail::matchedStopSequence(choice, finish);
     detail::TokenUsage tokens;
     if (const Json* usage = detail::member(in, "usage")) detail::readOpenAiUsage(*usage, tokens);
     Json out{{"id", detail::stringMember(in, "id").value_or("")},
@@ -219,8 +227,8 @@ TranslatedBody openAiToAnthropicResponse(std::string_view openai_body) {
              {"role", "assistant"},
              {"model", detail::stringMember(in, "model").value_or("")},
              {"content", std::move(content)},
-             {"stop_reason", detail::anthropicStopReason(finish)},
-             {"stop_sequence", nullptr},
+             {"stop_reason", stop_sequence ? "stop_sequence" : detail::anthropicStopReason(finish)},
+             {"stop_sequence", stop_sequence ? Json(*stop_sequence) : Json(nullptr)},
              {"usage", detail::anthropicUsageJson(tokens)}};
     return {.body = detail::dumpJson(out)};
 }

@@ -246,7 +246,10 @@ public:
         if (const Json* delta = detail::member(choice, "delta")) onDelta(*delta, out);
         if (auto finish_reason = detail::stringMember(choice, "finish_reason")) {
             closeBlocks(out);
-            stop_reason_ = std::string(detail::anthropicStopReason(*finish_reason));
+            stop_sequence_ = detail::matchedStopSequence(choice, *finish_reason);
+            stop_reason_ = stop_sequence_
+                               ? std::string("stop_sequence")
+                               : std::string(detail::anthropicStopReason(*finish_reason));
         }
     }
 
@@ -375,7 +378,8 @@ private:
     void finish(std::string& out) {
         start(Json::object(), out);
         closeBlocks(out);
-        Json delta{{"stop_reason", stop_reason_.value_or("end_turn")}, {"stop_sequence", nullptr}};
+        Json delta{{"stop_reason", stop_reason_.value_or("end_turn")},
+                   {"stop_sequence", stop_sequence_ ? Json(*stop_sequence_) : Json(nullptr)}};
         appendEvent(out, "message_delta",
                     Json{{"type", "message_delta"},
                          {"delta", std::move(delta)},
@@ -393,6 +397,7 @@ private:
     std::int64_t tool_ = -1;  // OpenAI tool_calls index of the open tool block
     std::map<std::int64_t, HeldTool> held_tools_;  // parallel calls waiting for it to close
     std::optional<std::string> stop_reason_;
+    std::optional<std::string> stop_sequence_;
     detail::TokenUsage tokens_;
 };
 

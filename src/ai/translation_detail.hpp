@@ -3,6 +3,7 @@
 // files and request shaping, so a body is parsed once and serialised once.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -19,6 +20,11 @@ std::string anthropicToOpenAiChat(const Json& in, Json& out);
 // Stop reasons both ways; unknown values map to the plain "finished" reason.
 std::string_view openAiFinishReason(std::string_view anthropic_stop_reason);
 std::string_view anthropicStopReason(std::string_view openai_finish_reason);
+// OpenAI's finish_reason "stop" does not say whether a stop sequence ended the answer; vLLM and
+// other OpenAI-compatible servers name the matched string in the choice's "stop_reason". That
+// string, when the finish reason is "stop", else nullopt: from OpenAI itself a stop sequence
+// cannot be told from a natural end, and the answer reads "end_turn".
+std::optional<std::string> matchedStopSequence(const Json& choice, std::string_view finish_reason);
 
 // Token counts in one neutral shape, read from or written to either format.
 struct TokenUsage {

@@ -90,6 +90,18 @@ TEST(AnthropicResponseTest, StopReasonsMapBothWays) {
     }
 }
 
+TEST(AnthropicResponseTest, AStopSequenceNamedByTheUpstreamReachesAnthropicClients) {
+    Json completion = openAiCompletion("stop");
+    completion["choices"][0]["stop_reason"] = "###";  // vLLM names the matched stop string
+    Json message = toAnthropic(completion);
+    EXPECT_EQ(message["stop_reason"], "stop_sequence");
+    EXPECT_EQ(message["stop_sequence"], "###");
+    // From OpenAI itself a stop sequence cannot be told from a natural end.
+    Json plain = toAnthropic(openAiCompletion("stop"));
+    EXPECT_EQ(plain["stop_reason"], "end_turn");
+    EXPECT_TRUE(plain["stop_sequence"].is_null());
+}
+
 TEST(AnthropicResponseTest, ToolOnlyAnswerHasNullContentForOpenAiClients) {
     Json message = anthropicMessage("tool_use");
     message["content"] = Json::parse(R"([{"type":"tool_use","id":"t","name":"f","input":{}}])");

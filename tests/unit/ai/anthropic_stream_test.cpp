@@ -333,6 +333,24 @@ TEST(AnthropicStreamTest, InterleavedOpenAiToolCallsKeepOneBlockPerIndex) {
     EXPECT_EQ(Json::parse(inputs[1]), Json::parse(R"({"b":2})"));
 }
 
+TEST(AnthropicStreamTest, AStreamedStopSequenceNamedByTheUpstreamIsPassedOn) {
+    auto translator = makeOpenAiToAnthropicStream({.fallback_model = "m"});
+    std::string out;
+    translator->onEvent(openAiEvent(R"({"id":"c","choices":[{"index":0,"delta":{"content":"hi"},)"
+                                    R"("finish_reason":null}]})"),
+                        out);
+    translator->onEvent(openAiEvent(R"({"id":"c","choices":[{"index":0,"delta":{},)"
+                                    R"("finish_reason":"stop","stop_reason":"END"}]})"),
+                        out);
+    translator->onEvent(openAiEvent("[DONE]"), out);
+    Json delta;
+    for (const auto& block : splitSse(out)) {
+        if (block.event == "message_delta") delta = parse(block.data)["delta"];
+    }
+    EXPECT_EQ(delta["stop_reason"], "stop_sequence");
+    EXPECT_EQ(delta["stop_sequence"], "END");
+}
+
 TEST(AnthropicStreamTest, FactoryFollowsTheDirection) {
     EXPECT_EQ(makeStreamTranslator(Translation::None, {}), nullptr);
     std::string out;
