@@ -131,7 +131,8 @@ TEST_F(BoundaryTest, AKeySentTwiceIsHiddenFromTheUpstreamBothTimes) {
     auto response = sendRequest(daemon_.port(), request);
     ASSERT_EQ(response.status, 200) << response.body;
     ASSERT_TRUE(backend_.waitForRequests(1));
-    const auto& seen = backend_.requests().front().headers;
+    auto requests = backend_.requests();
+    const auto& seen = requests.front().headers;
     EXPECT_FALSE(seen.has("apikey"));
     EXPECT_FALSE(seen.has("Authorization"));
 }
