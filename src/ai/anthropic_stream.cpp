@@ -2,6 +2,7 @@
 // upstream event is translated as soon as it arrives; nothing is held back except the stop
 // reason, which Anthropic clients expect in message_delta after the usage is known.
 
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <string>
@@ -300,18 +301,25 @@ private:
             auto tool = detail::integerMember(call, "index").value_or(0);
             const Json& fn = detail::objectMember(call, "function");
             auto arguments = detail::stringMember(fn, "arguments").value_or("");
-            if (block_ == Block::Tool && tool != tool_) {
-                // Anthropic blocks cannot interleave: a parallel call is held whole until the
-                // open one closes, then sent as one block (one tool_use block per index).
-                auto& held = held_tools_[tool];
-                if (held.id.empty()) held.id = detail::stringMember(call, "id").value_or("");
-                if (held.name.empty()) held.name = detail::stringMember(fn, "name").value_or("");
-                held.arguments += arguments;
-                continue;
-            }
-            if (block_ != Block::Tool) {
-                closeBlocks(out);
+            bool open = block_ == Block::Tool && tool == tool_;
+            if (!open) {
+                // Anthropic blocks cannot interleave, and their order is the calls' index
+                // order: only the next index in line streams as it comes; any other call is
+                // held whole and sent as one block when the open one closes.
+                bool next_in_line =
+                    block_ != Block::Tool && tool == tools_opened_ && held_tools_.count(tool) == 0;
+                if (!next_in_line) {
+                    auto& held = held_tools_[tool];
+                    if (held.id.empty()) held.id = detail::stringMember(call, "id").value_or("");
+                    if (held.name.empty()) {
+                        held.name = detail::stringMember(fn, "name").value_or("");
+                    }
+                    held.arguments += arguments;
+                    continue;
+                }
+                closeBlock(out);  // a text block
                 tool_ = tool;
+                ++tools_opened_;
                 openToolBlock(out, tool, detail::stringMember(call, "id").value_or(""),
                               detail::stringMember(fn, "name").value_or(""));
             }
@@ -346,6 +354,7 @@ private:
         auto held = std::move(held_tools_);
         held_tools_.clear();
         for (auto& [tool, call] : held) {
+            tools_opened_ = std::max(tools_opened_, tool + 1);
             openToolBlock(out, tool, call.id, call.name);
             if (!call.arguments.empty()) {
                 appendEvent(
@@ -396,6 +405,7 @@ private:
     int index_ = 0;           // Anthropic index of the open block (or the next one)
     std::int64_t tool_ = -1;  // OpenAI tool_calls index of the open tool block
     std::map<std::int64_t, HeldTool> held_tools_;  // parallel calls waiting for it to close
+    std::int64_t tools_opened_ = 0;                // the next tool index that may stream live
     std::optional<std::string> stop_reason_;
     std::optional<std::string> stop_sequence_;
     detail::TokenUsage tokens_;
