@@ -122,6 +122,57 @@ show_log() {
     tail -n "${2:-40}" "$1" | sed 's/^/    /' >&2
 }
 
+# --- node and the npm SDKs -----------------------------------------------------------------------
+
+# require_node MAJOR WHAT: exits 77 (skipped) unless npm and node >= MAJOR are installed; WHAT
+# names the test in the message.
+require_node() {
+    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+        echo "SKIP: node and npm are needed for $2 (make deps installs them)"
+        exit 77
+    fi
+    local major
+    major=$(node -p 'process.versions.node.split(".")[0]')
+    if ((major < $1)); then
+        echo "SKIP: node $(node --version) is too old for $2; the pinned SDKs need node >= $1"
+        exit 77
+    fi
+}
+
+# node_modules_current DIR: true when DIR/node_modules holds every package of
+# DIR/package-lock.json at its locked version.
+node_modules_current() {
+    node -e '
+        const fs = require("fs");
+        const dir = process.argv[1];
+        const lock = JSON.parse(fs.readFileSync(dir + "/package-lock.json", "utf8"));
+        for (const [path, entry] of Object.entries(lock.packages)) {
+            if (!path || entry.optional) continue;
+            const file = dir + "/" + path + "/package.json";
+            if (!fs.existsSync(file) ||
+                JSON.parse(fs.readFileSync(file, "utf8")).version !== entry.version) {
+                process.exit(1);
+            }
+        }' "$1"
+}
+
+# npm_ci_if_stale DIR: `npm ci` in DIR unless its node_modules is current, so reruns need no
+# network. Scripts started together take turns (flock on the lock file): the later ones find the
+# first one's install.
+npm_ci_if_stale() {
+    local dir=$1
+    node_modules_current "$dir" && return 0
+    (
+        if command -v flock >/dev/null && ! flock -w 300 9; then
+            echo "FAIL: another npm ci in $dir held its lock for 300 s" >&2
+            exit 1
+        fi
+        node_modules_current "$dir" && exit 0
+        echo "# npm ci in $dir"
+        cd "$dir" && timeout 300 npm ci --no-audit --no-fund --loglevel=error
+    ) 9<"$dir/package-lock.json"
+}
+
 # --- HTTP and JSON -----------------------------------------------------------------------------
 
 # http NAME CURL_ARGS...: runs curl; the body goes to $E2E_TMP/NAME.body and the headers to

@@ -12,24 +12,8 @@ source "$here/lib.sh"
 aiproxyd=${1:?usage: openai_sdk.sh AIPROXYD MOCK_LLM}
 mock=${2:?usage: openai_sdk.sh AIPROXYD MOCK_LLM}
 
-if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-    echo "SKIP: node and npm are needed for the openai SDK test (make deps installs them)"
-    exit 77
-fi
-node_major=$(node -p 'process.versions.node.split(".")[0]')
-if ((node_major < 20)); then
-    echo "SKIP: node $(node --version) is too old; the pinned openai SDK needs node >= 20"
-    exit 77
-fi
-
-# npm ci only when node_modules does not match the lock file, so reruns need no network.
-if ! cmp -s <(node -p 'require(process.argv[1]).packages["node_modules/openai"]?.version' \
-    "$here/package-lock.json") \
-    <(node -p 'require(process.argv[1]).version' "$here/node_modules/openai/package.json" \
-        2>/dev/null); then
-    echo "# npm ci in $here"
-    (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
-fi
+require_node 20 "the openai SDK test"
+npm_ci_if_stale "$here"
 
 e2e_init openai-sdk
 
