@@ -17,6 +17,7 @@
 #include "aiproxy/ai/provider.hpp"
 #include "aiproxy/ai/request_model.hpp"
 #include "aiproxy/ai/sse_framer.hpp"
+#include "aiproxy/ai/stream_preamble.hpp"
 #include "aiproxy/ai/stream_usage_filter.hpp"
 #include "aiproxy/ai/usage.hpp"
 #include "aiproxy/config/provider_defaults.hpp"
@@ -221,22 +222,6 @@ private:
     metrics::GaugeCell* cell_;
     std::size_t slot_;
 };
-
-constexpr std::size_t kMaxHeldCommentBytes = 16 * 1024;
-
-// True when `text` is nothing but SSE comment lines (": ping") and blank lines.
-bool onlySseComments(std::string_view text) {
-    std::size_t start = 0;
-    while (start < text.size()) {
-        auto end = text.find('\n', start);
-        std::string_view line = text.substr(
-            start, end == std::string_view::npos ? std::string_view::npos : end - start);
-        if (!line.empty() && line != "\r" && line.front() != ':') return false;
-        if (end == std::string_view::npos) break;
-        start = end + 1;
-    }
-    return true;
-}
 
 bool isTimeout(const error_code& ec) {
     return ec == boost::beast::error::timeout || ec == http::net::error::timed_out;
@@ -729,8 +714,8 @@ private:
         std::array<char, kRelayBufferBytes> chunk;
         std::size_t got = 0;
         error_code body_ec;
-        // Keep-alive comments (a translated ping) are held too: alone they tell the client
-        // nothing, and sending them would make a retry impossible.
+        // A stream's preamble (a role-only chunk, message_start, pings) is held too: alone it
+        // tells the client nothing, and sending it would make a retry impossible.
         std::string held;
         std::string_view first_out;
         while (!parser->is_done()) {
@@ -751,12 +736,12 @@ private:
                 break;
             }
             held.append(out);
-            if (!onlySseComments(held) || held.size() >= kMaxHeldCommentBytes) {
+            if (!onlyStreamPreamble(held) || held.size() >= kMaxPreambleBytes) {
                 first_out = held;
                 break;
             }
         }
-        if (first_out.empty()) first_out = held;  // the body ended with only comments
+        if (first_out.empty()) first_out = held;  // the body ended within its preamble
 
         // Committed: the node answered. A stream's health is judged by its start, not by how
         // long the client keeps it open.

@@ -211,6 +211,24 @@ TEST_F(ResilienceTest, AnUpstreamThatDiesBeforeAnythingReachedTheClientIsRetried
     EXPECT_EQ(response.body, fallback_.defaultBody());
 }
 
+// Found by the chaos suite: an OpenAI stream that sends its role-only first chunk and dies has
+// told the client nothing; the preamble is held, so the request goes to the fallback.
+TEST_F(ResilienceTest, AStreamThatDiesAfterItsRoleChunkIsRetried) {
+    a_.setDefault(
+        Reply::sse({R"({"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":)"
+                    R"({"role":"assistant","content":""},"finish_reason":null}]})"},
+                   StreamEnd::Close));
+    ASSERT_TRUE(start(header(1) + "upstreams:\n" + upstream("prim", {a_.address()}) +
+                      upstream("fb", {fallback_.address()}) +
+                      route("        upstream_id: prim\n        upstream_fallback_id: fb\n"
+                            "        retry: 1\n")));
+    auto response = sendRequest(daemon_.port(), chatRequest("/llm/chat/completions", true));
+    ASSERT_TRUE(response.ok()) << response.error;
+    EXPECT_EQ(response.status, 200);
+    EXPECT_EQ(response.headers.get("X-AIProxy-Upstream"), "fb");
+    EXPECT_EQ(response.body, fallback_.defaultBody());
+}
+
 // Defect 5: when the attempts run out after a retryable 429, the client learns when to come back.
 TEST_F(ResilienceTest, TheKeptAnswerKeepsRetryAfterAndRateLimitHeaders) {
     Reply limited = Reply::json(429, R"({"error":{"message":"slow down"}})");

@@ -173,7 +173,9 @@ TEST_F(TlsUpstreamTest, TlsConnectionIsReusedAcrossRequests) {
 TEST_F(TlsUpstreamTest, StreamIsRelayedEventByEventOverTls) {
     ASSERT_TRUE(startGateway(httpsConfig(https_.address(), "{verify: false}")));
     auto gate = std::make_shared<Gate>();
-    const std::vector<std::string> events = {R"({"choices":[]})", "[DONE]"};
+    // Content, not preamble: a stream's leading events without content are held back.
+    const std::vector<std::string> events = {R"({"choices":[{"delta":{"content":"a"}}]})",
+                                             "[DONE]"};
     https_.enqueue(Reply::gatedSse(events, gate));
     StreamingClient client{daemon_.port()};
     ASSERT_TRUE(client.send(chatRequest("/llm/chat/completions", true)));
