@@ -123,14 +123,34 @@ public:
                                         "bad_request");
                 co_return;
             }
+            std::string admitted_id;  // set when the head was admitted before its body
             if (auto problem = hostProblem(parser.get()); !problem.empty()) {
                 co_await answerAndClose(400, "malformed HTTP request: " + std::string(problem),
                                         "bad_request");
                 co_return;
             }
-            // Expect is case-insensitive (RFC 9110 10.1.1); HTTP/1.0 has no 100 Continue.
+            // Expect is case-insensitive (RFC 9110 10.1.1); HTTP/1.0 has no 100 Continue. The
+            // interim answer comes only once routing and admission accept the head.
             if (parser.get().version() >= 11 && !parser.is_done() &&
                 beast::iequals(parser.get()[bhttp::field::expect], "100-continue")) {
+                ClientRequest head{.message = Request{bhttp::request_header<>(parser.get().base())},
+                                   .peer_address = peer_,
+                                   .tls = kTls};
+                if (auto problem = fillRequest(head); !problem.empty()) {
+                    co_await answerAndClose(400, "malformed HTTP request: " + problem,
+                                            "bad_request");
+                    co_return;
+                }
+                ResponseSink refusal{stream_, limits.send_timeout, head.message.version(),
+                                     /*client_keep_alive=*/false,
+                                     head.message.method() == bhttp::verb::head};
+                if (!co_await context_.handler.admitHead(head, refusal)) {
+                    // The body was never asked for: close after the answer, draining what the
+                    // client sends anyway.
+                    if (refusal.committed()) co_await lingerAndClose();
+                    co_return;
+                }
+                admitted_id = std::move(head.request_id);  // one id for the head and the request
                 static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
                 tcpStream().expires_after(limits.send_timeout);
                 auto [ec, n] = co_await net::async_write(
@@ -172,26 +192,11 @@ public:
                 static_cast<bhttp::request_header<>&>(request.message) =
                     std::move(*trailer_free_head);
             }
-            auto target = parseRequestTarget(request.message.target());
-            if (!target.problem.empty()) {
-                co_await answerAndClose(400, "malformed HTTP request: " + target.problem,
-                                        "bad_request");
+            if (auto problem = fillRequest(request); !problem.empty()) {
+                co_await answerAndClose(400, "malformed HTTP request: " + problem, "bad_request");
                 co_return;
             }
-            if (!target.authority.empty()) {
-                // Absolute-form: the authority is the host, whatever Host says (RFC 9112 3.2.2).
-                request.message.set(bhttp::field::host, target.authority);
-            }
-            if (target.normalized_path) {
-                request.path_storage = std::move(*target.normalized_path);
-                request.path = request.path_storage;
-            } else {
-                request.path = target.path;
-            }
-            request.query = target.query;
-            auto incoming_id = request.message["X-Request-Id"];
-            request.request_id = validRequestId(incoming_id) ? std::string(incoming_id)
-                                                             : context_.handler.newRequestId();
+            if (!admitted_id.empty()) request.request_id = std::move(admitted_id);
 
             bool keep_alive = request.message.keep_alive() && !context_.tracker.draining();
             ResponseSink sink{stream_, limits.send_timeout, request.message.version(), keep_alive,
@@ -236,6 +241,27 @@ private:
         }
     }
 
+    // Path, query and request id from the message's head; a problem is a 400.
+    std::string fillRequest(ClientRequest& request) {
+        auto target = parseRequestTarget(request.message.target());
+        if (!target.problem.empty()) return target.problem;
+        if (!target.authority.empty()) {
+            // Absolute-form: the authority is the host, whatever Host says (RFC 9112 3.2.2).
+            request.message.set(bhttp::field::host, target.authority);
+        }
+        if (target.normalized_path) {
+            request.path_storage = std::move(*target.normalized_path);
+            request.path = request.path_storage;
+        } else {
+            request.path = target.path;
+        }
+        request.query = target.query;
+        auto incoming_id = request.message["X-Request-Id"];
+        request.request_id = validRequestId(incoming_id) ? std::string(incoming_id)
+                                                         : context_.handler.newRequestId();
+        return {};
+    }
+
     // Ends our side after the last response: for TLS a close_notify first (so the client can
     // tell a complete close-delimited body from a cut one), then the FIN.
     awaitable<void> closeSend() {
@@ -271,6 +297,12 @@ private:
         tcpStream().expires_after(context_.limits.send_timeout);
         auto [write_ec, written] = co_await bhttp::async_write(stream_, response, use_nothrow);
         if (write_ec) co_return;
+        co_await lingerAndClose();
+    }
+
+    // After an answer that leaves the client's bytes unread: FIN, then read and drop what it
+    // still sends (bounded) before the close.
+    awaitable<void> lingerAndClose() {
         error_code ignored;
         socket().shutdown(tcp::socket::shutdown_send, ignored);
         buffer_.consume(buffer_.size());

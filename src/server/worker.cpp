@@ -190,15 +190,13 @@ std::string realClientAddress(const common::RealIp& real_ip, const http::ClientR
 // coroutine and reports them as mismatched, although they are Asio's matching pair.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-http::awaitable<void> Worker::handle(http::ClientRequest& request, http::ResponseSink& sink) {
-    auto started = std::chrono::steady_clock::now();
-    // The request finishes on the snapshot it started with, whatever is posted meanwhile.
-    std::shared_ptr<const Snapshot> snapshot = snapshot_;
-    if (snapshot->real_ip) request.client_address = realClientAddress(*snapshot->real_ip, request);
-    auto host = request.message[http::bhttp::field::host];
-    auto match = snapshot->routes.match(router::RequestVars{
+std::optional<router::RouteMatch> Worker::matchRoute(
+    const Snapshot& snapshot, http::ClientRequest& request,
+    const std::function<const nlohmann::json*()>& json_body) const {
+    if (snapshot.real_ip) request.client_address = realClientAddress(*snapshot.real_ip, request);
+    return snapshot.routes.match(router::RequestVars{
         .method = request.message.method_string(),
-        .host = host,
+        .host = request.message[http::bhttp::field::host],
         .uri = request.path,
         .request_uri = request.message.target(),
         .query = request.query,
@@ -209,17 +207,76 @@ http::awaitable<void> Worker::handle(http::ClientRequest& request, http::Respons
             if (field == request.message.end()) return std::nullopt;
             return std::string_view{field->value()};
         },
-        .json_body = [&request] { return request.jsonBody(); },
+        .json_body = json_body,
     });
+}
+
+http::awaitable<void> Worker::answerUnrouted(http::ClientRequest& request, http::ResponseSink& sink,
+                                             std::chrono::steady_clock::time_point started) {
+    auto message = "no route matches " + std::string(request.message.method_string()) + " " +
+                   std::string(request.path);
+    auto response =
+        http::jsonErrorResponse(404, message, "invalid_request_error", "route_not_found");
+    response.set("X-Request-Id", request.request_id);
+    co_await sink.send(std::move(response));
+    if (metrics_ && metrics_->unrouted) metrics_->unrouted->add(index_);
+    writeAccessLog(request, nullptr, nullptr, sink, started);
+}
+
+http::awaitable<bool> Worker::admitHead(http::ClientRequest& request, http::ResponseSink& sink) {
+    auto started = std::chrono::steady_clock::now();
+    std::shared_ptr<const Snapshot> snapshot = snapshot_;
+    // A route that looks into the body (post_arg) cannot be chosen from the head: then the
+    // body is read and the whole request decides, as without Expect.
+    bool needs_body = false;
+    auto match = matchRoute(*snapshot, request, [&needs_body]() -> const nlohmann::json* {
+        needs_body = true;
+        return nullptr;
+    });
+    if (needs_body) co_return true;
     if (!match) {
-        auto message = "no route matches " + std::string(request.message.method_string()) + " " +
-                       std::string(request.path);
-        auto response =
-            http::jsonErrorResponse(404, message, "invalid_request_error", "route_not_found");
-        response.set("X-Request-Id", request.request_id);
-        co_await sink.send(std::move(response));
-        if (metrics_ && metrics_->unrouted) metrics_->unrouted->add(index_);
-        writeAccessLog(request, nullptr, nullptr, sink, started);
+        co_await answerUnrouted(request, sink, started);
+        co_return false;
+    }
+    const auto& route = snapshot->ai_routes[match->route_index];
+    if (auto refusal = admissionRefusal(*snapshot, match->route_index, route, request)) {
+        co_await sendRefusal(request, sink, route, std::move(*refusal), started);
+        co_return false;
+    }
+    co_return true;
+}
+
+std::optional<http::Response> Worker::admissionRefusal(const Snapshot& snapshot,
+                                                       std::size_t route_index,
+                                                       const ai::AiProxyRoute& route,
+                                                       http::ClientRequest& request,
+                                                       std::string* consumer) const {
+    if (const auto& restriction = snapshot.ip_restrictions[route_index];
+        restriction && !restriction->allows(request.clientAddress())) {
+        if (restriction->rejected) restriction->rejected->add(index_);
+        return http::jsonErrorResponse(static_cast<unsigned>(restriction->status()),
+                                       restriction->message(), "invalid_request_error",
+                                       "ip_not_allowed");
+    }
+    if (route.key_auth) {
+        auto verdict = authenticate(*route.key_auth, snapshot.consumers_by_key, request.message);
+        if (auto* refusal = std::get_if<http::Response>(&verdict)) {
+            refusal->set(http::bhttp::field::www_authenticate, "Bearer");
+            if (auto* cell = route.metrics.key_auth_rejected) cell->add(index_);
+            return std::move(*refusal);
+        }
+        if (consumer) *consumer = std::move(std::get<std::string>(verdict));
+    }
+    return std::nullopt;
+}
+
+http::awaitable<void> Worker::handle(http::ClientRequest& request, http::ResponseSink& sink) {
+    auto started = std::chrono::steady_clock::now();
+    // The request finishes on the snapshot it started with, whatever is posted meanwhile.
+    std::shared_ptr<const Snapshot> snapshot = snapshot_;
+    auto match = matchRoute(*snapshot, request, [&request] { return request.jsonBody(); });
+    if (!match) {
+        co_await answerUnrouted(request, sink, started);
         co_return;
     }
     const auto& route = snapshot->ai_routes[match->route_index];
@@ -230,26 +287,10 @@ http::awaitable<void> Worker::handle(http::ClientRequest& request, http::Respons
         co_return;
     }
     if (route.log.payloads) sink.capturePayload(route.log.max_payload_bytes);
-    if (const auto& restriction = snapshot->ip_restrictions[match->route_index];
-        restriction && !restriction->allows(request.clientAddress())) {
-        if (restriction->rejected) restriction->rejected->add(index_);
-        co_await sendRefusal(request, sink, route,
-                             http::jsonErrorResponse(static_cast<unsigned>(restriction->status()),
-                                                     restriction->message(),
-                                                     "invalid_request_error", "ip_not_allowed"),
-                             started);
-        co_return;
-    }
     std::string consumer;
-    if (route.key_auth) {
-        auto verdict = authenticate(*route.key_auth, snapshot->consumers_by_key, request.message);
-        if (auto* refusal = std::get_if<http::Response>(&verdict)) {
-            refusal->set(http::bhttp::field::www_authenticate, "Bearer");
-            if (auto* cell = route.metrics.key_auth_rejected) cell->add(index_);
-            co_await sendRefusal(request, sink, route, std::move(*refusal), started);
-            co_return;
-        }
-        consumer = std::move(std::get<std::string>(verdict));
+    if (auto refusal = admissionRefusal(*snapshot, match->route_index, route, request, &consumer)) {
+        co_await sendRefusal(request, sink, route, std::move(*refusal), started);
+        co_return;
     }
     const auto& limits = snapshot->route_limits[match->route_index];
     const policy::RouteLimits* group = snapshot->groupLimits(consumer);

@@ -213,6 +213,37 @@ TEST_F(BoundaryTest, ExpectContinueIsCaseInsensitiveAndOnlyForHttp11) {
     }
 }
 
+// 8. 100 Continue comes only after routing and admission: a client is never asked for a body
+// only to be turned away.
+TEST_F(BoundaryTest, ExpectContinueComesOnlyAfterRoutingAndAdmission) {
+    ASSERT_TRUE(startDaemon(config("", "      key-auth: {}\n")));
+    std::string body = chatBody();
+    auto head = [&](const std::string& target, const std::string& extra) {
+        return "POST " + target + " HTTP/1.1\r\nHost: gw\r\nExpect: 100-continue\r\n" + extra +
+               "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
+    };
+    {
+        RawConnection unrouted{daemon_.port()};
+        unrouted.send(head("/nowhere", ""));
+        EXPECT_TRUE(unrouted.waitClosed());
+        EXPECT_TRUE(unrouted.received().starts_with("HTTP/1.1 404")) << unrouted.received();
+    }
+    {
+        RawConnection keyless{daemon_.port()};
+        keyless.send(head("/llm/chat/completions", ""));
+        EXPECT_TRUE(keyless.waitClosed());
+        EXPECT_TRUE(keyless.received().starts_with("HTTP/1.1 401")) << keyless.received();
+    }
+    {
+        RawConnection admitted{daemon_.port()};
+        admitted.send(head("/llm/chat/completions", std::string("apikey: ") + kAliceKey + "\r\n"));
+        ASSERT_TRUE(admitted.readUntil("HTTP/1.1 100 Continue\r\n\r\n"));
+        admitted.send(body);
+        EXPECT_TRUE(admitted.readUntil("HTTP/1.1 200"));
+    }
+    EXPECT_EQ(backend_.requestCount(), 1u);
+}
+
 // 9. Absolute-form targets are routed; their authority is the Host.
 TEST_F(BoundaryTest, AnAbsoluteFormTargetIsRoutedWithItsAuthorityAsHost) {
     ASSERT_TRUE(startDaemon(config()));

@@ -54,6 +54,11 @@ public:
     virtual ~RequestHandler() = default;
     // Must answer through the sink (whole or relayed). Runs on the connection's worker.
     virtual awaitable<void> handle(ClientRequest& request, ResponseSink& sink) = 0;
+    // A request waiting for 100 Continue before it sends its body (RFC 9110 10.1.1): the handler
+    // may refuse it from its head alone (no route, an address or key refused), answering through
+    // `sink`, so a client is never asked for a body only to be turned away. `request` holds the
+    // head and no body. True: send 100 Continue, read the body, then handle() it.
+    virtual awaitable<bool> admitHead(ClientRequest& request, ResponseSink& sink) = 0;
     virtual std::string newRequestId() = 0;
 };
 

@@ -59,10 +59,26 @@ public:
     void stop();
 
     http::awaitable<void> handle(http::ClientRequest& request, http::ResponseSink& sink) override;
+    http::awaitable<bool> admitHead(http::ClientRequest& request,
+                                    http::ResponseSink& sink) override;
     std::string newRequestId() override;
 
 private:
     void applySnapshot(std::shared_ptr<const Snapshot> snapshot);
+    // Route matching with the request's vars; real_ip resolves the client first. json_body is
+    // asked only when a candidate route has a post_arg condition.
+    std::optional<router::RouteMatch> matchRoute(
+        const Snapshot& snapshot, http::ClientRequest& request,
+        const std::function<const nlohmann::json*()>& json_body) const;
+    http::awaitable<void> answerUnrouted(http::ClientRequest& request, http::ResponseSink& sink,
+                                         std::chrono::steady_clock::time_point started);
+    // The access phase (ip-restriction, key-auth): the answer that refuses the request, or
+    // nullopt; `consumer` gets the authenticated consumer's name.
+    std::optional<http::Response> admissionRefusal(const Snapshot& snapshot,
+                                                   std::size_t route_index,
+                                                   const ai::AiProxyRoute& route,
+                                                   http::ClientRequest& request,
+                                                   std::string* consumer = nullptr) const;
     // The traffic phase: the route's limits, then those of the consumer's group (`group`, may
     // be null), limit-req's delay, max_concurrent's queue. Returns false when the request was
     // answered (refused) or its client left while it waited; `slot` then holds nothing.
