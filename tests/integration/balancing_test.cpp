@@ -338,6 +338,8 @@ TEST_F(BalancingTest, EveryNodeEjectedFailsOpenAndSaysSoOnce) {
         EXPECT_EQ(chat().status, 500);
     // Ejected after the first, yet still used: nothing else is left.
     EXPECT_EQ(a_.requestCount(), 4U);
+    // Workers log asynchronously: wait for the line, then check it came once.
+    EXPECT_TRUE(daemon_.waitForStderr("every node is ejected or unhealthy"));
     auto log = daemon_.stderrText();
     auto first = log.find("every node is ejected or unhealthy");
     ASSERT_NE(first, std::string::npos) << log;

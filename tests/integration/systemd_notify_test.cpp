@@ -98,8 +98,12 @@ protected:
     void startDaemon(const std::string& notify_address) {
         GatewayConfig config{.primary = {{backend_.address()}}};
         auto path = dir_.write("aiproxy.yaml", config.yaml());
-        daemon_ = std::make_unique<ChildProcess>(std::vector<std::string>{
-            "/usr/bin/env", "NOTIFY_SOCKET=" + notify_address, AIPROXYD_PATH, "-c", path.string()});
+        // Its own working directory, so its ./data is its own: the data directory is locked,
+        // and parallel tests must not share one.
+        daemon_ = std::make_unique<ChildProcess>(
+            std::vector<std::string>{"/usr/bin/env", "NOTIFY_SOCKET=" + notify_address,
+                                     AIPROXYD_PATH, "-c", path.string()},
+            std::vector<std::string>{}, dir_.path());
     }
 
     // Starts the daemon on `manager` and waits for its first READY=1.
