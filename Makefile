@@ -16,7 +16,7 @@ PACKAGES := g++ cmake ninja-build ccache pkg-config libboost1.81-dev libssl-dev 
 NODE_PACKAGES := $(if $(shell command -v node),,nodejs) $(if $(shell command -v npm),,npm)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps build run test test-asan fuzz test-container install package bench clean format
+.PHONY: deps build run test test-asan chaos fuzz test-container install package bench clean format
 
 # Installs only what is missing, so repeated runs cost a dpkg query.
 deps:
@@ -54,6 +54,19 @@ test-asan: deps
 	cmake --build $(ASAN_DIR) -j $(JOBS)
 	cd $(ASAN_DIR) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	    ctest --output-on-failure -j $(JOBS)
+
+# The long chaos run (tests/chaos/): CHAOS_MINUTES of failing backends, cancelling clients,
+# Admin API writes, reloads and a restart against $(CHAOS_BUILD)/aiproxyd, invariants checked
+# throughout. CHAOS_SEED=<n> replays a run's decisions; CHAOS_BUILD=$(ASAN_DIR) runs the
+# sanitizer build (configured by `make test-asan`). `make test` runs a 30 s round.
+CHAOS_BUILD ?= $(BUILD_DIR)
+CHAOS_MINUTES ?= 10
+chaos: deps
+	@if [ "$(CHAOS_BUILD)" = "$(BUILD_DIR)" ] && [ ! -f $(BUILD_DIR)/build.ninja ]; then \
+	    cmake -S . -B $(BUILD_DIR) -G Ninja $(CMAKE_FLAGS); fi
+	cmake --build $(CHAOS_BUILD) -j $(JOBS) --target aiproxyd
+	CHAOS_MINUTES=$(CHAOS_MINUTES) $(if $(CHAOS_SEED),CHAOS_SEED=$(CHAOS_SEED)) \
+	    bash tests/chaos/chaos.sh $(CHAOS_BUILD)/aiproxyd
 
 # libFuzzer harnesses (fuzz/): builds only the fuzzers and the libraries they link, with clang,
 # then runs each for FUZZ_TIME seconds on a copy of its seeds; fails on any crash.
