@@ -2,6 +2,7 @@
 SHELL := /bin/bash
 BUILD_DIR ?= build
 ASAN_DIR ?= build-asan
+TSAN_DIR ?= build-tsan
 FUZZ_DIR ?= build-fuzz
 FUZZ_TIME ?= 20
 JOBS ?= $(shell nproc)
@@ -16,7 +17,7 @@ PACKAGES := g++ cmake ninja-build ccache pkg-config libboost1.81-dev libssl-dev 
 NODE_PACKAGES := $(if $(shell command -v node),,nodejs) $(if $(shell command -v npm),,npm)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps build run test test-asan chaos fuzz test-container install package bench clean format
+.PHONY: deps build run test test-asan test-tsan chaos fuzz test-container install package bench clean format
 
 # Installs only what is missing, so repeated runs cost a dpkg query.
 deps:
@@ -54,6 +55,16 @@ test-asan: deps
 	cmake --build $(ASAN_DIR) -j $(JOBS)
 	cd $(ASAN_DIR) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	    ctest --output-on-failure -j $(JOBS)
+
+# ThreadSanitizer over what runs threads: the integration suite and the chaos round, against a
+# TSan build of the daemon (unit tests are single-threaded and left out). halt_on_error makes a
+# race fail the daemon, and so the test. Not in CI: it would take CI past its time budget.
+test-tsan: deps
+	cmake -S . -B $(TSAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAIPROXY_SANITIZE=thread \
+	    $(CMAKE_FLAGS)
+	cmake --build $(TSAN_DIR) -j $(JOBS) --target aiproxyd aiproxy-mock-llm aiproxy_integration_tests
+	cd $(TSAN_DIR) && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	    ctest --output-on-failure -j $(JOBS) -L 'integration|chaos'
 
 # The long chaos run (tests/chaos/): CHAOS_MINUTES of failing backends, cancelling clients,
 # Admin API writes, reloads and a restart against $(CHAOS_BUILD)/aiproxyd, invariants checked
