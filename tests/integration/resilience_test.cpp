@@ -18,7 +18,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "support/daemon.hpp"
+#include "support/daemon_fixture.hpp"
 #include "support/http_client.hpp"
 #include "support/mock_backend.hpp"
 
@@ -52,19 +52,9 @@ std::string route(const std::string& ai_proxy) {
     return "routes:\n  - id: chat\n    uri: /llm/*\n    plugins:\n      ai-proxy:\n" + ai_proxy;
 }
 
-class ResilienceTest : public ::testing::Test {
+class ResilienceTest : public DaemonFixture {
 protected:
-    ::testing::AssertionResult start(const std::string& config) {
-        if (!daemon_.start(config)) {
-            return ::testing::AssertionFailure() << "no start:\n" << daemon_.stderrText();
-        }
-        if (!daemon_.waitForStderr(" ready: ")) {
-            return ::testing::AssertionFailure() << "not ready:\n" << daemon_.stderrText();
-        }
-        admin_port_ = parsePortAfter(daemon_.stderrText(), "admin API on ").value_or(0);
-        status_port_ = parsePortAfter(daemon_.stderrText(), "status endpoint on ").value_or(0);
-        return ::testing::AssertionSuccess();
-    }
+    ::testing::AssertionResult start(const std::string& config) { return startDaemon(config); }
 
     Response admin(const std::string& method, const std::string& path,
                    const std::string& body = "") {
@@ -87,16 +77,19 @@ protected:
 
     bool alive() const { return !daemon_.waitExit(std::chrono::milliseconds(0)).has_value(); }
 
-    void TearDown() override {
-        if (HasFailure()) std::cerr << "--- aiproxyd log ---\n" << daemon_.stderrText();
+    // A streaming chat request that the primary failed before the client saw a byte: the
+    // fallback's whole answer, nothing of the primary's.
+    void expectStreamServedByTheFallback() {
+        auto response = sendRequest(daemon_.port(), chatRequest("/llm/chat/completions", true));
+        ASSERT_TRUE(response.ok()) << response.error;
+        EXPECT_EQ(response.status, 200);
+        EXPECT_EQ(response.headers.get("X-AIProxy-Upstream"), "fb");
+        EXPECT_EQ(response.body, fallback_.defaultBody());
     }
 
-    MockBackend a_{"a"};
+    MockBackend& a_ = backend_;
     MockBackend b_{"b"};
     MockBackend fallback_{"fallback"};
-    Daemon daemon_;
-    uint16_t admin_port_ = 0;
-    uint16_t status_port_ = 0;
 };
 
 // Defect 1: requests that took the old upstream keep its balancer while a PATCH and a PUT replace
@@ -204,11 +197,7 @@ TEST_F(ResilienceTest, AnUpstreamThatDiesBeforeAnythingReachedTheClientIsRetried
                       upstream("fb", {fallback_.address()}) +
                       route("        upstream_id: claude\n        upstream_fallback_id: fb\n"
                             "        retry: 1\n")));
-    auto response = sendRequest(daemon_.port(), chatRequest("/llm/chat/completions", true));
-    ASSERT_TRUE(response.ok()) << response.error;
-    EXPECT_EQ(response.status, 200);
-    EXPECT_EQ(response.headers.get("X-AIProxy-Upstream"), "fb");
-    EXPECT_EQ(response.body, fallback_.defaultBody());
+    expectStreamServedByTheFallback();
 }
 
 // Found by the chaos suite: an OpenAI stream that sends its role-only first chunk and dies has
@@ -222,11 +211,7 @@ TEST_F(ResilienceTest, AStreamThatDiesAfterItsRoleChunkIsRetried) {
                       upstream("fb", {fallback_.address()}) +
                       route("        upstream_id: prim\n        upstream_fallback_id: fb\n"
                             "        retry: 1\n")));
-    auto response = sendRequest(daemon_.port(), chatRequest("/llm/chat/completions", true));
-    ASSERT_TRUE(response.ok()) << response.error;
-    EXPECT_EQ(response.status, 200);
-    EXPECT_EQ(response.headers.get("X-AIProxy-Upstream"), "fb");
-    EXPECT_EQ(response.body, fallback_.defaultBody());
+    expectStreamServedByTheFallback();
 }
 
 // Defect 5: when the attempts run out after a retryable 429, the client learns when to come back.
