@@ -83,7 +83,9 @@ public:
             // new connection has sent nothing yet, so its silence is part of the first head and
             // gets header_timeout (a silent connection must not hold a slot for longer).
             context_.tracker.setIdle(handle_, true);
-            if (context_.tracker.draining()) co_return;
+            // A drain closes idle connections, but a request the client has already sent
+            // (pipelined behind the last answer) is answered first, with Connection: close.
+            if (context_.tracker.draining() && !requestWaiting()) co_return;
             if (buffer_.size() == 0) {
                 tcpStream().expires_after(first ? limits.header_timeout : limits.keepalive_timeout);
                 auto [ec, n] =
@@ -206,7 +208,7 @@ public:
                 co_await sink.send(jsonErrorResponse(500, "the gateway produced no response",
                                                      "server_error", "internal_error"));
             }
-            if (!sink.keepAlive() || context_.tracker.draining()) {
+            if (!sink.keepAlive()) {
                 co_await closeSend();
                 co_return;
             }
@@ -239,6 +241,12 @@ private:
             if (ec) co_return HeadRead::Gone;
             buffer_.commit(n);
         }
+    }
+
+    // Bytes of a next request are here already: in our buffer or in the kernel's.
+    bool requestWaiting() {
+        error_code ec;
+        return buffer_.size() > 0 || socket().available(ec) > 0;
     }
 
     // Path, query and request id from the message's head; a problem is a 400.

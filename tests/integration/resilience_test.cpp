@@ -253,6 +253,32 @@ TEST_F(ResilienceTest, ShutdownWithAStreamStillOpenExitsCleanly) {
     gate->releaseAll();
 }
 
+// Found by the chaos suite: a request pipelined behind one that is in flight when the drain
+// starts is answered (with Connection: close), not dropped with a bare close.
+TEST_F(ResilienceTest, APipelinedRequestWaitingWhenTheDrainStartsIsAnswered) {
+    auto gate = std::make_shared<Gate>();
+    a_.enqueue(Reply::gatedSse({R"({"choices":[{"delta":{"content":"a"}}]})"}, gate));
+    ASSERT_TRUE(start(header(1) + "upstreams:\n" + upstream("pool", {a_.address()}) +
+                      route("        upstream_id: pool\n        retry: 0\n")));
+    std::string body = R"({"model":"m","messages":[]})";
+    std::string request =
+        "POST /llm/chat/completions HTTP/1.1\r\nHost: gw\r\n"
+        "Content-Type: application/json\r\nContent-Length: " +
+        std::to_string(body.size()) + "\r\n\r\n" + body;
+    RawConnection client{daemon_.port()};
+    ASSERT_TRUE(client.send(request + request));  // the second waits behind the first
+    ASSERT_TRUE(a_.waitForRequests(1));
+    daemon_.signal(SIGTERM);
+    ASSERT_TRUE(daemon_.waitForStderr("draining"));
+    gate->releaseAll();
+    EXPECT_TRUE(client.waitClosed(std::chrono::seconds(10)));
+    const std::string& received = client.received();
+    auto second = received.find("HTTP/1.1 200", 1);
+    ASSERT_NE(second, std::string::npos) << received;
+    EXPECT_NE(received.find("Connection: close", second), std::string::npos) << received;
+    EXPECT_EQ(daemon_.waitExit(std::chrono::seconds(10)), 0);
+}
+
 // Defects 7 and 8: hostile Admin API bodies get a 400 naming the problem, not a crash or a
 // hundred-megabyte state file.
 TEST_F(ResilienceTest, DeeplyNestedAdminBodiesAreRefusedAndTheDaemonLives) {
