@@ -1,5 +1,6 @@
 #include "aiproxy/admin/admin_server.hpp"
 
+#include "aiproxy/common/ascii.hpp"
 #include "listen_socket.hpp"
 
 #include <spdlog/spdlog.h>
@@ -142,7 +143,7 @@ struct AdminServer::Impl {
                 co_await lingeringClose(stream);
                 co_return;
             }
-            if (beast::iequals(header[bhttp::field::expect], "100-continue")) {
+            if (common::equalsIgnoreCase(header[bhttp::field::expect], "100-continue")) {
                 bhttp::response<bhttp::empty_body> go_on{bhttp::status::continue_, 11};
                 auto [write_ec, written] = co_await bhttp::async_write(stream, go_on, use_nothrow);
                 if (write_ec) co_return;

@@ -20,6 +20,7 @@
 #include "aiproxy/ai/stream_preamble.hpp"
 #include "aiproxy/ai/stream_usage_filter.hpp"
 #include "aiproxy/ai/usage.hpp"
+#include "aiproxy/common/ascii.hpp"
 #include "aiproxy/config/provider_defaults.hpp"
 #include "aiproxy/http/header_rules.hpp"
 #include "aiproxy/http/json_error.hpp"
@@ -501,7 +502,7 @@ private:
         bool encoding_set = false;
         for (const auto& [name, value] : prepared.plan.set_headers) {
             fields += name + ": " + value + "\r\n";
-            encoding_set = encoding_set || boost::beast::iequals(name, "accept-encoding");
+            encoding_set = encoding_set || common::equalsIgnoreCase(name, "accept-encoding");
         }
         if (!encoding_set) fields += "Accept-Encoding: identity\r\n";
         for (const auto& [name, value] : prepared.plan.default_headers) {
@@ -919,7 +920,7 @@ private:
                 kept->content_type = "application/json";
             }
             for (const auto& [name, value] : kept->headers) {
-                if (translated && boost::beast::iequals(name, "content-encoding")) continue;
+                if (translated && common::equalsIgnoreCase(name, "content-encoding")) continue;
                 response.insert(name, value);
             }
             if (!kept->content_type.empty()) {

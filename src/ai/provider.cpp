@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "aiproxy/ai/request_model.hpp"
+#include "aiproxy/common/ascii.hpp"
 #include "aiproxy/config/provider_defaults.hpp"
 #include "translation_detail.hpp"
 
@@ -19,17 +20,6 @@ std::string_view trimRest(std::string_view rest) {
     while (rest.starts_with('/'))
         rest.remove_prefix(1);
     return rest;
-}
-
-bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        if (std::tolower(static_cast<unsigned char>(a[i])) !=
-            std::tolower(static_cast<unsigned char>(b[i]))) {
-            return false;
-        }
-    }
-    return true;
 }
 
 // RFC 3986 unreserved characters stay; everything else is %XX.
@@ -277,7 +267,7 @@ ShapeResult shapeRequest(const config::UpstreamConfig& upstream, const RequestFa
     for (const config::FixedHeader& fixed : provider->fixed_headers) {
         bool configured = false;
         for (const auto& [name, value] : plan.set_headers)
-            configured = configured || equalsIgnoreCase(name, fixed.name);
+            configured = configured || common::equalsIgnoreCase(name, fixed.name);
         if (!configured) plan.default_headers.emplace_back(fixed.name, fixed.value);
     }
     if (plan.translation != Translation::None) {

@@ -5,6 +5,8 @@
 #include <boost/beast/core/string.hpp>
 #include <vector>
 
+#include "aiproxy/common/ascii.hpp"
+
 namespace aiproxy::http {
 namespace {
 
@@ -45,8 +47,9 @@ std::vector<std::string> namedByConnection(const boost::beast::http::fields& fie
 }  // namespace
 
 bool isHopByHop(std::string_view name) {
-    return std::any_of(kHopByHop.begin(), kHopByHop.end(),
-                       [name](std::string_view hop) { return boost::beast::iequals(name, hop); });
+    return std::any_of(kHopByHop.begin(), kHopByHop.end(), [name](std::string_view hop) {
+        return common::equalsIgnoreCase(name, hop);
+    });
 }
 
 void removeHopByHop(boost::beast::http::fields& fields) {
@@ -61,7 +64,9 @@ void appendEndToEndFields(std::string& out, const boost::beast::http::fields& fi
     auto named = namedByConnection(fields);
     for (const auto& field : fields) {
         std::string_view name = field.name_string();
-        auto same = [name](std::string_view other) { return boost::beast::iequals(name, other); };
+        auto same = [name](std::string_view other) {
+            return common::equalsIgnoreCase(name, other);
+        };
         if (isHopByHop(name) || std::any_of(skip.begin(), skip.end(), same) ||
             std::any_of(named.begin(), named.end(), same)) {
             continue;

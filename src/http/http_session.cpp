@@ -13,6 +13,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "aiproxy/common/ascii.hpp"
 #include "aiproxy/http/json_error.hpp"
 #include "aiproxy/http/request_target.hpp"
 #include "request_head.hpp"
@@ -134,7 +135,7 @@ public:
             // Expect is case-insensitive (RFC 9110 10.1.1); HTTP/1.0 has no 100 Continue. The
             // interim answer comes only once routing and admission accept the head.
             if (parser.get().version() >= 11 && !parser.is_done() &&
-                beast::iequals(parser.get()[bhttp::field::expect], "100-continue")) {
+                common::equalsIgnoreCase(parser.get()[bhttp::field::expect], "100-continue")) {
                 ClientRequest head{.message = Request{bhttp::request_header<>(parser.get().base())},
                                    .peer_address = peer_,
                                    .tls = kTls};

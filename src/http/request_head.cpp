@@ -2,6 +2,8 @@
 
 #include <boost/beast/core/string.hpp>
 
+#include "aiproxy/common/ascii.hpp"
+
 namespace aiproxy::http::detail {
 
 std::string_view framingProblem(const bhttp::request_parser<bhttp::string_body>& parser) {
@@ -9,7 +11,7 @@ std::string_view framingProblem(const bhttp::request_parser<bhttp::string_body>&
     if (header.count(bhttp::field::transfer_encoding) > 0) {
         if (header.version() < 11) return "Transfer-Encoding in an HTTP/1.0 request";
         if (header.count(bhttp::field::transfer_encoding) > 1 || !parser.chunked() ||
-            !boost::beast::iequals(header[bhttp::field::transfer_encoding], "chunked")) {
+            !common::equalsIgnoreCase(header[bhttp::field::transfer_encoding], "chunked")) {
             return "unsupported Transfer-Encoding (only chunked is accepted)";
         }
     }

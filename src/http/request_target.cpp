@@ -2,21 +2,22 @@
 
 #include <vector>
 
-#include <boost/beast/core/string.hpp>
+#include "aiproxy/common/ascii.hpp"
 
 namespace aiproxy::http {
 namespace {
 
 bool isDot(std::string_view segment) {
-    return segment == "." || boost::beast::iequals(segment, "%2e");
+    return segment == "." || common::equalsIgnoreCase(segment, "%2e");
 }
 
 bool isDotDot(std::string_view segment) {
     if (segment.size() == 2) return segment == "..";
     if (segment.size() == 4) {
-        return boost::beast::iequals(segment, ".%2e") || boost::beast::iequals(segment, "%2e.");
+        return common::equalsIgnoreCase(segment, ".%2e") ||
+               common::equalsIgnoreCase(segment, "%2e.");
     }
-    return segment.size() == 6 && boost::beast::iequals(segment, "%2e%2e");
+    return segment.size() == 6 && common::equalsIgnoreCase(segment, "%2e%2e");
 }
 
 // Whether the path may hold a dot segment at all: most never do, and pay one scan.
@@ -42,7 +43,7 @@ RequestTarget parseRequestTarget(std::string_view target) {
     std::string_view rest = target;
     for (std::string_view scheme : {"http://", "https://"}) {
         if (rest.size() >= scheme.size() &&
-            boost::beast::iequals(rest.substr(0, scheme.size()), scheme)) {
+            common::equalsIgnoreCase(rest.substr(0, scheme.size()), scheme)) {
             rest.remove_prefix(scheme.size());
             auto end = rest.find_first_of("/?");
             result.authority = rest.substr(0, end);

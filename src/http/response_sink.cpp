@@ -12,6 +12,8 @@
 #include <cstdio>
 #include <span>
 
+#include "aiproxy/common/ascii.hpp"
+
 namespace aiproxy::http {
 namespace {
 
@@ -128,7 +130,7 @@ void ResponseSink::serializeHead(const bhttp::response_header<>& header,
     out += "\r\n";
     auto replaced = [this](std::string_view name) {
         for (const auto& extra : extra_headers_) {
-            if (beast::iequals(extra.first, name)) return true;
+            if (common::equalsIgnoreCase(extra.first, name)) return true;
         }
         return false;
     };

@@ -3,15 +3,10 @@
 #include <algorithm>
 #include <cctype>
 
+#include "aiproxy/common/ascii.hpp"
+
 namespace aiproxy::router {
 namespace {
-
-bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) ==
-                      std::tolower(static_cast<unsigned char>(y));
-           });
-}
 
 std::string_view stripPort(std::string_view host) {
     if (!host.empty() && host.front() == '[') {  // [::1]:8080
@@ -65,10 +60,10 @@ bool RouteTable::hostMatches(const Entry& entry, std::string_view host) {
         if (pattern.starts_with("*.")) {
             std::string_view suffix = std::string_view(pattern).substr(1);  // ".example.com"
             if (host.size() > suffix.size() &&
-                equalsIgnoreCase(host.substr(host.size() - suffix.size()), suffix)) {
+                common::equalsIgnoreCase(host.substr(host.size() - suffix.size()), suffix)) {
                 return true;
             }
-        } else if (equalsIgnoreCase(host, pattern)) {
+        } else if (common::equalsIgnoreCase(host, pattern)) {
             return true;
         }
     }

@@ -13,6 +13,7 @@
 #include <variant>
 
 #include "aiproxy/ai/request_model.hpp"
+#include "aiproxy/common/ascii.hpp"
 #include "aiproxy/common/digest.hpp"
 #include "aiproxy/http/header_rules.hpp"
 #include "aiproxy/http/json_error.hpp"
@@ -148,7 +149,7 @@ std::variant<std::string, http::Response> authenticate(
     if (key.empty()) {
         std::string_view authorization = message[http::bhttp::field::authorization];
         if (authorization.size() > 7 &&
-            boost::beast::iequals(authorization.substr(0, 7), "Bearer ")) {
+            common::equalsIgnoreCase(authorization.substr(0, 7), "Bearer ")) {
             key = authorization.substr(7);
         }
     }
@@ -170,7 +171,7 @@ std::variant<std::string, http::Response> authenticate(
         message.erase(key_auth.header);
         std::string_view authorization = message[http::bhttp::field::authorization];
         if (authorization.size() >= 7 &&
-            boost::beast::iequals(authorization.substr(0, 7), "Bearer ")) {
+            common::equalsIgnoreCase(authorization.substr(0, 7), "Bearer ")) {
             message.erase(http::bhttp::field::authorization);
         }
     }
