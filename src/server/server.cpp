@@ -557,10 +557,10 @@ private:
 
     std::unique_ptr<observe::MetricsRegistry> registry_;
     std::unique_ptr<observe::AccessLog> access_log_;  // outlives the workers that write to it
-    // The logger holds its thread pool only weakly; the pool's thread drains the queue when the
-    // pool goes, after the logger.
-    std::shared_ptr<spdlog::details::thread_pool> data_path_log_pool_;
     std::shared_ptr<spdlog::async_logger> data_path_log_;  // outlives the workers too
+    // The logger holds its thread pool only weakly. Declared after it, so it goes first: its
+    // thread writes what is queued and the logger is then freed on this thread.
+    std::shared_ptr<spdlog::details::thread_pool> data_path_log_pool_;
     std::size_t control_slot_ = 0;
     ServerMetrics metrics_;
     metrics::CounterCell* reloads_ok_ = nullptr;
