@@ -556,7 +556,7 @@ private:
     }
 
     std::unique_ptr<observe::MetricsRegistry> registry_;
-    std::unique_ptr<observe::AccessLog> access_log_;  // outlives the workers that write to it
+    std::unique_ptr<observe::AccessLog> access_log_;       // outlives the workers that write to it
     std::shared_ptr<spdlog::async_logger> data_path_log_;  // outlives the workers too
     // The logger holds its thread pool only weakly. Declared after it, so it goes first: its
     // thread writes what is queued and the logger is then freed on this thread.
