@@ -77,8 +77,6 @@ private:
 
 }  // namespace
 
-bool isAcceptableModelName(std::string_view model);
-
 ModelScan scanRequestModel(std::string_view body) {
     ModelScan scan;
     Cursor cursor{body};
