@@ -87,6 +87,25 @@ protected:
         EXPECT_EQ(response.body, fallback_.defaultBody());
     }
 
+    // Two content events, each released by the gate.
+    static Reply twoEventStream(std::shared_ptr<Gate> gate) {
+        return Reply::gatedSse({R"({"choices":[{"delta":{"content":"a"}}]})",
+                                R"({"choices":[{"delta":{"content":"b"}}]})"},
+                               std::move(gate));
+    }
+
+    // Sends a streaming chat request and reads its header and first event.
+    ::testing::AssertionResult receiveFirstEvent(StreamingClient& client, Gate& gate) {
+        if (!client.send(chatRequest("/llm/chat/completions", true))) {
+            return ::testing::AssertionFailure() << "cannot send: " << client.error();
+        }
+        gate.release();
+        if (!client.readHeader() || !client.nextEvent()) {
+            return ::testing::AssertionFailure() << "no first event: " << client.error();
+        }
+        return ::testing::AssertionSuccess();
+    }
+
     MockBackend& a_ = backend_;
     MockBackend b_{"b"};
     MockBackend fallback_{"fallback"};
@@ -167,18 +186,13 @@ TEST_F(ResilienceTest, ClientsThatCancelBeforeTheAnswerLeaveTheNodeHealthy) {
 
 TEST_F(ResilienceTest, AClientThatLeavesMidStreamLeavesTheNodeHealthy) {
     auto gate = std::make_shared<Gate>();
-    a_.setDefault(Reply::gatedSse({R"({"choices":[{"delta":{"content":"a"}}]})",
-                                   R"({"choices":[{"delta":{"content":"b"}}]})"},
-                                  gate));
+    a_.setDefault(twoEventStream(gate));
     ASSERT_TRUE(start(header(1) + "upstreams:\n" +
                       upstream("pool", {a_.address()},
                                "    checks: {passive: {unhealthy: {tcp_failures: 1}}}\n") +
                       route("        upstream_id: pool\n        retry: 0\n")));
     StreamingClient client{daemon_.port()};
-    ASSERT_TRUE(client.send(chatRequest("/llm/chat/completions", true)));
-    gate->release();
-    ASSERT_TRUE(client.readHeader());
-    ASSERT_TRUE(client.nextEvent().has_value());
+    ASSERT_TRUE(receiveFirstEvent(client, *gate));
     client.close();
     ASSERT_TRUE(a_.waitForStreamCancelled());
     Json node = nodeHealth("pool", 0);
@@ -237,16 +251,11 @@ TEST_F(ResilienceTest, TheKeptAnswerKeepsRetryAfterAndRateLimitHeaders) {
 // use-after-free this used to be).
 TEST_F(ResilienceTest, ShutdownWithAStreamStillOpenExitsCleanly) {
     auto gate = std::make_shared<Gate>();
-    a_.setDefault(Reply::gatedSse({R"({"choices":[{"delta":{"content":"a"}}]})",
-                                   R"({"choices":[{"delta":{"content":"b"}}]})"},
-                                  gate));
+    a_.setDefault(twoEventStream(gate));
     ASSERT_TRUE(start(header(2) + "upstreams:\n" + upstream("pool", {a_.address()}) +
                       route("        upstream_id: pool\n        retry: 0\n")));
     StreamingClient client{daemon_.port()};
-    ASSERT_TRUE(client.send(chatRequest("/llm/chat/completions", true)));
-    gate->release();
-    ASSERT_TRUE(client.readHeader());
-    ASSERT_TRUE(client.nextEvent().has_value());
+    ASSERT_TRUE(receiveFirstEvent(client, *gate));
     daemon_.signal(SIGTERM);
     EXPECT_EQ(daemon_.waitExit(std::chrono::seconds(10)), 0);
     EXPECT_NE(daemon_.stderrText().find("drain timeout"), std::string::npos);
