@@ -528,7 +528,7 @@ private:
     std::vector<std::unique_ptr<Worker>> workers_;
     std::shared_ptr<const Snapshot> snapshot_;
     // Rate-limit counters and concurrency gates of all workers, kept across reloads.
-    std::shared_ptr<policy::LimitStore> limit_store_ = std::make_shared<policy::LimitStore>();
+    std::shared_ptr<plugins::LimitStore> limit_store_ = std::make_shared<plugins::LimitStore>();
     std::mutex scrape_mutex_;
     std::shared_ptr<const Snapshot> scrape_snapshot_;  // the status thread's copy of snapshot_
     net::io_context status_context_{1};

@@ -102,31 +102,31 @@ ai::RouteMetrics routeMetrics(observe::MetricsRegistry& registry, const config::
 
 // aiproxy_rate_limited_total{route,plugin} for each limit the route has.
 void limitMetrics(observe::MetricsRegistry& registry, const config::RouteConfig& route,
-                  policy::RouteLimits& limits) {
-    auto cell = [&](policy::LimitPlugin plugin) {
+                  plugins::RouteLimits& limits) {
+    auto cell = [&](plugins::LimitPlugin plugin) {
         limits.rejected[static_cast<std::size_t>(plugin)] = registry.counter(
             "aiproxy_rate_limited_total", kRateLimitedHelp,
-            {{"route", route.id}, {"plugin", std::string(policy::limitPluginName(plugin))}});
+            {{"route", route.id}, {"plugin", std::string(plugins::limitPluginName(plugin))}});
     };
-    if (route.limit_req) cell(policy::LimitPlugin::LimitReq);
-    if (route.limit_count) cell(policy::LimitPlugin::LimitCount);
-    if (route.ai_rate_limiting) cell(policy::LimitPlugin::AiRateLimiting);
-    if (route.max_concurrent) cell(policy::LimitPlugin::MaxConcurrent);
+    if (route.limit_req) cell(plugins::LimitPlugin::LimitReq);
+    if (route.limit_count) cell(plugins::LimitPlugin::LimitCount);
+    if (route.ai_rate_limiting) cell(plugins::LimitPlugin::AiRateLimiting);
+    if (route.max_concurrent) cell(plugins::LimitPlugin::MaxConcurrent);
 }
 
 // aiproxy_rate_limited_total{consumer_group,plugin}: a group's budget spans routes, so its
 // refusals are counted by group (bounded: groups come from config), not by route.
 void groupLimitMetrics(observe::MetricsRegistry& registry, const config::ConsumerGroupConfig& group,
-                       policy::RouteLimits& limits) {
-    auto cell = [&](policy::LimitPlugin plugin) {
+                       plugins::RouteLimits& limits) {
+    auto cell = [&](plugins::LimitPlugin plugin) {
         limits.rejected[static_cast<std::size_t>(plugin)] =
             registry.counter("aiproxy_rate_limited_total", kRateLimitedHelp,
                              {{"consumer_group", group.id},
-                              {"plugin", std::string(policy::limitPluginName(plugin))}});
+                              {"plugin", std::string(plugins::limitPluginName(plugin))}});
     };
-    if (group.limit_req) cell(policy::LimitPlugin::LimitReq);
-    if (group.limit_count) cell(policy::LimitPlugin::LimitCount);
-    if (group.ai_rate_limiting) cell(policy::LimitPlugin::AiRateLimiting);
+    if (group.limit_req) cell(plugins::LimitPlugin::LimitReq);
+    if (group.limit_count) cell(plugins::LimitPlugin::LimitCount);
+    if (group.ai_rate_limiting) cell(plugins::LimitPlugin::AiRateLimiting);
 }
 
 }  // namespace
@@ -199,7 +199,7 @@ void applyMultiPolicy(const config::AiProxyMultiConfig& multi, ai::AiProxyRoute&
 std::shared_ptr<const Snapshot> Snapshot::build(const config::Config& config,
                                                 const Snapshot* previous,
                                                 observe::MetricsRegistry* registry,
-                                                std::shared_ptr<policy::LimitStore> limit_store) {
+                                                std::shared_ptr<plugins::LimitStore> limit_store) {
     static const std::vector<UpstreamPtr> kNone;
     const auto& previous_upstreams = previous ? previous->upstreams : kNone;
     std::unordered_map<std::string, UpstreamPtr> by_id;
@@ -272,7 +272,7 @@ std::shared_ptr<const Snapshot> Snapshot::build(const config::Config& config,
     }
     if (!limit_store) {
         limit_store = previous && previous->limit_store ? previous->limit_store
-                                                        : std::make_shared<policy::LimitStore>();
+                                                        : std::make_shared<plugins::LimitStore>();
     }
     snapshot->limit_store = std::move(limit_store);
     for (const auto& route : config.routes)
@@ -291,7 +291,7 @@ std::shared_ptr<const Snapshot> Snapshot::build(const config::Config& config,
     std::vector<const config::ConsumerGroupConfig*> limited_groups;
     std::unordered_map<std::string, std::size_t> group_index;
     for (const auto& group : config.consumer_groups) {
-        policy::RouteLimits limits{group, *snapshot->limit_store};
+        plugins::RouteLimits limits{group, *snapshot->limit_store};
         if (limits.empty()) continue;
         group_index.emplace(group.id, snapshot->group_limits.size());
         snapshot->group_limits.push_back(std::move(limits));

@@ -294,10 +294,10 @@ http::awaitable<void> Worker::handle(http::ClientRequest& request, http::Respons
         co_return;
     }
     const auto& limits = snapshot->route_limits[match->route_index];
-    const policy::RouteLimits* group = snapshot->groupLimits(consumer);
-    policy::Admission admission;
-    policy::Admission group_admission;
-    policy::GateSlot slot;
+    const plugins::RouteLimits* group = snapshot->groupLimits(consumer);
+    plugins::Admission admission;
+    plugins::Admission group_admission;
+    plugins::GateSlot slot;
     if (!limits.empty() || group) {
         bool admitted = co_await applyLimits(request, sink, route, limits, group, consumer,
                                              admission, group_admission, slot, started);
@@ -312,12 +312,12 @@ http::awaitable<void> Worker::handle(http::ClientRequest& request, http::Respons
     ai::ForwardPath forward{.prefix = match->prefix, .rest = match->rest};
     auto result = co_await ai::proxyRequest(route, forward, request, sink, services_, consumer);
     slot.release();
-    policy::Usage usage{.prompt_tokens = result.prompt_tokens,
+    plugins::Usage usage{.prompt_tokens = result.prompt_tokens,
                         .completion_tokens = result.completion_tokens,
                         .cost_usd = result.cost_usd};
-    if (!admission.budget_key.empty()) limits.deduct(admission, usage, policy::wallClock());
+    if (!admission.budget_key.empty()) limits.deduct(admission, usage, plugins::wallClock());
     if (group && !group_admission.budget_key.empty()) {
-        group->deduct(group_admission, usage, policy::wallClock());
+        group->deduct(group_admission, usage, plugins::wallClock());
     }
     recordRequest(route, result, sink, started);
     writeAccessLog(request, &route, &result, sink, started);
@@ -339,7 +339,7 @@ struct SlotWait {
 // Leaves the queue if the waiting coroutine is destroyed while still in it (shutdown), and
 // gives back a slot granted to it too late, so no grant is ever posted to a dead worker.
 struct QueuedTicket {
-    std::shared_ptr<policy::ConcurrencyGate> gate;
+    std::shared_ptr<plugins::ConcurrencyGate> gate;
     std::uint64_t ticket = 0;
     bool pending = true;
     ~QueuedTicket() {
@@ -351,10 +351,10 @@ struct QueuedTicket {
 
 http::awaitable<bool> Worker::applyLimits(
     http::ClientRequest& request, http::ResponseSink& sink, const ai::AiProxyRoute& route,
-    const policy::RouteLimits& limits, const policy::RouteLimits* group, std::string_view consumer,
-    policy::Admission& admission, policy::Admission& group_admission, policy::GateSlot& slot,
+    const plugins::RouteLimits& limits, const plugins::RouteLimits* group, std::string_view consumer,
+    plugins::Admission& admission, plugins::Admission& group_admission, plugins::GateSlot& slot,
     std::chrono::steady_clock::time_point started) {
-    policy::RequestKeys keys{
+    plugins::RequestKeys keys{
         .remote_addr = request.clientAddress(),
         .consumer = consumer,
         .header = [&request](std::string_view name) -> std::optional<std::string_view> {
@@ -362,7 +362,7 @@ http::awaitable<bool> Worker::applyLimits(
             if (field == request.message.end()) return std::nullopt;
             return std::string_view{field->value()};
         }};
-    auto now = policy::wallClock();
+    auto now = plugins::wallClock();
     admission = limits.admit(keys, now);
     if (admission.rejection) {
         co_await refuse(request, sink, route, limits, std::move(*admission.rejection), started);
@@ -400,7 +400,7 @@ http::awaitable<bool> Worker::applyLimits(
         });
     };
     auto entry = gate->enter(max.limit, max.queue, grant, queued.ticket);
-    if (entry == policy::ConcurrencyGate::Entry::Queued) {
+    if (entry == plugins::ConcurrencyGate::Entry::Queued) {
         queued.pending = true;
         wait->timer.expires_after(max.queue_timeout);
         sink.watchForClose([wait] {
@@ -418,10 +418,10 @@ http::awaitable<bool> Worker::applyLimits(
             writeAccessLog(request, &route, nullptr, sink, started);
             co_return false;
         }
-        if (!got_slot) entry = policy::ConcurrencyGate::Entry::Full;
+        if (!got_slot) entry = plugins::ConcurrencyGate::Entry::Full;
     }
-    if (entry == policy::ConcurrencyGate::Entry::Full) {
-        policy::Rejection rejection{.plugin = policy::LimitPlugin::MaxConcurrent,
+    if (entry == plugins::ConcurrencyGate::Entry::Full) {
+        plugins::Rejection rejection{.plugin = plugins::LimitPlugin::MaxConcurrent,
                                     .status = 503,
                                     .message = "Route " + route.route_id + " is at its limit of " +
                                                std::to_string(max.limit) +
@@ -435,14 +435,14 @@ http::awaitable<bool> Worker::applyLimits(
         co_await refuse(request, sink, route, limits, std::move(rejection), started);
         co_return false;
     }
-    slot = policy::GateSlot{gate};
+    slot = plugins::GateSlot{gate};
     co_return true;
 }
 
 http::awaitable<void> Worker::refuse(http::ClientRequest& request, http::ResponseSink& sink,
                                      const ai::AiProxyRoute& route,
-                                     const policy::RouteLimits& limits,
-                                     policy::Rejection&& rejection,
+                                     const plugins::RouteLimits& limits,
+                                     plugins::Rejection&& rejection,
                                      std::chrono::steady_clock::time_point started) {
     auto response = http::jsonErrorResponse(static_cast<unsigned>(rejection.status),
                                             rejection.message, rejection.type, rejection.code);

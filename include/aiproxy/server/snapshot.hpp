@@ -13,8 +13,8 @@
 #include "aiproxy/common/real_ip.hpp"
 #include "aiproxy/config/config.hpp"
 #include "aiproxy/observe/metrics_registry.hpp"
-#include "aiproxy/policy/ip_restriction.hpp"
-#include "aiproxy/policy/route_limits.hpp"
+#include "aiproxy/plugins/ip_restriction.hpp"
+#include "aiproxy/plugins/route_limits.hpp"
 #include "aiproxy/router/route_table.hpp"
 #include "aiproxy/upstream/upstream.hpp"
 
@@ -31,19 +31,19 @@ struct Snapshot {
     std::unordered_map<std::string, std::string> consumers_by_key;
     // Traffic plugins and max_concurrent, index-aligned with ai_routes, counting in limit_store
     // (one per process: it outlives every snapshot that points into it).
-    std::vector<policy::RouteLimits> route_limits;
-    std::shared_ptr<policy::LimitStore> limit_store;
+    std::vector<plugins::RouteLimits> route_limits;
+    std::shared_ptr<plugins::LimitStore> limit_store;
     // ip-restriction, index-aligned with ai_routes (nullopt: the route has none).
-    std::vector<std::optional<policy::IpRestriction>> ip_restrictions;
+    std::vector<std::optional<plugins::IpRestriction>> ip_restrictions;
     // server.real_ip; unset: the client is the TCP peer.
     std::optional<common::RealIp> real_ip;
     // Consumer groups that have limits, and username -> index into group_limits for their
     // members (consumers of groups without limits are left out).
-    std::vector<policy::RouteLimits> group_limits;
+    std::vector<plugins::RouteLimits> group_limits;
     std::unordered_map<std::string, std::size_t> group_of_consumer;
 
     // The limits of the consumer's group; null when it has none.
-    const policy::RouteLimits* groupLimits(const std::string& consumer) const {
+    const plugins::RouteLimits* groupLimits(const std::string& consumer) const {
         if (consumer.empty() || group_of_consumer.empty()) return nullptr;
         auto found = group_of_consumer.find(consumer);
         return found == group_of_consumer.end() ? nullptr : &group_limits[found->second];
@@ -57,7 +57,7 @@ struct Snapshot {
     // std::runtime_error on TLS failure.
     static std::shared_ptr<const Snapshot> build(
         const config::Config& config, const Snapshot* previous, observe::MetricsRegistry* registry,
-        std::shared_ptr<policy::LimitStore> limit_store = nullptr);
+        std::shared_ptr<plugins::LimitStore> limit_store = nullptr);
 };
 
 }  // namespace aiproxy::server

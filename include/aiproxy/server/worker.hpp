@@ -84,14 +84,14 @@ private:
     // answered (refused) or its client left while it waited; `slot` then holds nothing.
     http::awaitable<bool> applyLimits(http::ClientRequest& request, http::ResponseSink& sink,
                                       const ai::AiProxyRoute& route,
-                                      const policy::RouteLimits& limits,
-                                      const policy::RouteLimits* group, std::string_view consumer,
-                                      policy::Admission& admission,
-                                      policy::Admission& group_admission, policy::GateSlot& slot,
+                                      const plugins::RouteLimits& limits,
+                                      const plugins::RouteLimits* group, std::string_view consumer,
+                                      plugins::Admission& admission,
+                                      plugins::Admission& group_admission, plugins::GateSlot& slot,
                                       std::chrono::steady_clock::time_point started);
     http::awaitable<void> refuse(http::ClientRequest& request, http::ResponseSink& sink,
-                                 const ai::AiProxyRoute& route, const policy::RouteLimits& limits,
-                                 policy::Rejection&& rejection,
+                                 const ai::AiProxyRoute& route, const plugins::RouteLimits& limits,
+                                 plugins::Rejection&& rejection,
                                  std::chrono::steady_clock::time_point started);
     // An answer the gateway gives before any upstream (ip-restriction, key-auth, a limit): with
     // X-Request-Id, counted in requests_total{route, upstream ""}, and logged.

@@ -21,9 +21,9 @@
 
 #include "aiproxy/common/metric_cells.hpp"
 #include "aiproxy/config/config.hpp"
-#include "aiproxy/policy/limit_store.hpp"
+#include "aiproxy/plugins/limit_store.hpp"
 
-namespace aiproxy::policy {
+namespace aiproxy::plugins {
 
 enum class LimitPlugin { LimitReq, LimitCount, AiRateLimiting, MaxConcurrent };
 inline constexpr std::size_t kLimitPlugins = 4;
@@ -107,4 +107,4 @@ private:
 // Wall-clock milliseconds since the epoch: what the data path passes as `now`.
 Millis wallClock();
 
-}  // namespace aiproxy::policy
+}  // namespace aiproxy::plugins

@@ -1,6 +1,6 @@
-#include "aiproxy/policy/ip_restriction.hpp"
+#include "aiproxy/plugins/ip_restriction.hpp"
 
-namespace aiproxy::policy {
+namespace aiproxy::plugins {
 
 IpRestriction::IpRestriction(const config::IpRestrictionConfig& config)
     : whitelist_(!config.whitelist.empty()),
@@ -18,4 +18,4 @@ bool IpRestriction::allows(std::string_view client) const {
     return whitelist_ ? listed : !listed;
 }
 
-}  // namespace aiproxy::policy
+}  // namespace aiproxy::plugins

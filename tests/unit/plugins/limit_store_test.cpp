@@ -5,9 +5,9 @@
 
 #include <string>
 
-#include "aiproxy/policy/limit_store.hpp"
+#include "aiproxy/plugins/limit_store.hpp"
 
-namespace aiproxy::policy {
+namespace aiproxy::plugins {
 namespace {
 
 using namespace std::chrono_literals;
@@ -126,4 +126,4 @@ TEST(LimitStoreTest, GatesAreSharedWhileHeldAndForgottenAfter) {
 }
 
 }  // namespace
-}  // namespace aiproxy::policy
+}  // namespace aiproxy::plugins

@@ -12,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-namespace aiproxy::policy {
+namespace aiproxy::plugins {
 
 class ConcurrencyGate {
 public:
@@ -72,4 +72,4 @@ private:
     std::shared_ptr<ConcurrencyGate> gate_;
 };
 
-}  // namespace aiproxy::policy
+}  // namespace aiproxy::plugins

@@ -11,7 +11,7 @@
 #include "aiproxy/common/metric_cells.hpp"
 #include "aiproxy/config/config.hpp"
 
-namespace aiproxy::policy {
+namespace aiproxy::plugins {
 
 class IpRestriction {
 public:
@@ -35,4 +35,4 @@ private:
     std::string message_;
 };
 
-}  // namespace aiproxy::policy
+}  // namespace aiproxy::plugins

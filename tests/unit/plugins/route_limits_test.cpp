@@ -6,9 +6,9 @@
 #include <map>
 #include <string>
 
-#include "aiproxy/policy/route_limits.hpp"
+#include "aiproxy/plugins/route_limits.hpp"
 
-namespace aiproxy::policy {
+namespace aiproxy::plugins {
 namespace {
 
 using namespace std::chrono_literals;
@@ -338,4 +338,4 @@ TEST(RouteLimitsTest, AGroupTokenBudgetIsDeductedAfterTheResponse) {
 }
 
 }  // namespace
-}  // namespace aiproxy::policy
+}  // namespace aiproxy::plugins

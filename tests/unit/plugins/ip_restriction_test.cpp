@@ -1,10 +1,10 @@
 // ip-restriction: whitelists and blacklists of IPv4 and IPv6 ranges.
 
-#include "aiproxy/policy/ip_restriction.hpp"
+#include "aiproxy/plugins/ip_restriction.hpp"
 
 #include <gtest/gtest.h>
 
-namespace aiproxy::policy {
+namespace aiproxy::plugins {
 namespace {
 
 TEST(IpRestrictionTest, AWhitelistLetsOnlyItsRangesIn) {
@@ -51,4 +51,4 @@ TEST(IpRestrictionTest, KeepsTheAnswerItGives) {
 }
 
 }  // namespace
-}  // namespace aiproxy::policy
+}  // namespace aiproxy::plugins

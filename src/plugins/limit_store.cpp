@@ -1,11 +1,11 @@
-#include "aiproxy/policy/limit_store.hpp"
+#include "aiproxy/plugins/limit_store.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <functional>
 #include <limits>
 
-namespace aiproxy::policy {
+namespace aiproxy::plugins {
 namespace {
 
 constexpr std::int64_t kFresh = std::numeric_limits<std::int64_t>::min();
@@ -134,4 +134,4 @@ std::size_t LimitStore::size() const {
     return total;
 }
 
-}  // namespace aiproxy::policy
+}  // namespace aiproxy::plugins

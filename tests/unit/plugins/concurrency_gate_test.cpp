@@ -6,9 +6,9 @@
 #include <thread>
 #include <vector>
 
-#include "aiproxy/policy/concurrency_gate.hpp"
+#include "aiproxy/plugins/concurrency_gate.hpp"
 
-namespace aiproxy::policy {
+namespace aiproxy::plugins {
 namespace {
 
 using Entry = ConcurrencyGate::Entry;
@@ -118,4 +118,4 @@ TEST(ConcurrencyGateTest, ASlotLeavesWhenItsHolderGoesAway) {
 }
 
 }  // namespace
-}  // namespace aiproxy::policy
+}  // namespace aiproxy::plugins

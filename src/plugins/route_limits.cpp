@@ -1,4 +1,4 @@
-#include "aiproxy/policy/route_limits.hpp"
+#include "aiproxy/plugins/route_limits.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -6,7 +6,7 @@
 
 #include "aiproxy/common/digest.hpp"
 
-namespace aiproxy::policy {
+namespace aiproxy::plugins {
 namespace {
 
 // Header values longer than this are keyed by their digest, so a client cannot make keys (and
@@ -221,4 +221,4 @@ void RouteLimits::deduct(const Admission& admission, const Usage& usage, Millis 
     store_->add(admission.budget_key, Millis{ai_rate_limiting_->time_window * 1000}, amount, now);
 }
 
-}  // namespace aiproxy::policy
+}  // namespace aiproxy::plugins

@@ -1,9 +1,9 @@
-#include "aiproxy/policy/concurrency_gate.hpp"
+#include "aiproxy/plugins/concurrency_gate.hpp"
 
 #include <algorithm>
 #include <vector>
 
-namespace aiproxy::policy {
+namespace aiproxy::plugins {
 
 ConcurrencyGate::Entry ConcurrencyGate::enter(int limit, int queue, std::function<void()> grant,
                                               std::uint64_t& ticket) {
@@ -70,4 +70,4 @@ std::size_t ConcurrencyGate::waiting() const {
     return waiters_.size();
 }
 
-}  // namespace aiproxy::policy
+}  // namespace aiproxy::plugins

@@ -21,9 +21,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "aiproxy/policy/concurrency_gate.hpp"
+#include "aiproxy/plugins/concurrency_gate.hpp"
 
-namespace aiproxy::policy {
+namespace aiproxy::plugins {
 
 using Millis = std::chrono::milliseconds;
 
@@ -84,4 +84,4 @@ private:
     std::unordered_map<std::string, std::weak_ptr<ConcurrencyGate>> gates_;
 };
 
-}  // namespace aiproxy::policy
+}  // namespace aiproxy::plugins
