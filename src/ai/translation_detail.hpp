@@ -53,4 +53,9 @@ Json anthropicErrorJson(std::string_view type, std::string_view message);
 // An Anthropic error (its "error" object) as an OpenAI error: the Anthropic type is the code.
 Json openAiErrorFromAnthropic(const Json& error);
 
+// Error paths and small JSON pieces both request directions use.
+std::string at(std::string_view path, std::size_t index);  // "messages[2]"
+std::string quoted(std::string_view text);
+Json textBlock(std::string_view text);  // an Anthropic text block
+
 }  // namespace aiproxy::ai::detail
