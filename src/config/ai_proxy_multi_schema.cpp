@@ -113,6 +113,10 @@ void readAiProxyMulti(const Value& value, AiProxyMultiConfig& multi,
             [&](const Value& v) {
                 if (auto timeout = v.milliseconds()) multi.timeout = *timeout;
             })
+        .on("deadline",
+            [&](const Value& v) {
+                if (auto deadline = v.milliseconds()) multi.deadline = *deadline;
+            })
         .on("expose_upstream_headers",
             [&](const Value& v) { expose_upstream_headers = v.boolean(); });
     if (!reader.read(value, ObjectReader::Unknown::Warning)) return;

@@ -188,6 +188,10 @@ void readAiProxy(const Value& value, const std::set<std::string>& upstream_ids,
             [&](const Value& v) {
                 if (auto timeout = v.milliseconds()) ai_proxy.timeout = *timeout;
             })
+        .on("deadline",
+            [&](const Value& v) {
+                if (auto deadline = v.milliseconds()) ai_proxy.deadline = *deadline;
+            })
         .on("retry", [&](const Value& v) { readInt(v, 0, ai_proxy.retry); })
         .on("enable_upstream_host",
             [&](const Value& v) {

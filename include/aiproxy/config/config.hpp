@@ -239,7 +239,12 @@ struct AiProxyConfig {
     std::string upstream_id;           // required, must name an upstream
     std::string upstream_fallback_id;  // optional, must name an upstream when set
     Milliseconds timeout{30'000};  // per attempt: connect + TLS + response header; stream idle gap
-    int retry = 1;                 // attempts = 1 + retry
+    // The whole request until its response is committed (first byte to the client): every
+    // attempt, retry and fallback together; each attempt gets min(timeout, what is left) and
+    // none starts after it. A committed stream runs on under timeout and the upstream's read
+    // bound. Unset: no bound beyond the attempts' own.
+    std::optional<Milliseconds> deadline;
+    int retry = 1;  // attempts = 1 + retry
     bool enable_upstream_host = true;
     std::vector<int> retry_on{429, 500, 502, 503, 504};
     bool operator==(const AiProxyConfig&) const = default;
@@ -291,6 +296,7 @@ struct AiProxyMultiConfig {
     std::optional<int> max_retries;                       // unset: every instance may be tried
     std::optional<Milliseconds> retry_on_failure_within;  // only failures this fast move on
     Milliseconds timeout{30'000};                         // per attempt, as ai-proxy's
+    std::optional<Milliseconds> deadline;                 // the whole request, as ai-proxy's
     bool operator==(const AiProxyMultiConfig&) const = default;
 };
 
