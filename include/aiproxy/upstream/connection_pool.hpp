@@ -26,7 +26,7 @@ namespace aiproxy::upstream {
 
 class ConnectionPool {
 public:
-    explicit ConnectionPool(const http::net::any_io_executor& executor,
+    explicit ConnectionPool(const common::net::any_io_executor& executor,
                             std::chrono::milliseconds sweep_interval = std::chrono::seconds(1))
         : sweep_timer_(executor), sweep_interval_(sweep_interval) {}
     ConnectionPool(const ConnectionPool&) = delete;
