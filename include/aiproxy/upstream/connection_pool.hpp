@@ -42,7 +42,6 @@ public:
     void retain(const std::unordered_set<std::string>& keys);
     // Closes every idle connection and stops the sweep (worker shutdown).
     void clear();
-    std::size_t idleCount() const;
     // aiproxy_upstream_connections{state="idle"}, written in this worker's slot.
     void setIdleGauge(metrics::GaugeCell* idle, std::size_t slot) {
         idle_gauge_ = idle;
