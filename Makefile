@@ -17,7 +17,7 @@ PACKAGES := g++ cmake ninja-build ccache pkg-config libboost1.81-dev libssl-dev 
 NODE_PACKAGES := $(if $(shell command -v node),,nodejs) $(if $(shell command -v npm),,npm)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps build run test test-asan test-tsan chaos fuzz test-container install package bench clean format
+.PHONY: deps build run test check test-asan test-tsan chaos fuzz test-container install package bench clean format
 
 # Installs only what is missing, so repeated runs cost a dpkg query.
 deps:
@@ -49,6 +49,12 @@ run: deps $(BUILD_DIR)/build.ninja
 
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+
+# Structure checks (ARCHITECTURE.md section 5) in the normal build tree: no #include against the
+# "may use" column (tools/check-includes.sh), and every public header compiles on its own.
+# The header objects go through ccache like the rest of the build.
+check: deps $(BUILD_DIR)/build.ninja
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target check_includes check_headers
 
 test-asan: deps
 	cmake -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DAIPROXY_SANITIZE=address,undefined $(CMAKE_FLAGS)

@@ -6,11 +6,6 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
@@ -19,11 +14,11 @@
 namespace aiproxy::admin {
 namespace {
 
-namespace net = boost::asio;
+namespace net = common::net;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
-using tcp = net::ip::tcp;
-constexpr auto use_nothrow = net::as_tuple(net::use_awaitable);
+using common::tcp;
+using common::use_nothrow;
 constexpr auto kReadTimeout = std::chrono::seconds(10);
 constexpr std::uint32_t kMaxHeaderBytes = 16 * 1024;
 // After refusing a request whose body is still arriving, read and drop this much more before
@@ -84,7 +79,7 @@ void AuthFailureLimiter::dropExpired(Clock::time_point now) {
 }
 
 struct AdminServer::Impl {
-    tcp::acceptor acceptor;
+    detail::ListenSocket listener;
     std::vector<common::Cidr> allow;
     AdminApi& api;
     AuthFailureLimiter auth_failures;
@@ -207,27 +202,22 @@ AdminServer::AdminServer(net::io_context& context, const std::string& host, std:
                          std::vector<common::Cidr> allow, AdminApi& api,
                          AuthFailureLimiter::Settings auth_failure_limit) {
     impl_ =
-        std::make_unique<Impl>(Impl{detail::listenOn(context, host, port, "admin"),
+        std::make_unique<Impl>(Impl{detail::ListenSocket{context, host, port, "admin"},
                                     std::move(allow), api, AuthFailureLimiter{auth_failure_limit}});
 }
 
 AdminServer::~AdminServer() = default;
 
 std::uint16_t AdminServer::port() const {
-    return impl_->acceptor.local_endpoint().port();
+    return impl_->listener.port();
 }
 
 void AdminServer::start() {
-    net::co_spawn(impl_->acceptor.get_executor(),
-                  detail::acceptLoop(
-                      impl_->acceptor,
-                      [this](tcp::socket socket) { return impl_->session(std::move(socket)); }),
-                  net::detached);
+    impl_->listener.start([this](tcp::socket socket) { return impl_->session(std::move(socket)); });
 }
 
 void AdminServer::stop() {
-    boost::system::error_code ignored;
-    impl_->acceptor.close(ignored);
+    impl_->listener.stop();
 }
 
 }  // namespace aiproxy::admin

@@ -2,11 +2,6 @@
 
 #include "listen_socket.hpp"
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
@@ -15,11 +10,11 @@
 namespace aiproxy::admin {
 namespace {
 
-namespace net = boost::asio;
+namespace net = common::net;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
-using tcp = net::ip::tcp;
-constexpr auto use_nothrow = net::as_tuple(net::use_awaitable);
+using common::tcp;
+using common::use_nothrow;
 constexpr auto kReadTimeout = std::chrono::seconds(10);
 constexpr std::uint32_t kMaxHeaderBytes = 8 * 1024;
 
@@ -63,7 +58,7 @@ bhttp::response<bhttp::string_body> answer(const bhttp::request<bhttp::empty_bod
 }  // namespace
 
 struct StatusServer::Impl {
-    tcp::acceptor acceptor;
+    detail::ListenSocket listener;
     const observe::MetricsRegistry& registry;
     const StatusState& state;
 
@@ -89,26 +84,21 @@ struct StatusServer::Impl {
 StatusServer::StatusServer(net::io_context& context, const std::string& host, std::uint16_t port,
                            const observe::MetricsRegistry& registry, const StatusState& state) {
     impl_ = std::make_unique<Impl>(
-        Impl{detail::listenOn(context, host, port, "status"), registry, state});
+        Impl{detail::ListenSocket{context, host, port, "status"}, registry, state});
 }
 
 StatusServer::~StatusServer() = default;
 
 std::uint16_t StatusServer::port() const {
-    return impl_->acceptor.local_endpoint().port();
+    return impl_->listener.port();
 }
 
 void StatusServer::start() {
-    net::co_spawn(impl_->acceptor.get_executor(),
-                  detail::acceptLoop(
-                      impl_->acceptor,
-                      [this](tcp::socket socket) { return impl_->session(std::move(socket)); }),
-                  net::detached);
+    impl_->listener.start([this](tcp::socket socket) { return impl_->session(std::move(socket)); });
 }
 
 void StatusServer::stop() {
-    boost::system::error_code ignored;
-    impl_->acceptor.close(ignored);
+    impl_->listener.stop();
 }
 
 }  // namespace aiproxy::admin

@@ -1,6 +1,5 @@
 #include "aiproxy/common/digest.hpp"
 
-#include <openssl/crypto.h>
 #include <openssl/sha.h>
 
 namespace aiproxy::common {
@@ -16,10 +15,6 @@ std::string sha256Hex(std::string_view text) {
         out.push_back(kHex[byte & 15]);
     }
     return out;
-}
-
-bool constantTimeEqual(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
 }  // namespace aiproxy::common

@@ -2,18 +2,12 @@
 
 #include <optional>
 
+#include "aiproxy/common/text.hpp"
+
 namespace aiproxy::common {
 namespace {
 
 namespace ip = boost::asio::ip;
-
-std::string_view trim(std::string_view text) {
-    while (!text.empty() && (text.front() == ' ' || text.front() == '\t'))
-        text.remove_prefix(1);
-    while (!text.empty() && (text.back() == ' ' || text.back() == '\t'))
-        text.remove_suffix(1);
-    return text;
-}
 
 // One list entry: an IPv4 or IPv6 address, the latter also in brackets ("[2001:db8::1]", as
 // RFC 7239 writes it). Ports and obfuscated names ("unknown", "_hidden") are not addresses.
@@ -37,7 +31,7 @@ RealIp::RealIp(std::string header, std::vector<Cidr> trusted, bool recursive)
 std::string RealIp::resolve(std::string_view peer, std::string_view forwarded) const {
     boost::system::error_code ec;
     auto peer_address = ip::make_address(std::string(peer), ec);
-    if (ec || !anyContains(trusted_, peer_address) || trim(forwarded).empty()) {
+    if (ec || !anyContains(trusted_, peer_address) || trimWhitespace(forwarded).empty()) {
         return std::string(peer);
     }
     std::optional<ip::address> client;
@@ -47,7 +41,7 @@ std::string RealIp::resolve(std::string_view peer, std::string_view forwarded) c
     while (true) {
         auto comma = rest.rfind(',');
         std::string_view entry =
-            trim(comma == std::string_view::npos ? rest : rest.substr(comma + 1));
+            trimWhitespace(comma == std::string_view::npos ? rest : rest.substr(comma + 1));
         if (!entry.empty()) {
             auto address = parseEntry(entry);
             if (!address) break;

@@ -1,5 +1,7 @@
 #include "aiproxy/common/url.hpp"
 
+#include "aiproxy/common/text.hpp"
+
 namespace aiproxy::common {
 namespace {
 
@@ -8,15 +10,6 @@ int hexValue(char c) {
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
     if (c >= 'A' && c <= 'F') return c - 'A' + 10;
     return -1;
-}
-
-// Optional whitespace (RFC 9110 section 5.6.3) around cookie pairs.
-std::string_view trimWhitespace(std::string_view text) {
-    while (!text.empty() && (text.front() == ' ' || text.front() == '\t'))
-        text.remove_prefix(1);
-    while (!text.empty() && (text.back() == ' ' || text.back() == '\t'))
-        text.remove_suffix(1);
-    return text;
 }
 
 }  // namespace

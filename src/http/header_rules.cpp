@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "aiproxy/common/ascii.hpp"
+#include "aiproxy/common/text.hpp"
 
 namespace aiproxy::http {
 namespace {
@@ -20,14 +21,6 @@ constexpr std::array<std::string_view, 9> kHopByHop{"connection",
                                                     "transfer-encoding",
                                                     "upgrade"};
 
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-        s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-        s.remove_suffix(1);
-    return s;
-}
-
 // The header names a Connection header lists (RFC 9110 section 7.6.1).
 std::vector<std::string> namedByConnection(const boost::beast::http::fields& fields) {
     std::vector<std::string> named;
@@ -36,7 +29,7 @@ std::vector<std::string> namedByConnection(const boost::beast::http::fields& fie
         std::string_view value = it->value();
         while (!value.empty()) {
             auto comma = value.find(',');
-            auto token = trim(value.substr(0, comma));
+            auto token = common::trimWhitespace(value.substr(0, comma));
             if (!token.empty()) named.emplace_back(token);
             value = comma == std::string_view::npos ? std::string_view{} : value.substr(comma + 1);
         }
@@ -89,7 +82,7 @@ std::string combinedFieldValue(const boost::beast::http::fields& fields, std::st
 }
 
 std::string appendForwardedFor(std::string_view existing, std::string_view peer) {
-    existing = trim(existing);
+    existing = common::trimWhitespace(existing);
     if (existing.empty()) return std::string(peer);
     std::string out(existing);
     out += ", ";

@@ -3,15 +3,12 @@
 #include <openssl/ssl.h>
 
 #include <algorithm>
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -22,21 +19,21 @@
 #include <cctype>
 #include <string>
 
+#include "aiproxy/common/asio.hpp"
 #include "aiproxy/upstream/upstream_runtime.hpp"
 
 namespace aiproxy::upstream {
 namespace {
 
-namespace net = boost::asio;
+namespace net = common::net;
 namespace ssl = boost::asio::ssl;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
-using tcp = net::ip::tcp;
-using error_code = boost::system::error_code;
-template <class T>
-using awaitable = net::awaitable<T>;
+using common::awaitable;
+using common::error_code;
+using common::tcp;
+using common::use_nothrow;
 
-constexpr auto use_nothrow = net::as_tuple(net::use_awaitable);
 // Intervals are validated to be positive; this only keeps a zero from becoming a busy loop.
 constexpr std::chrono::milliseconds kMinInterval{10};
 constexpr std::uint32_t kProbeHeaderLimit = 16 * 1024;

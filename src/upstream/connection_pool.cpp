@@ -87,11 +87,4 @@ void ConnectionPool::clear() {
     sweep_timer_.cancel();
 }
 
-std::size_t ConnectionPool::idleCount() const {
-    std::size_t count = 0;
-    for (const auto& [key, list] : idle_)
-        count += list.size();
-    return count;
-}
-
 }  // namespace aiproxy::upstream

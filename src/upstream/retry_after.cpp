@@ -4,11 +4,12 @@
 #include <array>
 #include <cstdint>
 
-#include "trim.hpp"
+#include "aiproxy/common/text.hpp"
 
 namespace aiproxy::upstream {
 namespace {
 
+using common::trimWhitespace;
 using std::chrono::system_clock;
 
 // Far beyond any cooldown cap, small enough that milliseconds never overflow.

@@ -32,7 +32,7 @@ awaitable<std::pair<error_code, tcp::resolver::results_type>> DnsCache::resolve(
     }
     // Literal addresses never touch the resolver thread.
     error_code parse_ec;
-    auto address = http::net::ip::make_address(host, parse_ec);
+    auto address = common::net::ip::make_address(host, parse_ec);
     if (!parse_ec) {
         auto results = tcp::resolver::results_type::create(tcp::endpoint{address, port}, host,
                                                            std::to_string(port));
@@ -40,7 +40,7 @@ awaitable<std::pair<error_code, tcp::resolver::results_type>> DnsCache::resolve(
         co_return std::pair{error_code{}, results};
     }
     auto [ec, results] =
-        co_await resolver_.async_resolve(host, std::to_string(port), http::use_nothrow);
+        co_await resolver_.async_resolve(host, std::to_string(port), common::use_nothrow);
     entries_[key] = Entry{
         .error = ec, .results = results, .expires = Clock::now() + (ec ? kDnsFailureTtl : kDnsTtl)};
     co_return std::pair{ec, results};
@@ -87,7 +87,7 @@ awaitable<ConnectResult> connectTo(const Upstream& upstream, const Node& node, D
     }
     boost::beast::tcp_stream tcp_stream{executor};
     tcp_stream.expires_at(earliest(deadline, upstream.config().timeout.connect));
-    auto [connect_ec, endpoint] = co_await tcp_stream.async_connect(endpoints, http::use_nothrow);
+    auto [connect_ec, endpoint] = co_await tcp_stream.async_connect(endpoints, common::use_nothrow);
     if (connect_ec) {
         bool timeout = connect_ec == boost::beast::error::timeout;
         co_return ConnectResult{
@@ -106,7 +106,7 @@ awaitable<ConnectResult> connectTo(const Upstream& upstream, const Node& node, D
     const auto& settings = upstream.config().tls;
     const std::string& server_name = settings.sni.empty() ? node.host : settings.sni;
     error_code not_an_address;
-    http::net::ip::make_address(server_name, not_an_address);
+    common::net::ip::make_address(server_name, not_an_address);
     bool literal = !not_an_address;  // SNI carries host names only
     if (!literal && !SSL_set_tlsext_host_name(tls.native_handle(), server_name.c_str())) {
         co_return ConnectResult{.error = ConnectError::Tls,
@@ -117,7 +117,7 @@ awaitable<ConnectResult> connectTo(const Upstream& upstream, const Node& node, D
     }
     tls.next_layer().expires_at(earliest(deadline, settings.client_hello_timeout));
     auto [tls_ec] =
-        co_await tls.async_handshake(boost::asio::ssl::stream_base::client, http::use_nothrow);
+        co_await tls.async_handshake(boost::asio::ssl::stream_base::client, common::use_nothrow);
     if (tls_ec) {
         bool timeout = tls_ec == boost::beast::error::timeout;
         co_return ConnectResult{

@@ -1,13 +1,12 @@
 #pragma once
-// Asio/Beast vocabulary of the data path, in one place.
+// Beast vocabulary of the data path, plus common's Asio names (common/asio.hpp) re-exported so
+// http:: code and its users keep one spelling.
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
+
+#include "aiproxy/common/asio.hpp"
 
 namespace boost::beast {
 template <class NextLayer>
@@ -16,16 +15,13 @@ class ssl_stream;  // <boost/beast/ssl/ssl_stream.hpp>, needed only where TLS is
 
 namespace aiproxy::http {
 
-namespace net = boost::asio;
+namespace net = common::net;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
-using tcp = boost::asio::ip::tcp;
-using error_code = boost::system::error_code;
-template <class T>
-using awaitable = boost::asio::awaitable<T>;
-
-// Expected I/O errors come back as values, not exceptions (ARCHITECTURE.md section 2).
-inline constexpr auto use_nothrow = boost::asio::as_tuple(boost::asio::use_awaitable);
+using common::awaitable;
+using common::error_code;
+using common::tcp;
+using common::use_nothrow;
 
 // A client connection over server.tls.
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;

@@ -26,7 +26,7 @@ namespace aiproxy::upstream {
 
 class ConnectionPool {
 public:
-    explicit ConnectionPool(const http::net::any_io_executor& executor,
+    explicit ConnectionPool(const common::net::any_io_executor& executor,
                             std::chrono::milliseconds sweep_interval = std::chrono::seconds(1))
         : sweep_timer_(executor), sweep_interval_(sweep_interval) {}
     ConnectionPool(const ConnectionPool&) = delete;
@@ -42,7 +42,6 @@ public:
     void retain(const std::unordered_set<std::string>& keys);
     // Closes every idle connection and stops the sweep (worker shutdown).
     void clear();
-    std::size_t idleCount() const;
     // aiproxy_upstream_connections{state="idle"}, written in this worker's slot.
     void setIdleGauge(metrics::GaugeCell* idle, std::size_t slot) {
         idle_gauge_ = idle;

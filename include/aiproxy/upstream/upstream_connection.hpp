@@ -14,21 +14,21 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 
-#include "aiproxy/http/types.hpp"
+#include "aiproxy/common/asio.hpp"
 #include "aiproxy/upstream/upstream.hpp"
 
 namespace aiproxy::upstream {
 
 using Clock = std::chrono::steady_clock;
-using http::awaitable;
-using http::error_code;
-using http::tcp;
+using common::awaitable;
+using common::error_code;
+using common::tcp;
 
 // Per-worker DNS cache: resolution runs once per host for ttl, failures are remembered briefly
 // so an unreachable resolver does not cost every request.
 class DnsCache {
 public:
-    explicit DnsCache(const http::net::any_io_executor& executor) : resolver_(executor) {}
+    explicit DnsCache(const common::net::any_io_executor& executor) : resolver_(executor) {}
     awaitable<std::pair<error_code, tcp::resolver::results_type>> resolve(const std::string& host,
                                                                           std::uint16_t port);
     // Forgets every host:port not in `addresses` (nodes that left the configuration).
