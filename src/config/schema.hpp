@@ -28,9 +28,15 @@ void readConsumer(const Value& value, const std::set<std::string>& group_ids,
 void readConsumerGroup(const Value& value, ConsumerGroupConfig& group);
 // One instance of ai-proxy-multi, as an upstream of one node (see AiProxyMultiConfig).
 void readInstance(const Value& value, UpstreamConfig& instance);
+// routes[].plugins.ai-proxy; upstream_ids as for readRoute. expose_upstream_headers is set when
+// the plugin has the key, for readRoute to check against the route's own.
+void readAiProxy(const Value& value, const std::set<std::string>& upstream_ids,
+                 AiProxyConfig& ai_proxy, std::optional<bool>& expose_upstream_headers);
 // routes[].plugins.ai-proxy-multi; expose_upstream_headers as ai-proxy's.
 void readAiProxyMulti(const Value& value, AiProxyMultiConfig& multi,
                       std::optional<bool>& expose_upstream_headers);
+// routes[].vars: conditions that must all hold; each is kept only when it is valid.
+void readVars(const Value& value, std::vector<VarCondition>& vars);
 // upstream_ids: every id declared in the file, for the references of the ai-proxy plugin.
 void readRoute(const Value& value, const std::set<std::string>& upstream_ids, RouteConfig& route);
 

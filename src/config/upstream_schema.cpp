@@ -1,15 +1,32 @@
-// upstreams[]: named pools of nodes and how to reach them.
+// upstreams[]: named pools of nodes, where requests to them go (scheme, base path, a provider's
+// endpoint), and ai-proxy-multi instances read by the same rules. Beside it: the exchange with a
+// node (upstream_exchange_schema.cpp) and the health checks (health_check_schema.cpp).
 
-#include <algorithm>
-#include <cctype>
+#include "upstream_schema.hpp"
+
 #include <initializer_list>
 #include <limits>
 
 #include "aiproxy/config/provider_defaults.hpp"
 #include "host_port.hpp"
-#include "schema.hpp"
 
 namespace aiproxy::config::detail {
+
+void readOneOf(const Value& value, std::initializer_list<std::string_view> allowed,
+               std::string& out) {
+    auto text = value.string();
+    if (!text) return;
+    std::string list;
+    for (auto name : allowed) {
+        if (name == *text) {
+            out = *text;
+            return;
+        }
+        list += (list.empty() ? "" : ", ") + std::string{name};
+    }
+    value.error("must be one of: " + list);
+}
+
 namespace {
 
 // Smooth weighted round robin sums weights in an int; this keeps any sane node count far from it.
@@ -98,216 +115,6 @@ void readScheme(const Value& value, Scheme& scheme) {
     } else {
         value.error("must be one of: http, https");
     }
-}
-
-void readTls(const Value& value, TlsConfig& tls) {
-    ObjectReader{}
-        .on("verify",
-            [&](const Value& v) {
-                if (auto verify = v.boolean()) tls.verify = *verify;
-            })
-        .on("client_hello_timeout",
-            [&](const Value& v) {
-                if (auto timeout = v.milliseconds()) tls.client_hello_timeout = *timeout;
-            })
-        .on("sni",
-            [&](const Value& v) {
-                auto sni = v.string();
-                if (!sni) return;
-                if (!sni->empty() && !isValidHost(*sni)) {
-                    v.error("must be a host name");
-                    return;
-                }
-                tls.sni = *sni;
-            })
-        .read(value);
-}
-
-void readTimeouts(const Value& value, UpstreamTimeouts& timeout) {
-    ObjectReader{}
-        .on("connect", [&](const Value& v) { readSeconds(v, timeout.connect); })
-        .on("send", [&](const Value& v) { readSeconds(v, timeout.send); })
-        .on("read", [&](const Value& v) { readSeconds(v, timeout.read); })
-        .read(value);
-}
-
-void readKeepalivePool(const Value& value, KeepalivePool& pool) {
-    ObjectReader{}
-        .on("size", [&](const Value& v) { readSize(v, pool.size); })
-        .on("idle_timeout", [&](const Value& v) { readSeconds(v, pool.idle_timeout); })
-        .on("requests", [&](const Value& v) { readSize(v, pool.requests); })
-        .read(value);
-}
-
-void readOneOf(const Value& value, std::initializer_list<std::string_view> allowed,
-               std::string& out) {
-    auto text = value.string();
-    if (!text) return;
-    std::string list;
-    for (auto name : allowed) {
-        if (name == *text) {
-            out = *text;
-            return;
-        }
-        list += (list.empty() ? "" : ", ") + std::string{name};
-    }
-    value.error("must be one of: " + list);
-}
-
-// A header or query parameter name: an HTTP token.
-bool isToken(std::string_view name) {
-    return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
-        return std::isalnum(static_cast<unsigned char>(c)) ||
-               std::string_view{"!#$%&'*+-.^_`|~"}.find(c) != std::string_view::npos;
-    });
-}
-
-void readStringMap(const Value& value, bool names_are_tokens, StringPairs& out) {
-    StringPairs pairs;
-    bool is_object = value.forEachMember([&](const std::string& name, const Value& member) {
-        if (names_are_tokens && !isToken(name)) {
-            member.error("must be a valid header or parameter name");
-            return;
-        }
-        auto text = member.string();
-        if (!text) return;
-        if (text->find_first_of("\r\n") != std::string::npos) {
-            member.error("must not contain line breaks");
-            return;
-        }
-        pairs.emplace_back(name, *text);
-    });
-    if (is_object) out = std::move(pairs);
-}
-
-void readAuth(const Value& value, UpstreamAuth& auth) {
-    ObjectReader{}
-        .on("header", [&](const Value& v) { readStringMap(v, true, auth.header); })
-        .on("query", [&](const Value& v) { readStringMap(v, true, auth.query); })
-        .read(value);
-}
-
-// options: {field: any JSON value}, kept as JSON text for the body rewrite.
-void readOptions(const Value& value, StringPairs& options) {
-    StringPairs pairs;
-    bool is_object = value.forEachMember([&](const std::string& name, const Value& member) {
-        pairs.emplace_back(name, member.json().dump());
-    });
-    if (is_object) options = std::move(pairs);
-}
-
-void readStatuses(const Value& value, std::vector<int>& statuses) {
-    std::vector<int> list;
-    bool is_list = value.forEachElement([&](const Value& element) {
-        if (auto status = element.integer(200, 599)) list.push_back(static_cast<int>(*status));
-    });
-    if (is_list) statuses = std::move(list);
-}
-
-void readHealthy(const Value& value, bool active, HealthyConfig& healthy) {
-    ObjectReader reader;
-    reader.on("http_statuses", [&](const Value& v) { readStatuses(v, healthy.http_statuses); })
-        .on("successes", [&](const Value& v) { readInt(v, 1, healthy.successes); });
-    if (active) {
-        reader.on("interval", [&](const Value& v) { readSeconds(v, healthy.interval); });
-    }
-    reader.read(value);
-}
-
-void readUnhealthy(const Value& value, bool active, UnhealthyConfig& unhealthy) {
-    ObjectReader reader;
-    reader.on("http_statuses", [&](const Value& v) { readStatuses(v, unhealthy.http_statuses); })
-        .on("http_failures", [&](const Value& v) { readInt(v, 1, unhealthy.http_failures); })
-        .on("tcp_failures", [&](const Value& v) { readInt(v, 1, unhealthy.tcp_failures); })
-        .on("timeouts", [&](const Value& v) { readInt(v, 1, unhealthy.timeouts); });
-    if (active) {
-        reader.on("interval", [&](const Value& v) { readSeconds(v, unhealthy.interval); });
-    }
-    reader.read(value);
-}
-
-void readActiveCheck(const Value& value, ActiveCheckConfig& active) {
-    ObjectReader{}
-        .on("type",
-            [&](const Value& v) {
-                readOneOf(v, {"http", "https", "tcp"}, active.type);
-            })
-        .on("timeout", [&](const Value& v) { readSeconds(v, active.timeout); })
-        .on("http_path",
-            [&](const Value& v) {
-                auto path = v.string();
-                if (!path) return;
-                if (path->empty() || path->front() != '/' || hasSpace(*path)) {
-                    v.error("must be a path starting with \"/\"");
-                    return;
-                }
-                active.http_path = *path;
-            })
-        .on("http_method",
-            [&](const Value& v) {
-                readOneOf(v, {"GET", "HEAD", "POST"}, active.http_method);
-            })
-        .on("host",
-            [&](const Value& v) {
-                auto host = v.string();
-                if (host && (host->empty() || isValidHost(*host)))
-                    active.host = *host;
-                else if (host)
-                    v.error("must be a host name");
-            })
-        .on("port",
-            [&](const Value& v) {
-                if (auto port = v.integer(1, 65535))
-                    active.port = static_cast<std::uint16_t>(*port);
-            })
-        .on("https_verify_certificate",
-            [&](const Value& v) {
-                if (auto verify = v.boolean()) active.https_verify_certificate = *verify;
-            })
-        .on("req_headers",
-            [&](const Value& v) {
-                std::vector<std::string> headers;
-                bool is_list = v.forEachElement([&](const Value& element) {
-                    auto text = element.string();
-                    if (!text) return;
-                    auto colon = text->find(':');
-                    if (colon == std::string::npos || !isToken(text->substr(0, colon)) ||
-                        text->find_first_of("\r\n") != std::string::npos) {
-                        element.error("must be \"Name: value\"");
-                        return;
-                    }
-                    headers.push_back(*text);
-                });
-                if (is_list) active.req_headers = std::move(headers);
-            })
-        .on("healthy", [&](const Value& v) { readHealthy(v, true, active.healthy); })
-        .on("unhealthy", [&](const Value& v) { readUnhealthy(v, true, active.unhealthy); })
-        .ignore("concurrency")
-        .read(value);
-}
-
-void readPassiveCheck(const Value& value, PassiveCheckConfig& passive) {
-    ObjectReader{}
-        .on("healthy", [&](const Value& v) { readHealthy(v, false, passive.healthy); })
-        .on("unhealthy", [&](const Value& v) { readUnhealthy(v, false, passive.unhealthy); })
-        .on("cooldown", [&](const Value& v) { readSeconds(v, passive.cooldown); })
-        .on("max_cooldown", [&](const Value& v) { readSeconds(v, passive.max_cooldown); })
-        .ignore("type")
-        .read(value);
-    if (passive.max_cooldown < passive.cooldown) {
-        value.sink().error(memberPath(value.path(), "max_cooldown"), "must be >= cooldown");
-    }
-}
-
-void readChecks(const Value& value, HealthChecksConfig& checks) {
-    ObjectReader{}
-        .on("active",
-            [&](const Value& v) {
-                checks.active.emplace();
-                readActiveCheck(v, *checks.active);
-            })
-        .on("passive", [&](const Value& v) { readPassiveCheck(v, checks.passive); })
-        .read(value);
 }
 
 // "/v1/" -> "/v1"; "/" -> "" (paths are forwarded as they come).

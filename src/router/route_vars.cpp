@@ -195,7 +195,7 @@ RouteVars::Condition::Condition(const config::VarCondition& config) : negate(con
             broken = true;
             return;
         }
-        // Keep in step with the check in config/route_schema.cpp.
+        // Keep in step with the check in config/route_vars_schema.cpp.
         auto flags = std::regex::ECMAScript | std::regex_constants::__polynomial;
         if (config.op == "~*") flags |= std::regex::icase;
         try {
