@@ -116,8 +116,20 @@ free_port() {
     return 1
 }
 
-# show_log LOG [LINES]: the tail of a log, indented, for failure reports.
+# require_executable PATH: prints PATH made absolute, for processes started from another working
+# directory; fails when there is no executable at PATH.
+require_executable() {
+    if [[ ! -x $1 ]]; then
+        echo "FAIL: no executable at $1" >&2
+        return 1
+    fi
+    if [[ $1 == /* ]]; then printf '%s\n' "$1"; else printf '%s\n' "$PWD/$1"; fi
+}
+
+# show_log LOG [LINES]: the tail of a log, indented, for failure reports (nothing when there is
+# no LOG: a process that never started wrote none).
 show_log() {
+    [[ -f $1 ]] || return 0
     echo "---- last ${2:-40} lines of $1:" >&2
     tail -n "${2:-40}" "$1" | sed 's/^/    /' >&2
 }

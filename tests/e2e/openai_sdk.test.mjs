@@ -1,27 +1,62 @@
 // The official openai SDK pointed at aiproxyd, as an application would use it. Started by
-// openai_sdk.sh, which provides the gateway and mock URLs in the environment.
+// openai_sdk.sh, which provides AIPROXYD, E2E_TMP and the mocks' URLs in the environment; this
+// file writes the daemon's config with the mocks' ports and runs aiproxyd itself, on port 0, its
+// output in $E2E_TMP/aiproxyd.log.
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
 
 import OpenAI from 'openai';
 
-const gatewayUrl = process.env.AIPROXY_URL;
-assert.ok(gatewayUrl, 'AIPROXY_URL must be set (run through openai_sdk.sh)');
+import {
+    anthropicUpstreamEntry, assertDrained, clientOptions, kTimeoutMs, readChatStream, routeEntry,
+    startGateway, stopGateway, upstreamEntry, writeGatewayConfig,
+} from './sdk_lib.mjs';
 
-const kTimeoutMs = 20000;
+const aiproxyd = process.env.AIPROXYD;
+const tmp = process.env.E2E_TMP;
+assert.ok(aiproxyd && tmp, 'AIPROXYD and E2E_TMP must be set (run through openai_sdk.sh)');
+
 const messages = [{ role: 'user', content: 'Hello' }];
+const mockPort = (envName) => new URL(process.env[envName]).port;
 
-// maxRetries: 0 so that every retry seen here is the gateway's, not the SDK's.
+let gateway;
+let gatewayUrl;
+let llm;
+// The route /claude/* goes to a mock speaking Anthropic's Messages API, which answers only with
+// the upstream's own key: the gateway translates both ways and the SDK never notices.
+let claude;
+
 function client(prefix) {
-    return new OpenAI({
-        baseURL: `${gatewayUrl}/${prefix}`,
-        apiKey: 'sk-test',
-        maxRetries: 0,
-        timeout: kTimeoutMs,
-    });
+    return new OpenAI(clientOptions(`${gatewayUrl}/${prefix}`, 'sk-test'));
 }
 
-const llm = client('llm');
+before(async () => {
+    const configPath = writeGatewayConfig(tmp, {
+        upstreams: [
+            upstreamEntry('primary', mockPort('MOCK_PRIMARY_URL')),
+            upstreamEntry('fallback', mockPort('MOCK_FALLBACK_URL')),
+            upstreamEntry('unavailable', mockPort('MOCK_UNAVAILABLE_URL')),
+            upstreamEntry('unauthorized', mockPort('MOCK_UNAUTHORIZED_URL')),
+            anthropicUpstreamEntry('claude', mockPort('MOCK_ANTHROPIC_URL'), 'sk-ant-e2e'),
+        ],
+        routes: [
+            routeEntry('llm', '/llm/*', { upstream: 'primary', fallback: 'fallback', retry: 1 }),
+            routeEntry('degraded', '/degraded/*',
+                { upstream: 'unavailable', fallback: 'fallback', retry: 1 }),
+            routeEntry('claude', '/claude/*', { upstream: 'claude' }),
+            routeEntry('bad', '/bad/*', { upstream: 'unauthorized' }),
+        ],
+    });
+    gateway = await startGateway(aiproxyd, configPath, join(tmp, 'aiproxyd.log'));
+    gatewayUrl = gateway.url;
+    llm = client('llm');
+    claude = client('claude');
+});
+
+after(async () => {
+    if (gateway) assertDrained(await stopGateway(gateway));
+});
 
 // The mock's own view: request counters and the last request it received.
 async function mockStats(envName) {
@@ -63,18 +98,7 @@ test('streaming chat relays every delta, the finish reason and usage', { timeout
             stream: true,
             stream_options: { include_usage: true },
         });
-        let text = '';
-        let chunks = 0;
-        let finishReason = null;
-        let usage = null;
-        for await (const chunk of stream) {
-            chunks += 1;
-            assert.equal(chunk.object, 'chat.completion.chunk');
-            const choice = chunk.choices[0];
-            if (choice?.delta?.content) text += choice.delta.content;
-            if (choice?.finish_reason) finishReason = choice.finish_reason;
-            if (chunk.usage) usage = chunk.usage;
-        }
+        const { text, chunks, finishReason, usage } = await readChatStream(stream);
         assert.ok(chunks > 2, `expected several chunks, got ${chunks}`);
         assert.match(text, /^\[primary-mock\] .+/);
         assert.equal(finishReason, 'stop');
@@ -165,10 +189,6 @@ test('a 503 primary falls back to the fallback upstream', { timeout: kTimeoutMs 
     assert.match(text, /^\[fallback-mock\] .+/);
 });
 
-// The route /claude/* goes to a mock speaking Anthropic's Messages API, which answers only with
-// the upstream's own key: the gateway translates both ways and the SDK never notices.
-const claude = client('claude');
-
 async function expectAnthropicUpstreamRequest(stream) {
     const upstream = (await mockStats('MOCK_ANTHROPIC_URL')).last_request;
     assert.equal(upstream.method, 'POST');
@@ -208,18 +228,7 @@ test('streaming chat from an Anthropic upstream is a valid chunk stream', { time
             stream: true,
             stream_options: { include_usage: true },
         });
-        let text = '';
-        let chunks = 0;
-        let finishReason = null;
-        let usage = null;
-        for await (const chunk of stream) {
-            chunks += 1;
-            assert.equal(chunk.object, 'chat.completion.chunk');
-            const choice = chunk.choices[0];
-            if (choice?.delta?.content) text += choice.delta.content;
-            if (choice?.finish_reason) finishReason = choice.finish_reason;
-            if (chunk.usage) usage = chunk.usage;
-        }
+        const { text, chunks, finishReason, usage } = await readChatStream(stream);
         assert.ok(chunks > 2, `expected several chunks, got ${chunks}`);
         assert.equal(text, '[anthropic-mock] Hello from anthropic-mock. You said: Hello');
         assert.equal(finishReason, 'stop');

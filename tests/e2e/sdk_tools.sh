@@ -14,11 +14,7 @@ source "$here/lib.sh"
 
 aiproxyd=${1:?usage: sdk_tools.sh AIPROXYD MOCK_LLM}
 : "${2:?usage: sdk_tools.sh AIPROXYD MOCK_LLM}"
-if [[ ! -x $aiproxyd ]]; then
-    echo "FAIL: no executable at $aiproxyd" >&2
-    exit 1
-fi
-[[ $aiproxyd == /* ]] || aiproxyd=$PWD/$aiproxyd
+aiproxyd=$(require_executable "$aiproxyd")
 
 require_node 20 "the SDK tool-call test"
 npm_ci_if_stale "$here"
@@ -30,9 +26,7 @@ AIPROXYD="$aiproxyd" E2E_TMP="$E2E_TMP" \
     timeout 120 node --test "$here/sdk_tools.test.mjs" || rc=$?
 
 if ((rc != 0)); then
-    if [[ -f $E2E_TMP/aiproxyd.log ]]; then
-        show_log "$E2E_TMP/aiproxyd.log"
-    fi
+    show_log "$E2E_TMP/aiproxyd.log"
     exit 1
 fi
 echo "# SDK tool-call e2e passed"

@@ -8,8 +8,6 @@
 // so this file writes the daemon's config with their ports and runs aiproxyd itself, on port 0,
 // its output in $E2E_TMP/aiproxyd.log.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createWriteStream, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -17,13 +15,15 @@ import { after, before, test } from 'node:test';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 
+import {
+    anthropicUpstreamEntry, assertDrained, clientOptions, kTimeoutMs, routeEntry, startGateway,
+    stopGateway, upstreamEntry, writeGatewayConfig,
+} from './sdk_lib.mjs';
+
 const aiproxyd = process.env.AIPROXYD;
 const tmp = process.env.E2E_TMP;
 assert.ok(aiproxyd && tmp, 'AIPROXYD and E2E_TMP must be set (run through sdk_tools.sh)');
 
-const kTimeoutMs = 20000;
-const kStartMs = 15000;
-const kDrainMs = 10000;
 const kMaxMockBodyBytes = 1 << 20;
 
 // ---- What the upstreams stream ------------------------------------------------------------------
@@ -238,124 +238,27 @@ let claudeMock;
 let gptMock;
 let gateway;
 
-function gatewayConfig() {
-    return `server:
-  listen: ["127.0.0.1:0"]
-  workers: 1
-  drain_timeout: 5
-status:
-  listen: "127.0.0.1:0"
-admin:
-  enabled: false
-storage:
-  data_dir: "${join(tmp, 'data')}"
-log:
-  level: info
-upstreams:
-  - id: claude
-    provider: anthropic
-    scheme: http
-    nodes: {"127.0.0.1:${claudeMock.port}": 1}
-    auth: {header: {x-api-key: sk-ant-e2e}}
-  - id: gpt
-    nodes: {"127.0.0.1:${gptMock.port}": 1}
-    auth: {header: {Authorization: "Bearer sk-openai-e2e"}}
-routes:
-  - id: claude
-    uri: /claude/*
-    plugins:
-      ai-proxy:
-        upstream_id: claude
-        timeout: 10000
-        retry: 0
-  - id: llm
-    uri: /llm/*
-    plugins:
-      ai-proxy:
-        upstream_id: gpt
-        timeout: 10000
-        retry: 0
-`;
-}
-
-// Runs aiproxyd with its output in $E2E_TMP/aiproxyd.log; resolves with its URL once it reports
-// "listening on", rejects when it exits or kStartMs pass first.
-function startGateway(configPath) {
-    const log = createWriteStream(join(tmp, 'aiproxyd.log'));
-    const child = spawn(aiproxyd, ['-c', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
-    // Should this process die without running the after hook, the daemon goes with it.
-    const killOnExit = () => child.kill('SIGKILL');
-    process.once('exit', killOnExit);
-    // 'close' comes after the output is read to its end, so the log is complete.
-    const exited = new Promise((resolve) => {
-        child.once('close', (code, signal) => {
-            process.off('exit', killOnExit);
-            resolve({ code, signal });
-        });
-    });
-    return new Promise((resolve, reject) => {
-        let pending = true;
-        let output = '';
-        const settle = (error, value) => {
-            if (!pending) return;
-            pending = false;
-            clearTimeout(timer);
-            output = '';
-            if (error) {
-                child.kill('SIGKILL');
-                reject(error);
-            } else {
-                resolve(value);
-            }
-        };
-        const timer = setTimeout(() => settle(new Error(
-            `aiproxyd did not report 'listening on' within ${kStartMs} ms`)), kStartMs);
-        const onData = (data) => {
-            log.write(data);
-            if (!pending) return;
-            output += data;
-            const match = output.match(/listening on \S+:(\d+)\D/);  // the whole port
-            if (match) settle(null, { url: `http://127.0.0.1:${match[1]}`, child, exited, log });
-        };
-        child.stdout.on('data', onData);
-        child.stderr.on('data', onData);
-        child.once('error', (error) => settle(error));
-        exited.then(({ code, signal }) => settle(
-            new Error(`aiproxyd exited (code ${code}, signal ${signal}) before listening`)));
-    });
-}
-
-// SIGTERM, SIGKILL after kDrainMs; resolves with how the daemon ended.
-async function stopGateway({ child, exited }) {
-    child.kill('SIGTERM');
-    let timer;
-    const late = new Promise((resolve) => {
-        timer = setTimeout(() => resolve(null), kDrainMs);
-    });
-    let status = await Promise.race([exited, late]);
-    clearTimeout(timer);
-    if (status === null) {
-        child.kill('SIGKILL');
-        await exited;
-        status = { code: null, signal: `SIGKILL after ${kDrainMs} ms` };
-    }
-    return status;
-}
-
 before(async () => {
     claudeMock = await startMock(anthropicUpstream);
     gptMock = await startMock(openAiUpstream);
-    const configPath = join(tmp, 'aiproxy.yaml');
-    writeFileSync(configPath, gatewayConfig());
-    gateway = await startGateway(configPath);
+    const configPath = writeGatewayConfig(tmp, {
+        upstreams: [
+            anthropicUpstreamEntry('claude', claudeMock.port, 'sk-ant-e2e'),
+            upstreamEntry('gpt', gptMock.port,
+                ['auth: {header: {Authorization: "Bearer sk-openai-e2e"}}']),
+        ],
+        routes: [
+            routeEntry('claude', '/claude/*', { upstream: 'claude' }),
+            routeEntry('llm', '/llm/*', { upstream: 'gpt' }),
+        ],
+    });
+    gateway = await startGateway(aiproxyd, configPath, join(tmp, 'aiproxyd.log'));
 });
 
 after(async () => {
     const status = gateway && (await stopGateway(gateway));
     await Promise.all([claudeMock?.close(), gptMock?.close()]);
-    if (!gateway) return;  // before() failed, and said why
-    await new Promise((resolve) => gateway.log.end(resolve));
-    assert.deepEqual(status, { code: 0, signal: null }, 'aiproxyd drains and exits 0 on SIGTERM');
+    if (gateway) assertDrained(status);  // else before() failed, and said why
 });
 
 // On a failure, the raw event stream the gateway sends for the same request (a plain fetch) is
@@ -416,14 +319,8 @@ const kChatRequest = {
     stream_options: { include_usage: true },
 };
 
-// maxRetries: 0 so that every request a mock records is one the test made.
 function openAiClient() {
-    return new OpenAI({
-        baseURL: `${gateway.url}/claude/v1`,
-        apiKey: 'sk-client-openai',
-        maxRetries: 0,
-        timeout: kTimeoutMs,
-    });
+    return new OpenAI(clientOptions(`${gateway.url}/claude/v1`, 'sk-client-openai'));
 }
 
 // Streams `request` with the SDK's helper; returns what the helper assembled and announced.
@@ -554,12 +451,7 @@ const kMessagesRequest = {
 
 // The SDK posts to {baseURL}/v1/messages: the gateway's /llm/* route, rest "v1/messages".
 function anthropicClient() {
-    return new Anthropic({
-        baseURL: `${gateway.url}/llm`,
-        apiKey: 'sk-client-anthropic',
-        maxRetries: 0,
-        timeout: kTimeoutMs,
-    });
+    return new Anthropic(clientOptions(`${gateway.url}/llm`, 'sk-client-anthropic'));
 }
 
 // Streams `request` with the SDK's helper; returns the final message and the raw events.

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "support/backend_config.hpp"
 #include "support/daemon_fixture.hpp"
 #include "support/http_client.hpp"
 #include "support/mock_backend.hpp"
@@ -27,19 +28,13 @@ protected:
     std::string config(const std::string& upstream_extra = "",
                        const std::string& route_plugins = "",
                        const std::string& server_extra = "") const {
-        return "server:\n  listen: [\"127.0.0.1:0\"]\n  workers: 1\n" + server_extra +
-               "status:\n  listen: \"127.0.0.1:0\"\n"
-               "admin:\n  listen: \"127.0.0.1:0\"\n  keys: [{key: " +
-               kAdminKey +
-               "}]\n"
-               "consumers:\n  - username: alice\n    plugins: {key-auth: {key: \"" +
-               kAliceKey +
-               "\"}}\n"
-               "upstreams:\n  - id: backend\n    nodes: {\"" +
-               backend_.address() + "\": 1}\n" + upstream_extra +
-               "routes:\n  - id: chat\n    uri: /llm/*\n    plugins:\n"
-               "      ai-proxy: {upstream_id: backend, retry: 0}\n" +
-               route_plugins;
+        return BackendConfig{.backend = backend_.address(),
+                             .admin_key = kAdminKey,
+                             .server_extra = server_extra,
+                             .consumers = {{"alice", kAliceKey}},
+                             .upstream_extra = upstream_extra,
+                             .routes = backendRoute("chat", "/llm/*", route_plugins)}
+            .yaml();
     }
 
     // One raw request on a fresh connection; returns what came back until the close (or the

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 
+#include "support/backend_config.hpp"
 #include "support/daemon.hpp"
 #include "support/daemon_fixture.hpp"
 #include "support/http_client.hpp"
@@ -25,36 +26,17 @@ constexpr const char* kAliceKey = "sk-gw-alice-ip-rules-0123456789";
 
 class IpRulesTest : public DaemonFixture {
 protected:
-    // A route `id` on `uri` over the backend with `plugins` (YAML lines, 6 spaces in) next to
-    // ai-proxy and `keys` (route-level YAML lines, 4 spaces in).
-    std::string route(const std::string& id, const std::string& uri, const std::string& plugins,
-                      const std::string& keys = "") const {
-        return "  - id: " + id + "\n    uri: " + uri + "\n" + keys +
-               "    plugins:\n      ai-proxy: {upstream_id: backend, retry: 0}\n" + plugins;
-    }
-
-    // `server_extra`: YAML lines under server (2 spaces in), e.g. real_ip.
+    // `routes`: backendRoute() entries. `server_extra`: YAML lines under server (2 spaces in),
+    // e.g. real_ip.
     std::string config(const std::string& routes, const std::string& server_extra = "",
                        const std::string& listen = "127.0.0.1:0") const {
-        return "server:\n  listen: [\"" + listen + "\"]\n  workers: 1\n" + server_extra +
-               "status:\n  listen: \"127.0.0.1:0\"\n"
-               "admin:\n  listen: \"127.0.0.1:0\"\n  keys: [{key: " +
-               kAdminKey +
-               "}]\n"
-               "consumers:\n"
-               "  - username: alice\n    plugins: {key-auth: {key: \"" +
-               kAliceKey +
-               "\"}}\n"
-               "upstreams:\n  - id: backend\n    nodes: {\"" +
-               backend_.address() + "\": 1}\nroutes:\n" + routes;
-    }
-
-    ::testing::AssertionResult start(const std::string& text) {
-        auto started = startDaemon(text);
-        if (started && (status_port_ == 0 || admin_port_ == 0)) {
-            return ::testing::AssertionFailure() << "no status or admin port in the log";
-        }
-        return started;
+        return BackendConfig{.backend = backend_.address(),
+                             .admin_key = kAdminKey,
+                             .listen = listen,
+                             .server_extra = server_extra,
+                             .consumers = {{"alice", kAliceKey}},
+                             .routes = routes}
+            .yaml();
     }
 
     // A chat completion to `target`, with X-Forwarded-For when `forwarded` is set.
@@ -71,9 +53,6 @@ protected:
                    const std::string& body = "") {
         return adminCall(admin_port_, kAdminKey, method, path, body);
     }
-
-    // The value of one sample line of /metrics ("name{labels}"), -1 when absent.
-    double metric(const std::string& series) { return metricSample(status_port_, series); }
 
     // The access-log line of one request (written asynchronously: waited for).
     std::optional<Json> logLine(const std::string& request_id) {
@@ -107,9 +86,10 @@ protected:
 };
 
 TEST_F(IpRulesTest, AWhitelistLetsListedAddressesInAndRefusesOthersBeforeTheUpstream) {
-    ASSERT_TRUE(start(config(
-        route("open", "/open/*", "      ip-restriction: {whitelist: [\"127.0.0.0/8\"]}\n") +
-        route("closed", "/llm/*", "      ip-restriction: {whitelist: [\"10.0.0.0/8\"]}\n"))));
+    ASSERT_TRUE(startWithStatusAndAdmin(config(
+        backendRoute("open", "/open/*", "      ip-restriction: {whitelist: [\"127.0.0.0/8\"]}\n") +
+        backendRoute("closed", "/llm/*",
+                     "      ip-restriction: {whitelist: [\"10.0.0.0/8\"]}\n"))));
     EXPECT_EQ(chat("/open/chat/completions").status, 200);
     auto refused = chat("/llm/chat/completions", std::nullopt, "ip-refused-1");
     expectRefused(refused);
@@ -128,11 +108,12 @@ TEST_F(IpRulesTest, AWhitelistLetsListedAddressesInAndRefusesOthersBeforeTheUpst
 }
 
 TEST_F(IpRulesTest, ABlacklistWithItsOwnMessageAndStatus) {
-    ASSERT_TRUE(start(config(
-        route("blocked", "/llm/*",
-              "      ip-restriction: {blacklist: [\"10.0.0.0/8\", \"127.0.0.1\"], "
-              "message: \"Not from here\", response_code: 451}\n") +
-        route("other", "/other/*", "      ip-restriction: {blacklist: [\"10.0.0.0/8\"]}\n"))));
+    ASSERT_TRUE(startWithStatusAndAdmin(
+        config(backendRoute("blocked", "/llm/*",
+                            "      ip-restriction: {blacklist: [\"10.0.0.0/8\", \"127.0.0.1\"], "
+                            "message: \"Not from here\", response_code: 451}\n") +
+               backendRoute("other", "/other/*",
+                            "      ip-restriction: {blacklist: [\"10.0.0.0/8\"]}\n"))));
     expectRefused(chat(), 451, "Not from here");
     EXPECT_EQ(chat("/other/chat/completions").status, 200);
     EXPECT_EQ(backend_.requestCount(), 1U);
@@ -140,12 +121,12 @@ TEST_F(IpRulesTest, ABlacklistWithItsOwnMessageAndStatus) {
 
 TEST_F(IpRulesTest, RefusedAddressesAreCheckedBeforeKeyAuthAndUseNoRateBudget) {
     // Behind a trusted proxy on loopback, so one test client can be several addresses.
-    ASSERT_TRUE(start(
-        config(route("chat", "/llm/*",
+    ASSERT_TRUE(startWithStatusAndAdmin(config(
+        backendRoute("chat", "/llm/*",
                      "      ip-restriction: {blacklist: [\"203.0.113.0/24\"]}\n"
                      "      key-auth: {}\n"
                      "      limit-count: {count: 1, time_window: 86400, key: consumer_name}\n"),
-               "  real_ip: {trusted_addresses: [\"127.0.0.1\"]}\n")));
+        "  real_ip: {trusted_addresses: [\"127.0.0.1\"]}\n")));
     auto as = [&](const std::string& forwarded, bool with_key) {
         Request request = chatRequest("/llm/chat/completions");
         request.headers.add("X-Forwarded-For", forwarded);
@@ -161,10 +142,11 @@ TEST_F(IpRulesTest, RefusedAddressesAreCheckedBeforeKeyAuthAndUseNoRateBudget) {
 }
 
 TEST_F(IpRulesTest, IPv6ClientsOnAnIPv6Listener) {
-    ASSERT_TRUE(start(config(
-        route("v6", "/llm/*", "      ip-restriction: {whitelist: [\"::1/128\"]}\n") +
-            route("doc", "/doc/*", "      ip-restriction: {whitelist: [\"2001:db8::/32\"]}\n") +
-            route("v4", "/v4/*", "      ip-restriction: {blacklist: [\"127.0.0.0/8\"]}\n"),
+    ASSERT_TRUE(startWithStatusAndAdmin(config(
+        backendRoute("v6", "/llm/*", "      ip-restriction: {whitelist: [\"::1/128\"]}\n") +
+            backendRoute("doc", "/doc/*",
+                         "      ip-restriction: {whitelist: [\"2001:db8::/32\"]}\n") +
+            backendRoute("v4", "/v4/*", "      ip-restriction: {blacklist: [\"127.0.0.0/8\"]}\n"),
         "", "[::1]:0")));
     auto over_v6 = [&](const std::string& target) {
         Request request = chatRequest(target);
@@ -182,11 +164,12 @@ TEST_F(IpRulesTest, IPv6ClientsOnAnIPv6Listener) {
 }
 
 TEST_F(IpRulesTest, ATrustedProxyNamesTheClientEverywhere) {
-    ASSERT_TRUE(start(config(
-        route("chat", "/llm/*", "      ip-restriction: {whitelist: [\"203.0.113.0/24\"]}\n") +
-            route("vars", "/vars/*", "",
-                  "    vars: [[\"remote_addr\", \"ipmatch\", \"203.0.113.0/24\"]]\n"),
-        "  real_ip: {trusted_addresses: [\"127.0.0.1\", \"10.0.0.0/8\"]}\n")));
+    ASSERT_TRUE(startWithStatusAndAdmin(
+        config(backendRoute("chat", "/llm/*",
+                            "      ip-restriction: {whitelist: [\"203.0.113.0/24\"]}\n") +
+                   backendRoute("vars", "/vars/*", "",
+                                "    vars: [[\"remote_addr\", \"ipmatch\", \"203.0.113.0/24\"]]\n"),
+               "  real_ip: {trusted_addresses: [\"127.0.0.1\", \"10.0.0.0/8\"]}\n")));
     auto allowed = chat("/llm/chat/completions", "203.0.113.7", "real-ip-1");
     EXPECT_EQ(allowed.status, 200) << allowed.body;
     expectRefused(chat());  // no header: the peer 127.0.0.1 is the client
@@ -215,20 +198,21 @@ TEST_F(IpRulesTest, ATrustedProxyNamesTheClientEverywhere) {
 }
 
 TEST_F(IpRulesTest, AnUntrustedPeerCannotNameAClient) {
-    ASSERT_TRUE(start(
-        config(route("chat", "/llm/*", "      ip-restriction: {whitelist: [\"203.0.113.0/24\"]}\n"),
-               "  real_ip: {trusted_addresses: [\"10.0.0.0/8\"]}\n")));
+    ASSERT_TRUE(startWithStatusAndAdmin(config(
+        backendRoute("chat", "/llm/*", "      ip-restriction: {whitelist: [\"203.0.113.0/24\"]}\n"),
+        "  real_ip: {trusted_addresses: [\"10.0.0.0/8\"]}\n")));
     expectRefused(chat("/llm/chat/completions", "203.0.113.7"));
     EXPECT_EQ(backend_.requestCount(), 0U);
 }
 
 TEST_F(IpRulesTest, TheRecursiveWalkSkipsTrustedProxiesButNotSpoofedEntries) {
     const std::string chain = "198.51.100.1, 203.0.113.7, 127.0.0.5";
-    ASSERT_TRUE(start(config(
-        route("chat", "/llm/*", "      ip-restriction: {whitelist: [\"203.0.113.0/24\"]}\n") +
-            route("spoof", "/spoof/*",
-                  "      ip-restriction: {whitelist: [\"198.51.100.0/24\"]}\n"),
-        "  real_ip: {trusted_addresses: [\"127.0.0.0/8\"]}\n")));
+    ASSERT_TRUE(startWithStatusAndAdmin(
+        config(backendRoute("chat", "/llm/*",
+                            "      ip-restriction: {whitelist: [\"203.0.113.0/24\"]}\n") +
+                   backendRoute("spoof", "/spoof/*",
+                                "      ip-restriction: {whitelist: [\"198.51.100.0/24\"]}\n"),
+               "  real_ip: {trusted_addresses: [\"127.0.0.0/8\"]}\n")));
     EXPECT_EQ(chat("/llm/chat/completions", chain).status, 200);
     // The leftmost entry is whatever the client wrote: never the client here.
     expectRefused(chat("/spoof/chat/completions", chain));
@@ -238,8 +222,8 @@ TEST_F(IpRulesTest, TheRecursiveWalkSkipsTrustedProxiesButNotSpoofedEntries) {
 }
 
 TEST_F(IpRulesTest, WithoutRecursionTheLastEntryIsTheClient) {
-    ASSERT_TRUE(start(config(
-        route("chat", "/llm/*", "      ip-restriction: {whitelist: [\"203.0.113.0/24\"]}\n"),
+    ASSERT_TRUE(startWithStatusAndAdmin(config(
+        backendRoute("chat", "/llm/*", "      ip-restriction: {whitelist: [\"203.0.113.0/24\"]}\n"),
         "  real_ip: {header: X-Real-IP, recursive: false, trusted_addresses: [\"127.0.0.1\"]}\n")));
     Request request = chatRequest("/llm/chat/completions");
     request.headers.add("X-Real-IP", "203.0.113.7");
@@ -253,8 +237,9 @@ TEST_F(IpRulesTest, WithoutRecursionTheLastEntryIsTheClient) {
 
 TEST_F(IpRulesTest, AReloadAppliesRealIpAndAdminWritesKeepIt) {
     const std::string routes =
-        route("chat", "/llm/*", "      ip-restriction: {whitelist: [\"203.0.113.0/24\"]}\n");
-    ASSERT_TRUE(start(config(routes, "  real_ip: {trusted_addresses: [\"10.0.0.0/8\"]}\n")));
+        backendRoute("chat", "/llm/*", "      ip-restriction: {whitelist: [\"203.0.113.0/24\"]}\n");
+    ASSERT_TRUE(startWithStatusAndAdmin(
+        config(routes, "  real_ip: {trusted_addresses: [\"10.0.0.0/8\"]}\n")));
     expectRefused(chat("/llm/chat/completions", "203.0.113.7"));
 
     auto from = daemon_.stderrText().size();
@@ -273,7 +258,7 @@ TEST_F(IpRulesTest, AReloadAppliesRealIpAndAdminWritesKeepIt) {
 }
 
 TEST_F(IpRulesTest, RoutesWrittenThroughTheAdminApi) {
-    ASSERT_TRUE(start(config(route("file", "/file/*", ""))));
+    ASSERT_TRUE(startWithStatusAndAdmin(config(backendRoute("file", "/file/*", ""))));
     auto created = admin("PUT", "routes/guarded",
                          R"({"uri": "/llm/*", "plugins": {"ai-proxy": {"upstream_id": "backend"},
                              "ip-restriction": {"whitelist": ["10.0.0.0/8", "2001:db8::/32"]}}})");

@@ -7,11 +7,10 @@
 
 #include <csignal>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "support/daemon.hpp"
 #include "support/daemon_fixture.hpp"
+#include "support/files.hpp"
 #include "support/http_client.hpp"
 #include "support/mock_backend.hpp"
 
@@ -122,11 +121,9 @@ TEST_F(KeyAuthTest, ConsumersWrittenThroughTheAdminApiKeepOnlyADigest) {
     EXPECT_NE(shown.body.find("***"), std::string::npos) << shown.body;
 
     // The state file holds the digest, never the key.
-    std::ifstream state(daemon_.configPath().parent_path() / "data" / "state.json");
-    std::stringstream text;
-    text << state.rdbuf();
-    EXPECT_EQ(text.str().find(bob_key), std::string::npos);
-    EXPECT_NE(text.str().find("key_sha256"), std::string::npos) << text.str();
+    std::string state = readFile(daemon_.configPath().parent_path() / "data" / "state.json");
+    EXPECT_EQ(state.find(bob_key), std::string::npos);
+    EXPECT_NE(state.find("key_sha256"), std::string::npos) << state;
 
     // Two consumers cannot share a key.
     auto twin = admin("PUT", "consumers/carol",

@@ -13,9 +13,10 @@
 #include <thread>
 #include <vector>
 
+#include "support/backend_config.hpp"
 #include "support/daemon.hpp"
-#include "support/daemon_fixture.hpp"
 #include "support/http_client.hpp"
+#include "support/limits_fixture.hpp"
 #include "support/llm_replies.hpp"
 #include "support/mock_backend.hpp"
 
@@ -27,76 +28,28 @@ using Json = nlohmann::json;
 constexpr const char* kAliceKey = "sk-gw-alice-limits-0123456789";
 constexpr const char* kBobKey = "sk-gw-bob-limits-9876543210";
 constexpr const char* kAdminKey = "limits-test-admin-key-0123456789";
-// A day: windows align to the clock, so a short one could roll over in the middle of a test.
-// Window boundaries are the unit tests' business (fake clock).
-constexpr const char* kDay = "86400";
 
-class LimitsTest : public DaemonFixture {
+class LimitsTest : public LimitsFixture {
 protected:
+    LimitsTest() : LimitsFixture(kAdminKey) {}
+
     // One route /llm/* over the backend with `plugins` (YAML flow entries) next to ai-proxy and
     // `route_keys` (YAML lines at route level, 4 spaces in).
     std::string config(const std::string& plugins, const std::string& route_keys = "",
                        int workers = 1, const std::string& extra = "") const {
-        return "server:\n  listen: [\"127.0.0.1:0\"]\n  workers: " + std::to_string(workers) +
-               "\n"
-               "status:\n  listen: \"127.0.0.1:0\"\n"
-               "admin:\n  listen: \"127.0.0.1:0\"\n  keys: [{key: " +
-               kAdminKey +
-               "}]\n"
-               "consumers:\n"
-               "  - username: alice\n    plugins: {key-auth: {key: \"" +
-               kAliceKey +
-               "\"}}\n"
-               "  - username: bob\n    plugins: {key-auth: {key: \"" +
-               kBobKey +
-               "\"}}\n"
-               "upstreams:\n  - id: backend\n    nodes: {\"" +
-               backend_.address() +
-               "\": 1}\n"
-               "routes:\n  - id: chat\n    uri: /llm/*\n" +
-               route_keys +
-               "    plugins:\n"
-               "      ai-proxy: {upstream_id: backend, retry: 0}\n" +
-               plugins + extra;
-    }
-
-    ::testing::AssertionResult start(const std::string& text) {
-        auto started = startDaemon(text);
-        if (started && (status_port_ == 0 || admin_port_ == 0)) {
-            return ::testing::AssertionFailure() << "no status or admin port in the log";
-        }
-        return started;
-    }
-
-    Response admin(const std::string& method, const std::string& path,
-                   const std::string& body = "") {
-        return adminCall(admin_port_, kAdminKey, method, path, body);
-    }
-
-    Response chat(const std::string& apikey = "") {
-        Request request = chatRequest("/llm/chat/completions");
-        if (!apikey.empty()) request.headers.add("apikey", apikey);
-        return sendRequest(daemon_.port(), request);
-    }
-
-    // The value of one sample line of /metrics ("name{labels}"), -1 when absent.
-    double metric(const std::string& series) { return metricSample(status_port_, series); }
-
-    static void expectRateLimited(const Response& response, int status,
-                                  const std::string& type = "requests") {
-        EXPECT_EQ(response.status, status) << response.body << response.error;
-        auto body = Json::parse(response.body, nullptr, false);
-        ASSERT_TRUE(body.is_object() && body.contains("error")) << response.body;
-        EXPECT_EQ(body["error"]["code"], "rate_limit_exceeded");
-        EXPECT_EQ(body["error"]["type"], type);
-        auto retry_after = response.headers.get("Retry-After");
-        ASSERT_TRUE(retry_after) << "no Retry-After";
-        EXPECT_GE(std::stoi(*retry_after), 1);
+        return BackendConfig{.backend = backend_.address(),
+                             .admin_key = kAdminKey,
+                             .workers = workers,
+                             .consumers = {{"alice", kAliceKey}, {"bob", kBobKey}},
+                             .routes = backendRoute("chat", "/llm/*", plugins, route_keys),
+                             .extra = extra}
+            .yaml();
     }
 };
 
 TEST_F(LimitsTest, LimitCountRefusesTheFourthRequestWithQuotaHeaders) {
-    ASSERT_TRUE(start(config("      limit-count: {count: 3, time_window: 3600}\n")));
+    ASSERT_TRUE(
+        startWithStatusAndAdmin(config("      limit-count: {count: 3, time_window: 3600}\n")));
     for (int i = 0; i < 3; ++i)
         ASSERT_EQ(chat().status, 200) << i;
     Response refused = chat();
@@ -115,9 +68,9 @@ TEST_F(LimitsTest, LimitCountRefusesTheFourthRequestWithQuotaHeaders) {
 }
 
 TEST_F(LimitsTest, SuccessfulAnswersCarryTheQuotaLeft) {
-    ASSERT_TRUE(
-        start(config("      limit-count: {count: 3, time_window: 3600}\n"
-                     "      ai-rate-limiting: {limit: 1000, time_window: 3600}\n")));
+    ASSERT_TRUE(startWithStatusAndAdmin(
+        config("      limit-count: {count: 3, time_window: 3600}\n"
+               "      ai-rate-limiting: {limit: 1000, time_window: 3600}\n")));
     backend_.setDefault(Reply::json(200, openAiCompletion("ok", 60, 40)));
     for (int i = 0; i < 3; ++i) {
         Response response = chat();
@@ -135,13 +88,13 @@ TEST_F(LimitsTest, SuccessfulAnswersCarryTheQuotaLeft) {
         EXPECT_FALSE(response.headers.has("Retry-After")) << i;
         // The usage is booked before the access-log line is written: wait for it, so the next
         // request sees this one's tokens spent.
-        auto id = response.headers.get("X-Request-Id").value_or("?");
-        ASSERT_TRUE(daemon_.waitForStderr("\"request_id\":\"" + id + "\"")) << i;
+        ASSERT_TRUE(accessLogged(response)) << i;
     }
 }
 
 TEST_F(LimitsTest, TheGatewaysQuotaHeadersReplaceAnUpstreamsOfTheSameName) {
-    ASSERT_TRUE(start(config("      limit-count: {count: 5, time_window: 3600}\n")));
+    ASSERT_TRUE(
+        startWithStatusAndAdmin(config("      limit-count: {count: 5, time_window: 3600}\n")));
     Reply reply = Reply::json(200, openAiCompletion("ok", 1, 1));
     reply.headers = {{"X-RateLimit-Limit", "999"}, {"x-ratelimit-remaining-requests", "42"}};
     backend_.setDefault(reply);
@@ -159,9 +112,8 @@ TEST_F(LimitsTest, TheGatewaysQuotaHeadersReplaceAnUpstreamsOfTheSameName) {
 }
 
 TEST_F(LimitsTest, RefusalsCountAsRequestsAnsweredWithoutAnUpstream) {
-    ASSERT_TRUE(start(config(std::string("      key-auth: {}\n"
-                                         "      limit-count: {count: 1, time_window: ") +
-                             kDay + ", key: consumer_name}\n")));
+    ASSERT_TRUE(startWithStatusAndAdmin(config(
+        "      key-auth: {}\n" + dailyLimit("limit-count", "count: 1, key: consumer_name"))));
     EXPECT_EQ(chat().status, 401);
     EXPECT_EQ(chat(kAliceKey).status, 200);
     EXPECT_EQ(chat(kAliceKey).status, 503);
@@ -176,8 +128,8 @@ TEST_F(LimitsTest, RefusalsCountAsRequestsAnsweredWithoutAnUpstream) {
 }
 
 TEST_F(LimitsTest, TheRejectedCodeAndMessageAreConfigurable) {
-    ASSERT_TRUE(start(config(std::string("      limit-count: {count: 1, time_window: ") + kDay +
-                             ", rejected_code: 429, rejected_msg: \"slow down\"}\n")));
+    ASSERT_TRUE(startWithStatusAndAdmin(config(
+        dailyLimit("limit-count", "count: 1, rejected_code: 429, rejected_msg: \"slow down\""))));
     ASSERT_EQ(chat().status, 200);
     Response refused = chat();
     expectRateLimited(refused, 429);
@@ -185,8 +137,7 @@ TEST_F(LimitsTest, TheRejectedCodeAndMessageAreConfigurable) {
 }
 
 TEST_F(LimitsTest, FourWorkersShareOneCountExactly) {
-    ASSERT_TRUE(start(
-        config(std::string("      limit-count: {count: 10, time_window: ") + kDay + "}\n", "", 4)));
+    ASSERT_TRUE(startWithStatusAndAdmin(config(dailyLimit("limit-count", "count: 10"), "", 4)));
     // 40 requests on 40 connections from 4 threads: SO_REUSEPORT spreads them over the workers.
     std::vector<std::future<std::vector<int>>> senders;
     for (int t = 0; t < 4; ++t) {
@@ -211,8 +162,7 @@ TEST_F(LimitsTest, FourWorkersShareOneCountExactly) {
 }
 
 TEST_F(LimitsTest, TokenBudgetIsSpentAfterTheResponseAndThenRefuses) {
-    ASSERT_TRUE(start(
-        config(std::string("      ai-rate-limiting: {limit: 100, time_window: ") + kDay + "}\n")));
+    ASSERT_TRUE(startWithStatusAndAdmin(config(dailyLimit("ai-rate-limiting", "limit: 100"))));
     backend_.setDefault(Reply::json(200, openAiCompletion("ok", 60, 30)));
     Response first = chat();
     ASSERT_EQ(first.status, 200) << first.body;
@@ -229,9 +179,8 @@ TEST_F(LimitsTest, TokenBudgetIsSpentAfterTheResponseAndThenRefuses) {
 }
 
 TEST_F(LimitsTest, BudgetsPerConsumerAreSpentApart) {
-    ASSERT_TRUE(start(config(std::string("      key-auth: {}\n"
-                                         "      ai-rate-limiting: {limit: 50, time_window: ") +
-                             kDay + ", key: consumer_name}\n")));
+    ASSERT_TRUE(startWithStatusAndAdmin(config(
+        "      key-auth: {}\n" + dailyLimit("ai-rate-limiting", "limit: 50, key: consumer_name"))));
     backend_.setDefault(Reply::json(200, openAiCompletion("ok", 40, 20)));
     ASSERT_EQ(chat(kAliceKey).status, 200);
     expectRateLimited(chat(kAliceKey), 429, "tokens");
@@ -244,10 +193,9 @@ TEST_F(LimitsTest, BudgetsPerConsumerAreSpentApart) {
 
 TEST_F(LimitsTest, CostBudgetUsesThePriceTable) {
     // 60 prompt + 30 completion tokens at $1000 / $2000 per million: $0.12 a request.
-    ASSERT_TRUE(start(
-        config(std::string("      ai-rate-limiting: {limit: 0.2, time_window: ") + kDay +
-                   ", limit_strategy: cost}\n",
-               "", 1, "pricing:\n  gpt-4o-mini: {input_per_mtok: 1000, output_per_mtok: 2000}\n")));
+    ASSERT_TRUE(startWithStatusAndAdmin(
+        config(dailyLimit("ai-rate-limiting", "limit: 0.2, limit_strategy: cost"), "", 1,
+               "pricing:\n  gpt-4o-mini: {input_per_mtok: 1000, output_per_mtok: 2000}\n")));
     backend_.setDefault(Reply::json(200, openAiCompletion("ok", 60, 30)));
     ASSERT_EQ(chat().status, 200);
     ASSERT_EQ(chat().status, 200);
@@ -258,7 +206,8 @@ TEST_F(LimitsTest, CostBudgetUsesThePriceTable) {
 
 TEST_F(LimitsTest, LimitReqRefusesBeyondTheBurst) {
     // One request per 100 s with no burst: the second at once is refused, whoever sends it.
-    ASSERT_TRUE(start(config("      limit-req: {rate: 0.01, burst: 0, rejected_code: 429}\n")));
+    ASSERT_TRUE(startWithStatusAndAdmin(
+        config("      limit-req: {rate: 0.01, burst: 0, rejected_code: 429}\n")));
     ASSERT_EQ(chat().status, 200);
     Response refused = chat();
     expectRateLimited(refused, 429);
@@ -269,7 +218,7 @@ TEST_F(LimitsTest, LimitReqRefusesBeyondTheBurst) {
 TEST_F(LimitsTest, LimitReqDelaysARequestWithinTheBurst) {
     // 2 per second with a burst of 1: the second request at once waits out the rest of its
     // 500 ms slot, then goes.
-    ASSERT_TRUE(start(config("      limit-req: {rate: 2, burst: 1}\n")));
+    ASSERT_TRUE(startWithStatusAndAdmin(config("      limit-req: {rate: 2, burst: 1}\n")));
     ASSERT_EQ(chat().status, 200);
     auto before = std::chrono::steady_clock::now();
     ASSERT_EQ(chat().status, 200);
@@ -280,7 +229,8 @@ TEST_F(LimitsTest, LimitReqDelaysARequestWithinTheBurst) {
 }
 
 TEST_F(LimitsTest, MaxConcurrentQueuesOneAndRefusesTheNext) {
-    ASSERT_TRUE(start(config("", "    max_concurrent: {limit: 1, queue: 1, queue_timeout: 30}\n")));
+    ASSERT_TRUE(startWithStatusAndAdmin(
+        config("", "    max_concurrent: {limit: 1, queue: 1, queue_timeout: 30}\n")));
     auto gate = std::make_shared<Gate>();
     backend_.enqueue(Reply::gatedSse({"{\"n\":1}", "{\"n\":2}"}, gate));
 
@@ -331,8 +281,8 @@ TEST_F(LimitsTest, MaxConcurrentQueuesOneAndRefusesTheNext) {
 }
 
 TEST_F(LimitsTest, AQueuedRequestGivesUpAfterTheQueueTimeout) {
-    ASSERT_TRUE(
-        start(config("", "    max_concurrent: {limit: 1, queue: 1, queue_timeout: 0.2}\n")));
+    ASSERT_TRUE(startWithStatusAndAdmin(
+        config("", "    max_concurrent: {limit: 1, queue: 1, queue_timeout: 0.2}\n")));
     auto gate = std::make_shared<Gate>();
     backend_.enqueue(Reply::gatedSse({"{\"n\":1}"}, gate));
     StreamingClient first{daemon_.port()};
@@ -351,12 +301,12 @@ TEST_F(LimitsTest, AQueuedRequestGivesUpAfterTheQueueTimeout) {
 }
 
 TEST_F(LimitsTest, CountsSurviveAReloadThatKeepsTheWindow) {
-    std::string plugin = std::string("      limit-count: {count: 2, time_window: ") + kDay + "}\n";
-    ASSERT_TRUE(start(config(plugin)));
+    std::string plugin = dailyLimit("limit-count", "count: 2");
+    ASSERT_TRUE(startWithStatusAndAdmin(config(plugin)));
     ASSERT_EQ(chat().status, 200);
     ASSERT_EQ(chat().status, 200);
     // Raising the count keeps what was used: one more, not three more.
-    std::string raised = std::string("      limit-count: {count: 3, time_window: ") + kDay + "}\n";
+    std::string raised = dailyLimit("limit-count", "count: 3");
     daemon_.writeConfig(config(raised));
     auto from = daemon_.stderrText().size();
     ASSERT_TRUE(daemon_.signal(SIGHUP));
@@ -366,7 +316,7 @@ TEST_F(LimitsTest, CountsSurviveAReloadThatKeepsTheWindow) {
 }
 
 TEST_F(LimitsTest, LimitsWrittenThroughTheAdminApiApplyAtOnce) {
-    ASSERT_TRUE(start(config("")));
+    ASSERT_TRUE(startWithStatusAndAdmin(config("")));
     ASSERT_EQ(chat().status, 200);
     // An exact uri wins over the file's /llm/* route.
     auto written = admin("PUT", "routes/admin_chat",

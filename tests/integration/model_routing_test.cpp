@@ -51,16 +51,6 @@ std::string fileConfig(const MockBackend& local, const MockBackend& openai,
            "    plugins: {ai-proxy: {upstream_id: local, retry: 0, timeout: 5000}}\n";
 }
 
-std::optional<uint16_t> adminPort(const std::string& log) {
-    constexpr std::string_view kMarker = "admin API on ";
-    auto at = log.rfind(kMarker);
-    if (at == std::string::npos) return std::nullopt;
-    auto start = at + kMarker.size();
-    auto end = log.find_first_of(" \n", start);
-    std::string address = log.substr(start, end - start);
-    return static_cast<uint16_t>(std::stoi(address.substr(address.rfind(':') + 1)));
-}
-
 class ModelRoutingTest : public ::testing::Test {
 protected:
     ::testing::AssertionResult start(const std::string& config) {
@@ -70,7 +60,7 @@ protected:
         if (!daemon_.waitForStderr("admin API on ")) {
             return ::testing::AssertionFailure() << "no admin line:\n" << daemon_.stderrText();
         }
-        admin_port_ = adminPort(daemon_.stderrText()).value_or(0);
+        admin_port_ = parsePortAfter(daemon_.stderrText(), "admin API on ").value_or(0);
         return ::testing::AssertionSuccess();
     }
 

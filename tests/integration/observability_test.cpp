@@ -15,8 +15,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <map>
 #include <optional>
 #include <set>
@@ -30,6 +28,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "support/files.hpp"
 #include "support/gateway_test.hpp"
 
 namespace aiproxy::test {
@@ -512,11 +511,6 @@ std::optional<Json> lineFor(const std::vector<Json>& lines, const std::string& r
         if (line.value("request_id", "") == request_id) return line;
     }
     return std::nullopt;
-}
-
-std::string readFile(const std::filesystem::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 // Polls `condition` every 10 ms for up to 5 s, for changes nothing announces (file contents).

@@ -9,9 +9,9 @@
 
 #include <csignal>
 #include <filesystem>
-#include <fstream>
 #include <future>
 #include <memory>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "support/daemon_fixture.hpp"
+#include "support/files.hpp"
 #include "support/http_client.hpp"
 #include "support/mock_backend.hpp"
 
@@ -70,9 +71,8 @@ protected:
 
     double attempts(const std::string& upstream_id, const MockBackend& node,
                     const std::string& outcome) {
-        return metricSample(status_port_, "aiproxy_upstream_attempts_total{upstream=\"" +
-                                              upstream_id + "\",node=\"" + node.address() +
-                                              "\",outcome=\"" + outcome + "\"}");
+        return metric("aiproxy_upstream_attempts_total{upstream=\"" + upstream_id + "\",node=\"" +
+                      node.address() + "\",outcome=\"" + outcome + "\"}");
     }
 
     bool alive() const { return !daemon_.waitExit(std::chrono::milliseconds(0)).has_value(); }
@@ -333,8 +333,7 @@ TEST_F(ResilienceTest, RunningOutOfDescriptorsDoesNotSpinTheControlThread) {
     // One connection attempt to the status port while no descriptor is left.
     RawConnection probe{status_port_};
     auto cpu = [this] {
-        std::ifstream stat{"/proc/" + std::to_string(daemon_.pid()) + "/stat"};
-        std::string text((std::istreambuf_iterator<char>(stat)), {});
+        std::string text = readFile("/proc/" + std::to_string(daemon_.pid()) + "/stat");
         auto fields = text.substr(text.rfind(')') + 2);
         std::istringstream in{fields};
         std::string skip;
@@ -373,10 +372,10 @@ TEST_F(ResilienceTest, IdleUpstreamConnectionsCloseOnTimeAndWithTheirUpstream) {
     // The connection goes back to the pool just after the client has its answer: poll.
     auto wait_for_idle = [&](double expected) {
         auto deadline = Clock::now() + kWaitTimeout;
-        while (metricSample(status_port_, idle) != expected && Clock::now() < deadline) {
+        while (metric(idle) != expected && Clock::now() < deadline) {
             std::this_thread::sleep_for(20ms);
         }
-        return metricSample(status_port_, idle);
+        return metric(idle);
     };
     EXPECT_EQ(wait_for_idle(2), 2);
     // pool's connection times out after 1 s; other's (60 s) stays until its route and upstream go.
@@ -445,7 +444,7 @@ TEST_F(ResilienceTest, FailureLinesOfOneNodeAreRateLimitedAndCounted) {
     for (auto at = log.find(line); at != std::string::npos; at = log.find(line, at + 1))
         ++lines;
     EXPECT_EQ(lines, 1u) << log;
-    EXPECT_EQ(metricSample(status_port_, "aiproxy_log_lines_suppressed_total"), kRequests - 1);
+    EXPECT_EQ(metric("aiproxy_log_lines_suppressed_total"), kRequests - 1);
 }
 
 // upstreams[].timeout.read bounds a response's total time: a stream that goes on is cut.

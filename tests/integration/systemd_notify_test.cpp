@@ -1,20 +1,14 @@
 // Type=notify (config/aiproxyd.service): the daemon tells the service manager over $NOTIFY_SOCKET
 // that it is ready only once its port accepts connections, and announces reloads and the drain.
 
-#include <poll.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <csignal>
-#include <cstddef>
-#include <cstring>
 #include <iostream>
 #include <memory>
 #include <optional>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -23,65 +17,10 @@
 #include "support/gateway_config.hpp"
 #include "support/http_client.hpp"
 #include "support/mock_backend.hpp"
+#include "support/notify_socket.hpp"
 
 namespace aiproxy::test {
 namespace {
-
-// The service manager's end: a datagram socket bound to a path, or to an abstract name ("@...").
-class NotifySocket {
-public:
-    explicit NotifySocket(std::string address) : address_(std::move(address)) {
-        fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        sockaddr_un un{};
-        un.sun_family = AF_UNIX;
-        std::memcpy(un.sun_path, address_.data(), address_.size());
-        if (address_.front() == '@') un.sun_path[0] = '\0';
-        auto length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + address_.size());
-        bound_ = fd_ >= 0 && ::bind(fd_, reinterpret_cast<sockaddr*>(&un), length) == 0;
-    }
-    ~NotifySocket() { ::close(fd_); }
-    NotifySocket(const NotifySocket&) = delete;
-    NotifySocket& operator=(const NotifySocket&) = delete;
-
-    bool bound() const { return bound_; }
-    const std::string& address() const { return address_; }
-    const std::vector<std::string>& received() const { return received_; }
-
-    /// Waits for a datagram with `line` as one of its lines; every datagram read on the way is
-    /// kept in received().
-    bool waitFor(std::string_view line, std::chrono::milliseconds timeout = 10s) {
-        auto deadline = std::chrono::steady_clock::now() + timeout;
-        for (;;) {
-            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                deadline - std::chrono::steady_clock::now());
-            pollfd ready{.fd = fd_, .events = POLLIN, .revents = 0};
-            if (left.count() <= 0 || ::poll(&ready, 1, static_cast<int>(left.count())) != 1) {
-                return false;
-            }
-            char buffer[4096];
-            ssize_t n = ::recv(fd_, buffer, sizeof buffer, MSG_DONTWAIT);
-            if (n < 0) continue;
-            received_.emplace_back(buffer, static_cast<std::size_t>(n));
-            if (hasLine(received_.back(), line)) return true;
-        }
-    }
-
-    static bool hasLine(std::string_view message, std::string_view line) {
-        while (!message.empty()) {
-            auto end = message.find('\n');
-            if (message.substr(0, end) == line) return true;
-            if (end == std::string_view::npos) break;
-            message.remove_prefix(end + 1);
-        }
-        return false;
-    }
-
-private:
-    std::string address_;
-    int fd_ = -1;
-    bool bound_ = false;
-    std::vector<std::string> received_;
-};
 
 std::string describe(const std::vector<std::string>& messages) {
     std::string out;

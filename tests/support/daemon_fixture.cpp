@@ -2,6 +2,8 @@
 
 #include <iostream>
 
+#include "support/http_client.hpp"
+
 namespace aiproxy::test {
 
 ::testing::AssertionResult DaemonFixture::startDaemon(const std::string& config) {
@@ -13,6 +15,18 @@ namespace aiproxy::test {
     status_port_ = parsePortAfter(log, "status endpoint on ").value_or(0);
     admin_port_ = parsePortAfter(log, "admin API on ").value_or(0);
     return ::testing::AssertionSuccess();
+}
+
+::testing::AssertionResult DaemonFixture::startWithStatusAndAdmin(const std::string& config) {
+    auto started = startDaemon(config);
+    if (started && (status_port_ == 0 || admin_port_ == 0)) {
+        return ::testing::AssertionFailure() << "no status or admin port in the log";
+    }
+    return started;
+}
+
+double DaemonFixture::metric(const std::string& series) const {
+    return metricSample(status_port_, series);
 }
 
 void DaemonFixture::TearDown() {

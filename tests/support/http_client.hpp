@@ -36,7 +36,6 @@ struct Response {
 /// One request on a fresh connection, closed afterwards.
 Response sendRequest(uint16_t port, const Request& request);
 
-/// A POST of a chat completion request (`"stream": true` when `stream`) to `target`.
 /// One Admin API call on `port`: `path` is under /apisix/admin/; a body goes as JSON.
 Response adminCall(uint16_t port, std::string_view key, const std::string& method,
                    const std::string& path, const std::string& body = "");
@@ -44,6 +43,7 @@ Response adminCall(uint16_t port, std::string_view key, const std::string& metho
 /// The value of one sample line ("name{labels}") of the status port's /metrics, -1 when absent.
 double metricSample(uint16_t status_port, const std::string& series);
 
+/// A POST of a chat completion request (`"stream": true` when `stream`) to `target`.
 Request chatRequest(std::string target = "/llm/chat/completions", bool stream = false);
 
 struct SseEvent {

@@ -1,11 +1,9 @@
 #pragma once
-// Golden files of the Anthropic translation tests (tests/unit/ai/golden/anthropic/), and a
+// The Anthropic translation tests' golden files (tests/unit/ai/golden/anthropic/) as JSON, and a
 // reader for the SSE transcripts written there and produced by the translators. The transcripts
 // are well formed by construction (one "event:" and one "data:" line per event, or a comment),
 // so this is a splitter for them, not an SSE parser: the framer owns that job.
 
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -14,21 +12,13 @@
 #include <nlohmann/json.hpp>
 
 #include "aiproxy/ai/sse_event.hpp"
+#include "golden.hpp"
 
 namespace aiproxy::ai::test {
 
 using Json = nlohmann::json;
 
-inline std::string readGolden(std::string_view name) {
-    std::string path = std::string(AIPROXY_SOURCE_DIR) + "/tests/unit/ai/golden/anthropic/";
-    path += name;
-    std::ifstream file(path, std::ios::binary);
-    EXPECT_TRUE(file.good()) << "missing golden file " << path;
-    std::ostringstream text;
-    text << file.rdbuf();
-    return text.str();
-}
-
+// A JSON golden file by its path under tests/unit/ai/golden/ ("anthropic/...").
 inline Json readGoldenJson(std::string_view name) {
     Json value = Json::parse(readGolden(name), nullptr, false);
     EXPECT_FALSE(value.is_discarded()) << name << " is not JSON";

@@ -43,13 +43,13 @@ Json userSays(std::string_view text) {
 }
 
 TEST(AnthropicRequestTest, OpenAiChatRequestMatchesGolden) {
-    EXPECT_EQ(toAnthropic(readGoldenJson("openai_chat_request.json")),
-              readGoldenJson("openai_chat_request.to_anthropic.json"));
+    EXPECT_EQ(toAnthropic(readGoldenJson("anthropic/openai_chat_request.json")),
+              readGoldenJson("anthropic/openai_chat_request.to_anthropic.json"));
 }
 
 TEST(AnthropicRequestTest, AnthropicMessagesRequestMatchesGolden) {
-    EXPECT_EQ(toOpenAi(readGoldenJson("anthropic_messages_request.json")),
-              readGoldenJson("anthropic_messages_request.to_openai.json"));
+    EXPECT_EQ(toOpenAi(readGoldenJson("anthropic/anthropic_messages_request.json")),
+              readGoldenJson("anthropic/anthropic_messages_request.to_openai.json"));
 }
 
 TEST(AnthropicRequestTest, MaxTokensDefaultsWhenTheClientGivesNone) {

@@ -51,13 +51,13 @@ Json openAiCompletion(std::string_view finish_reason) {
 }
 
 TEST(AnthropicResponseTest, AnthropicMessageMatchesGolden) {
-    EXPECT_EQ(toOpenAi(readGoldenJson("anthropic_response.json")),
-              readGoldenJson("anthropic_response.to_openai.json"));
+    EXPECT_EQ(toOpenAi(readGoldenJson("anthropic/anthropic_response.json")),
+              readGoldenJson("anthropic/anthropic_response.to_openai.json"));
 }
 
 TEST(AnthropicResponseTest, OpenAiCompletionMatchesGolden) {
-    EXPECT_EQ(toAnthropic(readGoldenJson("openai_response.json")),
-              readGoldenJson("openai_response.to_anthropic.json"));
+    EXPECT_EQ(toAnthropic(readGoldenJson("anthropic/openai_response.json")),
+              readGoldenJson("anthropic/openai_response.to_anthropic.json"));
 }
 
 TEST(AnthropicResponseTest, PlainTextAnswerWithoutCacheFields) {

@@ -46,15 +46,15 @@ std::vector<Json> dataChunks(std::string_view out) {
 
 TEST(AnthropicStreamTest, AnthropicEventsMatchGolden) {
     auto translator = makeAnthropicToOpenAiStream({.created = kCreated, .include_usage = true});
-    std::string out = feed(*translator, readGolden("anthropic_stream.sse"));
-    expectSameSse(out, readGolden("anthropic_stream.to_openai.sse"));
+    std::string out = feed(*translator, readGolden("anthropic/anthropic_stream.sse"));
+    expectSameSse(out, readGolden("anthropic/anthropic_stream.to_openai.sse"));
     EXPECT_EQ(translator->state(), State::Complete);
 }
 
 TEST(AnthropicStreamTest, OpenAiChunksMatchGolden) {
     auto translator = makeOpenAiToAnthropicStream({});
-    std::string out = feed(*translator, readGolden("openai_stream.sse"));
-    expectSameSse(out, readGolden("openai_stream.to_anthropic.sse"));
+    std::string out = feed(*translator, readGolden("anthropic/openai_stream.sse"));
+    expectSameSse(out, readGolden("anthropic/openai_stream.to_anthropic.sse"));
     EXPECT_EQ(translator->state(), State::Complete);
 }
 
@@ -65,7 +65,7 @@ TEST(AnthropicStreamTest, EveryChunkHasWhatOpenAiSdksRequire) {
     std::string arguments;
     std::string finish_reason;
     std::string out;
-    for (const auto& block : splitSse(readGolden("anthropic_stream.sse"))) {
+    for (const auto& block : splitSse(readGolden("anthropic/anthropic_stream.sse"))) {
         std::string bytes;
         translator->onEvent(block.toEvent(), bytes);
         out += bytes;
@@ -114,7 +114,7 @@ TEST(AnthropicStreamTest, FirstChunkCarriesTheRole) {
 
 TEST(AnthropicStreamTest, UpstreamCutBeforeTheStopReasonStaysAbrupt) {
     auto translator = makeAnthropicToOpenAiStream({.created = kCreated});
-    std::string transcript = readGolden("anthropic_stream.sse");
+    std::string transcript = readGolden("anthropic/anthropic_stream.sse");
     transcript.resize(transcript.find("event: message_delta"));
     feed(*translator, transcript);
     std::string out;
@@ -125,7 +125,7 @@ TEST(AnthropicStreamTest, UpstreamCutBeforeTheStopReasonStaysAbrupt) {
 
 TEST(AnthropicStreamTest, UpstreamEndAfterTheStopReasonCompletes) {
     auto translator = makeAnthropicToOpenAiStream({.created = kCreated, .include_usage = true});
-    std::string transcript = readGolden("anthropic_stream.sse");
+    std::string transcript = readGolden("anthropic/anthropic_stream.sse");
     transcript.resize(transcript.find("event: message_stop"));
     feed(*translator, transcript);
     std::string out;

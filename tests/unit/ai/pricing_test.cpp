@@ -2,10 +2,8 @@
 
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <sstream>
-
 #include "aiproxy/config/config_loader.hpp"
+#include "support/files.hpp"
 
 namespace aiproxy::ai {
 namespace {
@@ -128,11 +126,9 @@ TEST(CostTest, UnknownModelOrCountsGiveNoCost) {
 // The shipped default table loads with the real config loader and prices the families the
 // gateway is most used with.
 TEST(ShippedPricingTest, LoadsAndCoversCommonModels) {
-    std::ifstream in(AIPROXY_SOURCE_DIR "/config/pricing.yaml");
-    std::ostringstream text;
-    text << in.rdbuf();
     const config::LoadResult loaded = config::parseConfig(
-        text.str(), config::Format::Yaml, [](const std::string&) { return std::nullopt; });
+        aiproxy::test::readFile(aiproxy::test::sourcePath("config/pricing.yaml")),
+        config::Format::Yaml, [](const std::string&) { return std::nullopt; });
     ASSERT_TRUE(loaded.errors.empty()) << loaded.errors.front().toString();
     ASSERT_TRUE(loaded.config.has_value());
     const PriceTable prices(loaded.config->pricing);

@@ -2,34 +2,17 @@
 
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
+
+#include "golden.hpp"
 
 namespace aiproxy::ai {
 namespace {
 
 using namespace std::string_literals;
-
-std::string readGolden(const std::string& name) {
-    std::ifstream in(AIPROXY_SOURCE_DIR "/tests/unit/ai/golden/sse/" + name, std::ios::binary);
-    std::ostringstream text;
-    text << in.rdbuf();
-    return text.str();
-}
-
-std::string withLineEnd(std::string_view lf_text, std::string_view line_end) {
-    std::string out;
-    for (char c : lf_text) {
-        if (c == '\n') {
-            out.append(line_end);
-        } else {
-            out.push_back(c);
-        }
-    }
-    return out;
-}
+using test::readGolden;
+using test::withLineEnd;
 
 // Feeds the stream in chunks ending at the given offsets (and at its end).
 std::vector<SseFramedEvent> frame(std::string_view stream, std::vector<std::size_t> cuts = {}) {
@@ -143,8 +126,8 @@ TEST(SseFramerTest, SmallCorpusIsSplitInvariantAtEveryPairOfBoundaries) {
 }
 
 TEST(SseFramerTest, GoldenStreamsAreSplitInvariantWithEveryLineEnd) {
-    for (const char* name : {"openai_chat_include_usage.sse", "anthropic_messages.sse",
-                             "vllm_usage_in_last_chunk.sse"}) {
+    for (const char* name : {"sse/openai_chat_include_usage.sse", "sse/anthropic_messages.sse",
+                             "sse/vllm_usage_in_last_chunk.sse"}) {
         const std::string lf = readGolden(name);
         ASSERT_FALSE(lf.empty()) << name;
         const std::vector<SseEvent> expected = frameEvents(lf);
@@ -158,7 +141,8 @@ TEST(SseFramerTest, GoldenStreamsAreSplitInvariantWithEveryLineEnd) {
 }
 
 TEST(SseFramerTest, OpenAiGoldenStreamEvents) {
-    const std::vector<SseEvent> events = frameEvents(readGolden("openai_chat_include_usage.sse"));
+    const std::vector<SseEvent> events =
+        frameEvents(readGolden("sse/openai_chat_include_usage.sse"));
     ASSERT_EQ(events.size(), 6u);
     EXPECT_EQ(events[0].event, "");
     EXPECT_TRUE(events[0].data.starts_with(R"({"id":"chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG")"));
@@ -167,7 +151,7 @@ TEST(SseFramerTest, OpenAiGoldenStreamEvents) {
 }
 
 TEST(SseFramerTest, AnthropicGoldenStreamEvents) {
-    const std::vector<SseEvent> events = frameEvents(readGolden("anthropic_messages.sse"));
+    const std::vector<SseEvent> events = frameEvents(readGolden("sse/anthropic_messages.sse"));
     std::vector<std::string> types;
     for (const SseEvent& event : events)
         types.push_back(event.event);

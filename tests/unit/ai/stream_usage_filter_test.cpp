@@ -2,37 +2,21 @@
 
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <random>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "golden.hpp"
+
 namespace aiproxy::ai {
 namespace {
 
 using Mode = StreamUsageFilter::Mode;
-
-std::string readGolden(const std::string& name) {
-    std::ifstream in(AIPROXY_SOURCE_DIR "/tests/unit/ai/golden/sse/" + name, std::ios::binary);
-    std::ostringstream text;
-    text << in.rdbuf();
-    return text.str();
-}
-
-std::string withLineEnd(std::string_view lf_text, std::string_view line_end) {
-    std::string out;
-    for (char c : lf_text) {
-        if (c == '\n') {
-            out.append(line_end);
-        } else {
-            out.push_back(c);
-        }
-    }
-    return out;
-}
+using test::kOpenAiChatGoldenUsage;
+using test::readGolden;
+using test::withLineEnd;
 
 // The golden stream with its usage-only chunk cut out (the event and its blank line).
 std::string withoutUsageChunk(const std::string& lf_stream) {
@@ -72,17 +56,8 @@ Relayed relayByteByByte(Mode mode, std::string_view stream) {
     return out;
 }
 
-const StreamUsage kGoldenUsage{.usage = {.model = "gpt-4o-2024-08-06",
-                                         .prompt_tokens = 1200,
-                                         .completion_tokens = 12,
-                                         .total_tokens = 1212,
-                                         .cached_prompt_tokens = 1024},
-                               .usage_reported = true,
-                               .done = true,
-                               .events = 5};
-
 TEST(StreamUsageFilterTest, UsageChunkIsRemovedAtEverySplitPointWithEveryLineEnd) {
-    const std::string lf = readGolden("openai_chat_include_usage.sse");
+    const std::string lf = readGolden("sse/openai_chat_include_usage.sse");
     ASSERT_FALSE(lf.empty());
     for (std::string_view line_end : {"\n", "\r\n", "\r"}) {
         SCOPED_TRACE("line end of " + std::to_string(line_end.size()) + " bytes");
@@ -92,16 +67,16 @@ TEST(StreamUsageFilterTest, UsageChunkIsRemovedAtEverySplitPointWithEveryLineEnd
         for (std::size_t cut = 0; cut <= stream.size(); ++cut) {
             const Relayed relayed = relay(Mode::HideUsageChunk, stream, {cut});
             ASSERT_EQ(relayed.bytes, expected) << "split at byte " << cut;
-            ASSERT_EQ(relayed.usage, kGoldenUsage) << "split at byte " << cut;
+            ASSERT_EQ(relayed.usage, kOpenAiChatGoldenUsage) << "split at byte " << cut;
         }
         const Relayed relayed = relayByteByByte(Mode::HideUsageChunk, stream);
         EXPECT_EQ(relayed.bytes, expected);
-        EXPECT_EQ(relayed.usage, kGoldenUsage);
+        EXPECT_EQ(relayed.usage, kOpenAiChatGoldenUsage);
     }
 }
 
 TEST(StreamUsageFilterTest, DoneMarkerAndContentChunksPass) {
-    const std::string stream = readGolden("openai_chat_include_usage.sse");
+    const std::string stream = readGolden("sse/openai_chat_include_usage.sse");
     const Relayed relayed = relay(Mode::HideUsageChunk, stream);
     EXPECT_TRUE(relayed.bytes.ends_with("\n\ndata: [DONE]\n\n"));
     EXPECT_EQ(relayed.bytes.find("\"choices\":[]"), std::string::npos);
@@ -109,7 +84,7 @@ TEST(StreamUsageFilterTest, DoneMarkerAndContentChunksPass) {
 }
 
 TEST(StreamUsageFilterTest, PassThroughReturnsTheInputAtOnceAndCountsOnTheSide) {
-    const std::string stream = readGolden("openai_chat_include_usage.sse");
+    const std::string stream = readGolden("sse/openai_chat_include_usage.sse");
     StreamUsageFilter filter(Mode::PassThrough);
     for (std::size_t at = 0; at < stream.size(); at += 7) {
         const std::string_view read = std::string_view(stream).substr(at, 7);
@@ -118,11 +93,11 @@ TEST(StreamUsageFilterTest, PassThroughReturnsTheInputAtOnceAndCountsOnTheSide) 
         ASSERT_EQ(out.size(), read.size());
     }
     EXPECT_EQ(filter.finish(), "");
-    EXPECT_EQ(filter.usage(), kGoldenUsage);
+    EXPECT_EQ(filter.usage(), kOpenAiChatGoldenUsage);
 }
 
 TEST(StreamUsageFilterTest, StreamsWithoutAUsageOnlyChunkPassUnchanged) {
-    for (const char* name : {"vllm_usage_in_last_chunk.sse", "anthropic_messages.sse"}) {
+    for (const char* name : {"sse/vllm_usage_in_last_chunk.sse", "sse/anthropic_messages.sse"}) {
         const std::string stream = readGolden(name);
         for (std::size_t cut = 0; cut <= stream.size(); ++cut) {
             ASSERT_EQ(relay(Mode::HideUsageChunk, stream, {cut}).bytes, stream)

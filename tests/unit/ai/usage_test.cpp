@@ -3,22 +3,17 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "aiproxy/ai/sse_framer.hpp"
+#include "golden.hpp"
 
 namespace aiproxy::ai {
 namespace {
 
-std::string readGolden(const std::string& name) {
-    std::ifstream in(AIPROXY_SOURCE_DIR "/tests/unit/ai/golden/" + name, std::ios::binary);
-    std::ostringstream text;
-    text << in.rdbuf();
-    return text.str();
-}
+using test::kOpenAiChatGoldenUsage;
+using test::readGolden;
 
 // Frames a whole stream and feeds every event to one accumulator.
 StreamUsage accumulate(std::string_view stream, std::vector<StreamEventKind>* kinds = nullptr) {
@@ -149,14 +144,7 @@ TEST(StreamUsageTest, OpenAiUsageChunkIsRecognisedAndCounted) {
               (std::vector<StreamEventKind>{StreamEventKind::Other, StreamEventKind::Other,
                                             StreamEventKind::Other, StreamEventKind::Other,
                                             StreamEventKind::UsageOnly, StreamEventKind::Done}));
-    EXPECT_EQ(result, (StreamUsage{.usage = {.model = "gpt-4o-2024-08-06",
-                                             .prompt_tokens = 1200,
-                                             .completion_tokens = 12,
-                                             .total_tokens = 1212,
-                                             .cached_prompt_tokens = 1024},
-                                   .usage_reported = true,
-                                   .done = true,
-                                   .events = 5}));
+    EXPECT_EQ(result, kOpenAiChatGoldenUsage);
 }
 
 TEST(StreamUsageTest, VllmUsageInTheLastContentChunk) {

@@ -1,57 +1,22 @@
 #include "aiproxy/common/systemd_notify.hpp"
 
-#include <poll.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
-#include <cstddef>
 #include <cstdlib>
-#include <cstring>
+#include <ctime>
 #include <filesystem>
-#include <optional>
 #include <string>
+#include <string_view>
 
 #include <gtest/gtest.h>
+
+#include "support/notify_socket.hpp"
 
 namespace aiproxy::common {
 namespace {
 
-// A datagram socket standing in for the service manager: bound to a path in a private
-// directory, or to an abstract name when the address starts with '@'.
-class ManagerSocket {
-public:
-    explicit ManagerSocket(const std::string& address) {
-        fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        sockaddr_un un{};
-        un.sun_family = AF_UNIX;
-        std::memcpy(un.sun_path, address.data(), address.size());
-        if (address.front() == '@') un.sun_path[0] = '\0';
-        auto length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + address.size());
-        bound_ = fd_ >= 0 && ::bind(fd_, reinterpret_cast<sockaddr*>(&un), length) == 0;
-    }
-    ~ManagerSocket() { ::close(fd_); }
-    ManagerSocket(const ManagerSocket&) = delete;
-    ManagerSocket& operator=(const ManagerSocket&) = delete;
-
-    bool bound() const { return bound_; }
-    int fd() const { return fd_; }
-
-    // Local datagrams are queued by the time sendto() returns, so a short bound only guards
-    // against a broken sender.
-    std::optional<std::string> receive(int timeout_ms = 1000) const {
-        pollfd ready{.fd = fd_, .events = POLLIN, .revents = 0};
-        if (::poll(&ready, 1, timeout_ms) != 1) return std::nullopt;
-        char buffer[4096];
-        ssize_t n = ::recv(fd_, buffer, sizeof buffer, MSG_DONTWAIT);
-        if (n < 0) return std::nullopt;
-        return std::string(buffer, static_cast<std::size_t>(n));
-    }
-
-private:
-    int fd_ = -1;
-    bool bound_ = false;
-};
+using aiproxy::test::NotifySocket;
 
 class SystemdNotifyTest : public ::testing::Test {
 protected:
@@ -75,7 +40,7 @@ protected:
 };
 
 TEST_F(SystemdNotifyTest, SendsTheStateToAPathSocket) {
-    ManagerSocket manager(socketPath());
+    NotifySocket manager(socketPath());
     ASSERT_TRUE(manager.bound());
     ::setenv("NOTIFY_SOCKET", socketPath().c_str(), 1);
 
@@ -85,7 +50,7 @@ TEST_F(SystemdNotifyTest, SendsTheStateToAPathSocket) {
 }
 
 TEST_F(SystemdNotifyTest, SendsTheStateToAnAbstractSocket) {
-    ManagerSocket manager(abstractName());
+    NotifySocket manager(abstractName());
     ASSERT_TRUE(manager.bound());
     ::setenv("NOTIFY_SOCKET", abstractName().c_str(), 1);
 
@@ -95,7 +60,7 @@ TEST_F(SystemdNotifyTest, SendsTheStateToAnAbstractSocket) {
 }
 
 TEST_F(SystemdNotifyTest, ReloadingCarriesAMonotonicTimestamp) {
-    ManagerSocket manager(socketPath());
+    NotifySocket manager(socketPath());
     ASSERT_TRUE(manager.bound());
     ::setenv("NOTIFY_SOCKET", socketPath().c_str(), 1);
     timespec before{};
@@ -112,7 +77,7 @@ TEST_F(SystemdNotifyTest, ReloadingCarriesAMonotonicTimestamp) {
 }
 
 TEST_F(SystemdNotifyTest, DoesNothingWithoutNotifySocket) {
-    ManagerSocket manager(socketPath());
+    NotifySocket manager(socketPath());
     ASSERT_TRUE(manager.bound());
     ::unsetenv("NOTIFY_SOCKET");
 
@@ -135,7 +100,7 @@ TEST_F(SystemdNotifyTest, IgnoresAddressesItCannotReach) {
 }
 
 TEST_F(SystemdNotifyTest, DropsMessagesInsteadOfBlockingWhenTheManagerIsNotReading) {
-    ManagerSocket manager(socketPath());
+    NotifySocket manager(socketPath());
     ASSERT_TRUE(manager.bound());
     int small = 1;  // the kernel rounds this up to its minimum, a handful of datagrams
     ASSERT_EQ(::setsockopt(manager.fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);

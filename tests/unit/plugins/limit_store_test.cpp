@@ -6,14 +6,13 @@
 #include <string>
 
 #include "aiproxy/plugins/limit_store.hpp"
+#include "limits_test_support.hpp"
 
 namespace aiproxy::plugins {
 namespace {
 
 using namespace std::chrono_literals;
-
-// 2024-01-01T00:00:00Z, a multiple of every window used here.
-constexpr Millis kEpoch{1'704'067'200'000};
+using test::kEpoch;
 
 TEST(LimitStoreTest, FixedWindowCountsUpToTheLimitThenRefuses) {
     LimitStore store;

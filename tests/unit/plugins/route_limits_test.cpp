@@ -7,13 +7,13 @@
 #include <string>
 
 #include "aiproxy/plugins/route_limits.hpp"
+#include "limits_test_support.hpp"
 
 namespace aiproxy::plugins {
 namespace {
 
 using namespace std::chrono_literals;
-
-constexpr Millis kEpoch{1'704'067'200'000};  // a multiple of every window used here
+using test::kEpoch;
 
 std::map<std::string, std::string> headerMap(const config::StringPairs& pairs) {
     return {pairs.begin(), pairs.end()};
