@@ -48,7 +48,7 @@ std::optional<AttemptTarget> AttemptPlan::pickFrom(Pool& pool, std::vector<bool>
 }
 
 std::optional<AttemptTarget> AttemptPlan::next(upstream::Clock::time_point now) {
-    if (attempts_ >= max_attempts_) return std::nullopt;
+    if (attempts_ >= max_attempts_ || deadlineSpent(now)) return std::nullopt;
     for (bool fail_open : {false, true}) {
         if (auto target = pickFrom(primary_, tried_primary_, false, fail_open, now)) return target;
         if (fallback_) {

@@ -69,9 +69,9 @@ void appendNodeMetrics(std::string& out, const Snapshot& snapshot) {
     std::vector<const upstream::Upstream*> upstreams;
     for (const auto& upstream : snapshot.upstreams)
         upstreams.push_back(upstream.get());
-    for (const auto& route : snapshot.ai_routes) {
-        if (!route.multi) continue;
-        for (const auto& instance : route.upstreams)
+    for (const auto& compiled : snapshot.compiled) {
+        if (!compiled.proxy || !compiled.proxy->route().multi) continue;
+        for (const auto& instance : compiled.proxy->route().upstreams)
             upstreams.push_back(instance.get());
     }
     auto now = upstream::Clock::now();

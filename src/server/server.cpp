@@ -1,7 +1,6 @@
 #include "aiproxy/server/server.hpp"
 
 #include <fcntl.h>
-#include <openssl/rand.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,6 +19,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "admin_key.hpp"
 #include "aiproxy/admin/admin_api.hpp"
 #include "aiproxy/admin/admin_server.hpp"
 #include "aiproxy/admin/status_server.hpp"
@@ -32,6 +32,7 @@
 #include "aiproxy/server/worker.hpp"
 #include "aiproxy/upstream/active_health_checker.hpp"
 #include "health_report.hpp"
+#include "server_metrics.hpp"
 #include "single_instance.hpp"
 
 namespace aiproxy::server {
@@ -50,50 +51,6 @@ http::SessionLimits sessionLimits(const config::Limits& limits) {
 
 http::TlsFiles tlsFiles(const config::ServerTlsConfig& tls) {
     return {.cert = tls.cert, .key = tls.key, .client_ca = tls.client_ca};
-}
-
-// The admin key when admin.keys is empty: read from <data_dir>/admin.key, created (mode 0600)
-// with 256 random bits on first start. The key itself is never logged, only where it is.
-std::string generatedAdminKey(const std::string& data_dir) {
-    std::error_code absolute_error;
-    std::filesystem::path path =
-        (std::filesystem::absolute(data_dir, absolute_error) / "admin.key").lexically_normal();
-    {
-        std::ifstream in{path};
-        std::string key;
-        if (in && std::getline(in, key) && key.size() >= 16) {
-            spdlog::info("admin: admin.keys is empty; using the key stored in {}", path.string());
-            return key;
-        }
-    }
-    std::error_code ec;
-    std::filesystem::create_directories(data_dir, ec);
-    if (ec) throw std::runtime_error("cannot create " + data_dir + ": " + ec.message());
-    ::chmod(data_dir.c_str(), 0700);
-    unsigned char random[32];
-    if (RAND_bytes(random, sizeof random) != 1) {
-        throw std::runtime_error("cannot generate an admin key: no randomness");
-    }
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string key;
-    for (unsigned char byte : random) {
-        key.push_back(kHex[byte >> 4]);
-        key.push_back(kHex[byte & 15]);
-    }
-    std::string temp = path.string() + ".tmp";
-    int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    std::string line = key + "\n";
-    bool written = fd >= 0 &&
-                   ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
-                   ::fsync(fd) == 0;
-    if (fd >= 0) ::close(fd);
-    if (!written || ::rename(temp.c_str(), path.c_str()) != 0) {
-        throw std::runtime_error("cannot write the admin key to " + path.string() + ": " +
-                                 std::strerror(errno));
-    }
-    spdlog::warn("admin: admin.keys is empty; generated a key and stored it in {} (mode 0600)",
-                 path.string());
-    return key;
 }
 
 class ControlThread final : public admin::AdminHost {
@@ -144,15 +101,12 @@ public:
             }
             return std::nullopt;
         }
-        for (const auto& route : snapshot_->ai_routes) {
-            if (route.route_id != id) continue;
-            if (!route.instance_set) break;  // an ai-proxy route: see its upstreams
-            std::vector<std::string> names;
-            for (const auto& instance : route.upstreams)
-                names.push_back(instance->id());
-            return healthReport(id, *route.instance_set->runtime, names);
-        }
-        return std::nullopt;
+        const auto* route = snapshot_->proxyOf(id);
+        if (!route || !route->instance_set) return std::nullopt;  // ai-proxy: see its upstreams
+        std::vector<std::string> names;
+        for (const auto& instance : route->upstreams)
+            names.push_back(instance->id());
+        return healthReport(id, *route->instance_set->runtime, names);
     }
 
     int run() {
@@ -262,9 +216,9 @@ private:
         };
         for (const auto& upstream : snapshot_->upstreams)
             add(*upstream);
-        for (const auto& route : snapshot_->ai_routes) {
-            if (!route.multi) continue;
-            for (const auto& instance : route.upstreams)
+        for (const auto& compiled : snapshot_->compiled) {
+            if (!compiled.proxy || !compiled.proxy->route().multi) continue;
+            for (const auto& instance : compiled.proxy->route().upstreams)
                 add(*instance);
         }
         health_checker_.update(std::move(targets));
@@ -319,29 +273,7 @@ private:
             }
             if (snapshot) appendNodeMetrics(out, *snapshot);
         });
-        auto& data_path = metrics_.data_path;
-        const char* outcomes[] = {"complete", "client_cancel", "upstream_cut"};
-        for (std::size_t i = 0; i < data_path.stream_outcomes.size(); ++i) {
-            data_path.stream_outcomes[i] = registry.counter(
-                "aiproxy_llm_stream_outcomes_total", "Relayed event streams, by how they ended.",
-                {{"outcome", outcomes[i]}});
-        }
-        data_path.overhead = registry.histogram(
-            "aiproxy_gateway_overhead_seconds",
-            "Time a request spent in the gateway itself, upstream waits excluded.",
-            observe::overheadBuckets());
-        const char* help = "Upstream connections of all workers, by state.";
-        data_path.connections_idle =
-            registry.gauge("aiproxy_upstream_connections", help, {{"state", "idle"}});
-        data_path.connections_active =
-            registry.gauge("aiproxy_upstream_connections", help, {{"state", "active"}});
-        data_path.log_suppressed = registry.counter(
-            "aiproxy_log_lines_suppressed_total",
-            "Failure log lines left out because the same node failed again within 5 s.");
-        metrics_.unrouted =
-            registry.counter("aiproxy_http_requests_total",
-                             "Requests answered, by route, upstream and status class.",
-                             {{"route", ""}, {"upstream", ""}, {"status_class", "4xx"}});
+        registerDataPathMetrics(registry, metrics_);
         reloads_ok_ = registry.counter("aiproxy_config_reloads_total", "Config reloads, by result.",
                                        {{"result", "success"}});
         reloads_failed_ = registry.counter("aiproxy_config_reloads_total",

@@ -8,8 +8,6 @@ namespace aiproxy::server {
 namespace {
 
 constexpr std::array<std::string_view, 5> kStatusClasses{"1xx", "2xx", "3xx", "4xx", "5xx"};
-constexpr std::string_view kRateLimitedHelp =
-    "Requests refused by a limit, by route (or consumer group) and plugin.";
 
 std::unique_ptr<ai::UpstreamMetrics> upstreamMetrics(observe::MetricsRegistry& registry,
                                                      const upstream::Upstream& upstream) {
@@ -46,19 +44,6 @@ ai::RouteMetrics routeMetrics(observe::MetricsRegistry& registry, const config::
         out.retries.push_back(registry.counter(
             "aiproxy_retries_total", "Attempts after the first, by the upstream retried.",
             {{"route", route.id}, {"upstream", upstream->id()}}));
-    }
-    for (std::size_t c = 0; c < kStatusClasses.size(); ++c) {
-        out.refused[c] = registry.counter("aiproxy_http_requests_total",
-                                          "Requests answered, by route, upstream and status class.",
-                                          {{"route", route.id},
-                                           {"upstream", ""},
-                                           {"status_class", std::string(kStatusClasses[c])}});
-    }
-    if (route.key_auth) {
-        out.key_auth_rejected =
-            registry.counter("aiproxy_key_auth_rejected_total",
-                             "Requests refused by key-auth (missing or unknown key), by route.",
-                             {{"route", route.id}});
     }
     if (compiled.fallback_set) {
         out.fallbacks = registry.counter(
@@ -98,35 +83,6 @@ ai::RouteMetrics routeMetrics(observe::MetricsRegistry& registry, const config::
         out.models.emplace(model, modelMetrics(model));
     out.other_model = modelMetrics("other");
     return out;
-}
-
-// aiproxy_rate_limited_total{route,plugin} for each limit the route has.
-void limitMetrics(observe::MetricsRegistry& registry, const config::RouteConfig& route,
-                  plugins::RouteLimits& limits) {
-    auto cell = [&](plugins::LimitPlugin plugin) {
-        limits.rejected[static_cast<std::size_t>(plugin)] = registry.counter(
-            "aiproxy_rate_limited_total", kRateLimitedHelp,
-            {{"route", route.id}, {"plugin", std::string(plugins::limitPluginName(plugin))}});
-    };
-    if (route.limit_req) cell(plugins::LimitPlugin::LimitReq);
-    if (route.limit_count) cell(plugins::LimitPlugin::LimitCount);
-    if (route.ai_rate_limiting) cell(plugins::LimitPlugin::AiRateLimiting);
-    if (route.max_concurrent) cell(plugins::LimitPlugin::MaxConcurrent);
-}
-
-// aiproxy_rate_limited_total{consumer_group,plugin}: a group's budget spans routes, so its
-// refusals are counted by group (bounded: groups come from config), not by route.
-void groupLimitMetrics(observe::MetricsRegistry& registry, const config::ConsumerGroupConfig& group,
-                       plugins::RouteLimits& limits) {
-    auto cell = [&](plugins::LimitPlugin plugin) {
-        limits.rejected[static_cast<std::size_t>(plugin)] =
-            registry.counter("aiproxy_rate_limited_total", kRateLimitedHelp,
-                             {{"consumer_group", group.id},
-                              {"plugin", std::string(plugins::limitPluginName(plugin))}});
-    };
-    if (group.limit_req) cell(plugins::LimitPlugin::LimitReq);
-    if (group.limit_count) cell(plugins::LimitPlugin::LimitCount);
-    if (group.ai_rate_limiting) cell(plugins::LimitPlugin::AiRateLimiting);
 }
 
 }  // namespace
@@ -192,9 +148,18 @@ void applyMultiPolicy(const config::AiProxyMultiConfig& multi, ai::AiProxyRoute&
     compiled.config.retry_on = multi.fallback_statuses;
     compiled.retry_failures = multi.fallback;
     compiled.retry_only_within = multi.retry_on_failure_within;
+    compiled.deadline = multi.deadline;
 }
 
 }  // namespace
+
+const ai::AiProxyRoute* Snapshot::proxyOf(std::string_view id) const {
+    const ai::AiProxyRoute* found = nullptr;
+    for (const auto& route : compiled) {
+        if (route.id == id && route.proxy) found = &route.proxy->route();
+    }
+    return found;
+}
 
 std::shared_ptr<const Snapshot> Snapshot::build(const config::Config& config,
                                                 const Snapshot* previous,
@@ -210,18 +175,54 @@ std::shared_ptr<const Snapshot> Snapshot::build(const config::Config& config,
         upstreams.push_back(built);
     }
 
+    if (!limit_store) {
+        limit_store = previous && previous->plugins ? previous->plugins->limit_store
+                                                    : std::make_shared<plugins::LimitStore>();
+    }
+    auto snapshot =
+        std::make_shared<Snapshot>(Snapshot{.routes = router::RouteTable{config.routes}});
+    snapshot->upstreams = std::move(upstreams);
+    snapshot->plugins = plugins::buildSharedState(config, std::move(limit_store), registry);
+    for (const auto& upstream : snapshot->upstreams)
+        snapshot->balanced_sets.push_back(&upstream->balancedSet());
+
     // Shared by every route; label values for token metrics come from it.
     auto prices = std::make_shared<const ai::PriceTable>(config.pricing);
-    std::vector<ai::AiProxyRoute> ai_routes;
+    std::unordered_map<const upstream::Upstream*, const ai::UpstreamMetrics*> metrics_by_upstream;
+    auto upstreamMetricsOf = [&](const upstream::Upstream& upstream) {
+        auto& cells = metrics_by_upstream[&upstream];
+        if (!cells) {
+            snapshot->upstream_metrics.push_back(upstreamMetrics(*registry, upstream));
+            cells = snapshot->upstream_metrics.back().get();
+        }
+        return cells;
+    };
+    if (registry) {
+        for (const auto& upstream : snapshot->upstreams)
+            upstreamMetricsOf(*upstream);
+    }
     for (const auto& route : config.routes) {
-        ai::AiProxyRoute compiled{
+        auto& compiled = snapshot->compiled.emplace_back();
+        compiled.id = route.id;
+        compiled.log = route.log;
+        compiled.stages =
+            plugins::buildStages({.route = route, .shared = *snapshot->plugins, .cells = registry});
+        if (registry) {
+            for (std::size_t c = 0; c < kStatusClasses.size(); ++c) {
+                compiled.refused[c] =
+                    registry->counter("aiproxy_http_requests_total",
+                                      "Requests answered, by route, upstream and status class.",
+                                      {{"route", route.id},
+                                       {"upstream", ""},
+                                       {"status_class", std::string(kStatusClasses[c])}});
+            }
+        }
+        ai::AiProxyRoute proxy{
             .route_id = route.id,
             .expose_upstream_headers = route.expose_upstream_headers,
             .max_response_header_bytes = config.server.limits.max_response_header_bytes,
             .max_response_body_bytes = config.server.limits.max_response_body_bytes,
             .prices = prices};
-        compiled.key_auth = route.key_auth;
-        compiled.log = route.log;
         auto resolve = [&](const std::string& id) {
             auto found = by_id.find(id);
             if (found == by_id.end()) {
@@ -230,56 +231,34 @@ std::shared_ptr<const Snapshot> Snapshot::build(const config::Config& config,
             return found->second;
         };
         if (route.ai_proxy) {
-            compiled.config = *route.ai_proxy;
-            compiled.upstreams.push_back(resolve(route.ai_proxy->upstream_id));
-            compiled.primary_set = &compiled.upstreams[0]->balancedSet();
+            proxy.config = *route.ai_proxy;
+            proxy.deadline = route.ai_proxy->deadline;
+            proxy.upstreams.push_back(resolve(route.ai_proxy->upstream_id));
+            proxy.primary_set = &proxy.upstreams[0]->balancedSet();
             if (!route.ai_proxy->upstream_fallback_id.empty()) {
-                compiled.upstreams.push_back(resolve(route.ai_proxy->upstream_fallback_id));
-                compiled.fallback_set = &compiled.upstreams[1]->balancedSet();
+                proxy.upstreams.push_back(resolve(route.ai_proxy->upstream_fallback_id));
+                proxy.fallback_set = &proxy.upstreams[1]->balancedSet();
             }
         } else if (route.ai_proxy_multi && !route.ai_proxy_multi->instances.empty()) {
-            const ai::AiProxyRoute* old_route = nullptr;
-            if (previous) {
-                for (const auto& old : previous->ai_routes) {
-                    if (old.route_id == route.id && old.multi) old_route = &old;
-                }
-            }
+            const ai::AiProxyRoute* old_route = previous ? previous->proxyOf(route.id) : nullptr;
+            if (old_route && !old_route->multi) old_route = nullptr;
             static const std::vector<UpstreamPtr> kNoInstances;
             const auto& old_instances = old_route ? old_route->upstreams : kNoInstances;
             for (const auto& instance : route.ai_proxy_multi->instances)
-                compiled.upstreams.push_back(buildUpstream(instance, old_instances));
-            compiled.instance_set = instanceSet(route, compiled.upstreams, old_route);
-            compiled.primary_set = compiled.instance_set.get();
-            applyMultiPolicy(*route.ai_proxy_multi, compiled);
+                proxy.upstreams.push_back(buildUpstream(instance, old_instances));
+            proxy.instance_set = instanceSet(route, proxy.upstreams, old_route);
+            proxy.primary_set = proxy.instance_set.get();
+            applyMultiPolicy(*route.ai_proxy_multi, proxy);
+            snapshot->balanced_sets.push_back(proxy.instance_set.get());
+        } else {
+            continue;  // validation requires a terminal stage; the worker answers 500 if not
         }
-        ai_routes.push_back(std::move(compiled));
-    }
-    auto snapshot = std::make_shared<Snapshot>(Snapshot{
-        router::RouteTable{config.routes}, std::move(ai_routes), std::move(upstreams), {}, {}});
-    for (const auto& upstream : snapshot->upstreams)
-        snapshot->balanced_sets.push_back(&upstream->balancedSet());
-    for (const auto& consumer : config.consumers) {
-        if (consumer.key_sha256.empty()) continue;
-        auto [it, added] = snapshot->consumers_by_key.emplace(consumer.key_sha256, consumer.id);
-        if (!added) {
-            throw std::runtime_error("consumers " + it->second + " and " + consumer.id +
-                                     " have the same key-auth key");
+        if (registry) {
+            proxy.metrics = routeMetrics(*registry, route, proxy);
+            for (const auto& upstream : proxy.upstreams)
+                proxy.metrics.upstreams.push_back(upstreamMetricsOf(*upstream));
         }
-    }
-    for (const auto& route : snapshot->ai_routes) {
-        if (!route.instance_set) continue;
-        snapshot->balanced_sets.push_back(route.instance_set.get());
-    }
-    if (!limit_store) {
-        limit_store = previous && previous->limit_store ? previous->limit_store
-                                                        : std::make_shared<plugins::LimitStore>();
-    }
-    snapshot->limit_store = std::move(limit_store);
-    for (const auto& route : config.routes)
-        snapshot->route_limits.emplace_back(route, *snapshot->limit_store);
-    for (const auto& route : config.routes) {
-        auto& restriction = snapshot->ip_restrictions.emplace_back();
-        if (route.ip_restriction) restriction.emplace(*route.ip_restriction);
+        compiled.proxy = std::make_unique<ai::ProxyStage>(std::move(proxy));
     }
     if (const auto& real_ip = config.server.real_ip) {
         std::vector<common::Cidr> trusted;
@@ -287,51 +266,6 @@ std::shared_ptr<const Snapshot> Snapshot::build(const config::Config& config,
             if (auto range = common::Cidr::parse(text)) trusted.push_back(*range);
         }
         snapshot->real_ip.emplace(real_ip->header, std::move(trusted), real_ip->recursive);
-    }
-    std::vector<const config::ConsumerGroupConfig*> limited_groups;
-    std::unordered_map<std::string, std::size_t> group_index;
-    for (const auto& group : config.consumer_groups) {
-        plugins::RouteLimits limits{group, *snapshot->limit_store};
-        if (limits.empty()) continue;
-        group_index.emplace(group.id, snapshot->group_limits.size());
-        snapshot->group_limits.push_back(std::move(limits));
-        limited_groups.push_back(&group);
-    }
-    for (const auto& consumer : config.consumers) {
-        auto found = group_index.find(consumer.group_id);
-        if (found != group_index.end()) snapshot->group_of_consumer[consumer.id] = found->second;
-    }
-    if (registry) {
-        std::unordered_map<const upstream::Upstream*, const ai::UpstreamMetrics*> by_upstream;
-        auto metricsOf = [&](const upstream::Upstream& upstream) {
-            auto& cells = by_upstream[&upstream];
-            if (!cells) {
-                snapshot->upstream_metrics.push_back(upstreamMetrics(*registry, upstream));
-                cells = snapshot->upstream_metrics.back().get();
-            }
-            return cells;
-        };
-        for (const auto& upstream : snapshot->upstreams)
-            metricsOf(*upstream);
-        for (std::size_t i = 0; i < snapshot->ai_routes.size(); ++i) {
-            auto& route = snapshot->ai_routes[i];
-            if (route.upstreams.empty()) continue;
-            route.metrics = routeMetrics(*registry, config.routes[i], route);
-            for (const auto& upstream : route.upstreams)
-                route.metrics.upstreams.push_back(metricsOf(*upstream));
-        }
-        for (std::size_t i = 0; i < snapshot->route_limits.size(); ++i)
-            limitMetrics(*registry, config.routes[i], snapshot->route_limits[i]);
-        for (std::size_t i = 0; i < snapshot->ip_restrictions.size(); ++i) {
-            if (auto& restriction = snapshot->ip_restrictions[i]) {
-                restriction->rejected =
-                    registry->counter("aiproxy_ip_restriction_rejected_total",
-                                      "Requests refused by ip-restriction, by route.",
-                                      {{"route", config.routes[i].id}});
-            }
-        }
-        for (std::size_t i = 0; i < snapshot->group_limits.size(); ++i)
-            groupLimitMetrics(*registry, *limited_groups[i], snapshot->group_limits[i]);
     }
     return snapshot;
 }

@@ -61,6 +61,8 @@ struct RetryPolicy {
     std::span<const int> retry_on;  // statuses that move on; must outlive the plan
     bool retry_failures = true;     // connect failures, timeouts and resets move on
     std::optional<std::chrono::milliseconds> only_within;  // slower failures are final
+    // The request's deadline (ai-proxy's `deadline`): no attempt starts once it has passed.
+    std::optional<upstream::Clock::time_point> deadline;
 };
 
 class AttemptPlan {
@@ -73,8 +75,13 @@ public:
 
     AttemptPlan(RetryPolicy policy, Pool primary, std::optional<Pool> fallback);
 
-    // The next target, or nullopt when no untried member is left or the attempts are used up.
+    // The next target, or nullopt when no untried member is left, the attempts are used up or
+    // the deadline has passed.
     std::optional<AttemptTarget> next(upstream::Clock::time_point now = upstream::Clock::now());
+    // Whether next() stopped, or would stop, because the deadline passed.
+    bool deadlineSpent(upstream::Clock::time_point now = upstream::Clock::now()) const {
+        return policy_.deadline && now >= *policy_.deadline;
+    }
 
     // Classifies the outcome of the attempt last returned by next().
     Verdict record(const AttemptOutcome& outcome);

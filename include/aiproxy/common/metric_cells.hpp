@@ -10,6 +10,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 namespace aiproxy::metrics {
@@ -105,6 +108,17 @@ private:
     std::size_t width_;
     std::unique_ptr<Slot[]> slots_;
     std::size_t count_;
+};
+
+using Labels = std::vector<std::pair<std::string, std::string>>;
+
+// Where a part that must not know the registry (a plugin) gets its counters at snapshot build
+// time; observe's MetricsRegistry is the one implementation.
+class CellSource {
+public:
+    virtual ~CellSource() = default;
+    virtual CounterCell* counter(std::string_view name, std::string_view help,
+                                 const Labels& labels = {}) = 0;
 };
 
 }  // namespace aiproxy::metrics

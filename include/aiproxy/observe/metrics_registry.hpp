@@ -17,15 +17,15 @@
 
 namespace aiproxy::observe {
 
-using Labels = std::vector<std::pair<std::string, std::string>>;
+using Labels = metrics::Labels;
 
-class MetricsRegistry {
+class MetricsRegistry final : public metrics::CellSource {
 public:
     // slots: writer threads (workers + the control thread); each writer uses its own index.
     explicit MetricsRegistry(std::size_t slots);
 
     metrics::CounterCell* counter(std::string_view name, std::string_view help,
-                                  const Labels& labels = {});
+                                  const Labels& labels = {}) override;
     // A counter family whose series are shown only once non-zero (one per model and route
     // would otherwise print hundreds of zeros), with each cell unit worth `scale` (cost is
     // counted in nano-dollars and shown in dollars).

@@ -3,6 +3,7 @@
 // Built on the control thread, shared with workers as shared_ptr<const Snapshot>; a request
 // keeps the pointer it started with, so reloads never mix or drop in-flight requests.
 
+#include <array>
 #include <memory>
 #include <optional>
 #include <string>
@@ -13,41 +14,38 @@
 #include "aiproxy/common/real_ip.hpp"
 #include "aiproxy/config/config.hpp"
 #include "aiproxy/observe/metrics_registry.hpp"
-#include "aiproxy/plugins/ip_restriction.hpp"
-#include "aiproxy/plugins/route_limits.hpp"
+#include "aiproxy/plugins/stages.hpp"
 #include "aiproxy/router/route_table.hpp"
 #include "aiproxy/upstream/upstream.hpp"
 
 namespace aiproxy::server {
 
+// One route compiled for the data path: its ordered stages (ARCHITECTURE.md section 4.3).
+struct CompiledRoute {
+    std::string id;
+    std::vector<std::unique_ptr<http::Stage>> stages;  // access, traffic, transforms
+    std::unique_ptr<ai::ProxyStage> proxy;  // the terminal stage; null only if validation slipped
+    config::RouteLogConfig log;             // the access log reads it
+    // requests_total with upstream "": answered by the gateway before any upstream was asked
+    // (ip-restriction, key-auth, limits), by status class.
+    std::array<metrics::CounterCell*, 5> refused{};
+};
+
 struct Snapshot {
     router::RouteTable routes;
-    std::vector<ai::AiProxyRoute> ai_routes;  // index-aligned with the config's routes
-    std::vector<std::shared_ptr<const upstream::Upstream>> upstreams;
-    std::vector<std::unique_ptr<ai::UpstreamMetrics>> upstream_metrics;  // referenced by routes
+    // What the plugin stages share: consumers' keys, the limit store, consumer groups. Declared
+    // before the routes, whose stages refer to it, so it is destroyed after them.
+    std::shared_ptr<const plugins::SharedState> plugins{};
+    std::vector<CompiledRoute> compiled{};  // index-aligned with the config's routes
+    std::vector<std::shared_ptr<const upstream::Upstream>> upstreams{};
+    std::vector<std::unique_ptr<ai::UpstreamMetrics>> upstream_metrics{};  // referenced by routes
     // Every set a worker balances over: each upstream's and each ai-proxy-multi route's.
-    std::vector<const upstream::BalancedSet*> balanced_sets;
-    // key-auth: SHA-256 hex of a consumer's key -> its username.
-    std::unordered_map<std::string, std::string> consumers_by_key;
-    // Traffic plugins and max_concurrent, index-aligned with ai_routes, counting in limit_store
-    // (one per process: it outlives every snapshot that points into it).
-    std::vector<plugins::RouteLimits> route_limits;
-    std::shared_ptr<plugins::LimitStore> limit_store;
-    // ip-restriction, index-aligned with ai_routes (nullopt: the route has none).
-    std::vector<std::optional<plugins::IpRestriction>> ip_restrictions;
+    std::vector<const upstream::BalancedSet*> balanced_sets{};
     // server.real_ip; unset: the client is the TCP peer.
-    std::optional<common::RealIp> real_ip;
-    // Consumer groups that have limits, and username -> index into group_limits for their
-    // members (consumers of groups without limits are left out).
-    std::vector<plugins::RouteLimits> group_limits;
-    std::unordered_map<std::string, std::size_t> group_of_consumer;
+    std::optional<common::RealIp> real_ip{};
 
-    // The limits of the consumer's group; null when it has none.
-    const plugins::RouteLimits* groupLimits(const std::string& consumer) const {
-        if (consumer.empty() || group_of_consumer.empty()) return nullptr;
-        auto found = group_of_consumer.find(consumer);
-        return found == group_of_consumer.end() ? nullptr : &group_limits[found->second];
-    }
+    // The proxy stage's settings of route `id`; null when it has none.
+    const ai::AiProxyRoute* proxyOf(std::string_view id) const;
 
     // Reuses the previous snapshot's Upstream objects whose settings did not change (their TLS
     // contexts and session caches survive), carries node state (health, in-flight counts,

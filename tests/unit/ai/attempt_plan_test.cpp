@@ -209,3 +209,31 @@ TEST(AttemptPlanTest, SlowFailuresAreFinalUnderOnlyWithin) {
 
 }  // namespace
 }  // namespace aiproxy::ai
+
+namespace aiproxy::ai {
+namespace {
+
+TEST(AttemptPlanDeadlineTest, NoAttemptStartsOnceTheDeadlineHasPassed) {
+    Pools pools({1, 1, 1}, {1});
+    auto now = upstream::Clock::now();
+    RetryPolicy policy{.deadline = now + 100ms};
+    auto plan = pools.plan(3, true, policy);
+    ASSERT_TRUE(plan.next(now).has_value());
+    EXPECT_EQ(plan.record({.failure = Failure::Timeout}), Verdict::Retry);
+    EXPECT_FALSE(plan.deadlineSpent(now + 99ms));
+    ASSERT_TRUE(plan.next(now + 99ms).has_value());
+    EXPECT_TRUE(plan.deadlineSpent(now + 100ms));
+    EXPECT_FALSE(plan.next(now + 100ms).has_value());
+    EXPECT_EQ(plan.attempts(), 2);
+}
+
+TEST(AttemptPlanDeadlineTest, WithoutADeadlineOnlyTheRetriesBound) {
+    Pools pools({1, 1}, {});
+    auto plan = pools.plan(1, false);
+    auto later = upstream::Clock::now() + std::chrono::hours(24);
+    EXPECT_FALSE(plan.deadlineSpent(later));
+    EXPECT_TRUE(plan.next(later).has_value());
+}
+
+}  // namespace
+}  // namespace aiproxy::ai

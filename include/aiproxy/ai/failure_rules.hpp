@@ -1,0 +1,46 @@
+#pragma once
+// The failure rules of the proxy stage as pure functions (ARCHITECTURE.md section 6): how an
+// attempt is labelled, where the commit point is, whether a failure in the middle of an
+// exchange is retried, how long an attempt may take under the request's deadline, and which
+// answer the client gets when the attempts run out. The I/O coroutine only asks.
+
+#include <chrono>
+#include <optional>
+#include <string_view>
+
+#include "aiproxy/ai/attempt_plan.hpp"
+#include "aiproxy/ai/proxy_metrics.hpp"
+
+namespace aiproxy::ai {
+
+using Clock = std::chrono::steady_clock;
+
+// client_cancel: the client left before the attempt committed, whatever else happened.
+AttemptLabel labelOf(Failure failure, unsigned status, bool client_cancel);
+
+// Commit point: the first byte the client would see. A plain answer commits with its first
+// byte; a stream only once what is held is more than its preamble (or the hold is full), so an
+// upstream that sends a role chunk and dies is still retried.
+bool commitsNow(bool event_stream, std::string_view held);
+
+// A body read that fails: before the commit point it is the attempt's failure and the plan may
+// retry it (a timeout or a reset); after it the client has bytes, so the response is cut and
+// nothing is retried (nullopt).
+std::optional<Failure> bodyFailure(bool committed, bool timed_out);
+
+// When an attempt starting at `now` must be done: its own timeout, capped by the request's
+// deadline when there is one.
+Clock::time_point attemptDeadline(Clock::time_point now, std::chrono::milliseconds timeout,
+                                  std::optional<Clock::time_point> request_deadline);
+
+enum class FinalAnswer {
+    KeptUpstreamAnswer,  // the last retryable upstream answer (429, 503 ...), as it came
+    GatewayTimeout,      // 504: the last attempt timed out, or the request's deadline ran out
+    BadGateway,          // 502: everything else
+};
+
+// When every attempt failed: an upstream's own answer beats one the gateway makes up
+// (section 4.7); then a timeout (or a spent deadline) is a 504, anything else a 502.
+FinalAnswer finalAnswer(bool have_kept_answer, Failure last_failure, bool deadline_spent);
+
+}  // namespace aiproxy::ai

@@ -1,0 +1,104 @@
+#pragma once
+// Stage: one step of a route's pipeline (ARCHITECTURE.md section 4.3). A route compiles, once
+// per snapshot, into its ordered stages; the worker runs them for each request and knows
+// nothing of any particular plugin. A stage sees the request's context and continues, refuses
+// (the pipeline answers with the refusal in the client's API shape) or ends the request itself
+// (it answered, or the client left).
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "aiproxy/http/http_session.hpp"
+
+namespace aiproxy::http {
+
+// A gateway answer made before any upstream (401, 403, 429, 503 ...).
+struct Refusal {
+    unsigned status = 500;
+    std::string message;
+    std::string type;  // OpenAI's error type, e.g. "invalid_request_error"
+    std::string code;  // e.g. "invalid_api_key"
+    std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// One upstream attempt, as the access log shows it.
+struct AttemptFacts {
+    std::string_view upstream;
+    std::string_view node;
+    std::string_view outcome;  // "success", "timeout", "status_5xx" ...
+    unsigned status = 0;       // 0 when no response arrived
+    double ms = 0;
+};
+
+// What the terminal stage learned, for the stages that account after it and the access log.
+// Views point into the snapshot the request runs on.
+struct RequestOutcome {
+    bool proxied = false;  // the terminal stage ran
+    std::string_view upstream;
+    std::string node;
+    std::vector<AttemptFacts> attempts;
+    std::string served_model;
+    std::optional<std::uint64_t> prompt_tokens;
+    std::optional<std::uint64_t> completion_tokens;
+    std::optional<double> cost_usd;
+    std::optional<double> time_to_first_token;  // seconds
+    std::string_view stream;                    // "", "complete", "client_cancel", "upstream_cut"
+};
+
+// Worker-owned resources a stage may need (connection pools, balancers). The worker is the
+// only place that makes a RequestContext, and it always passes its own services; a stage that
+// needs more than this base knows the derived type (ai::WorkerServices).
+struct StageServices {
+    StageServices(net::any_io_executor executor_, std::size_t metrics_slot_)
+        : executor(std::move(executor_)), metrics_slot(metrics_slot_) {}
+    virtual ~StageServices() = default;
+    net::any_io_executor executor;
+    std::size_t metrics_slot = 0;  // this worker's slot in every metric cell
+};
+
+struct RequestContext {
+    ClientRequest& request;
+    ResponseSink& sink;
+    StageServices& services;
+    std::chrono::steady_clock::time_point started{};
+    // The path below the route's prefix (what `*` matched), or the whole path without its
+    // leading '/' for an exact route: the API the client speaks.
+    std::string_view api_path{};
+    std::string consumer{};  // key-auth's consumer; "" when none
+    std::optional<Refusal> refusal{};
+    RequestOutcome outcome{};
+    // Work that waits for the response to end, newest first: a concurrency slot given back, a
+    // token budget booked. Runs on every path, refused or served.
+    std::vector<std::function<void(RequestContext&)>> on_done{};
+
+    void finish() {
+        while (!on_done.empty()) {
+            auto done = std::move(on_done.back());
+            on_done.pop_back();
+            done(*this);
+        }
+    }
+};
+
+enum class StageVerdict {
+    Continue,  // the next stage runs
+    Refuse,    // context.refusal holds the answer; no later stage runs
+    Stop,      // the stage answered (or the client left); nothing more to send
+};
+
+class Stage {
+public:
+    virtual ~Stage() = default;
+    // A stage that decides from the head alone (an address, a key) also runs before the body
+    // of an Expect: 100-continue request is read, so no client sends a body only to be refused.
+    virtual bool decidesOnHead() const { return false; }
+    virtual awaitable<StageVerdict> handle(RequestContext& context) = 0;
+};
+
+}  // namespace aiproxy::http

@@ -1,0 +1,354 @@
+#include "proxy_call.hpp"
+
+#include <spdlog/spdlog.h>
+#include <cmath>
+
+#include "aiproxy/ai/error_answer.hpp"
+#include "aiproxy/common/ascii.hpp"
+#include "aiproxy/upstream/chash_key.hpp"
+#include "aiproxy/upstream/upstream_runtime.hpp"
+
+namespace aiproxy::ai {
+
+// GCC 12 inlines Asio's coroutine frame allocation (aligned_alloc) and its sized operator delete
+// into these coroutines and reports them as mismatched, although they are Asio's matching pair.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+namespace {
+
+namespace bhttp = http::bhttp;
+
+Failure failureOf(upstream::ExchangeFailure failure) {
+    switch (failure) {
+        case upstream::ExchangeFailure::Connect:
+            return Failure::Connect;
+        case upstream::ExchangeFailure::Timeout:
+            return Failure::Timeout;
+        case upstream::ExchangeFailure::Reset:
+            return Failure::Reset;
+        case upstream::ExchangeFailure::None:
+            break;
+    }
+    return Failure::None;
+}
+
+}  // namespace
+
+std::string suppressedNote(std::uint64_t left_out) {
+    if (left_out == 0) return {};
+    return " (" + std::to_string(left_out) + " similar line(s) for this node left out)";
+}
+
+double secondsSince(Clock::time_point start) {
+    return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+ProxyCall::ProxyCall(const AiProxyRoute& route, http::RequestContext& context,
+                     WorkerServices& services)
+    : route_(route),
+      context_(context),
+      request_(context.request),
+      sink_(context.sink),
+      services_(services) {
+    client_api_ = classifyClientApi(context.api_path);
+    if (route_.deadline) deadline_ = Clock::now() + *route_.deadline;
+}
+
+http::awaitable<void> ProxyCall::run() {
+    // Held until the request ends: a snapshot published meanwhile may drop them.
+    primary_balancer_ = services_.balancers.share(*route_.primary_set);
+    AttemptPlan::Pool primary{.set = route_.primary_set,
+                              .balancer = primary_balancer_.get(),
+                              .hash_key = hashKey(*route_.primary_set)};
+    std::optional<AttemptPlan::Pool> fallback;
+    if (route_.fallback_set) {
+        fallback_balancer_ = services_.balancers.share(*route_.fallback_set);
+        fallback = AttemptPlan::Pool{.set = route_.fallback_set,
+                                     .balancer = fallback_balancer_.get(),
+                                     .hash_key = hashKey(*route_.fallback_set)};
+    }
+    AttemptPlan plan{{.retry = route_.config.retry,
+                      .retry_on = route_.config.retry_on,
+                      .retry_failures = route_.retry_failures,
+                      .only_within = route_.retry_only_within,
+                      .deadline = deadline_},
+                     std::move(primary),
+                     std::move(fallback)};
+    AttemptReport last;
+    std::optional<KeptResponse> kept;
+    const upstream::Upstream* last_upstream = route_.upstreams.front().get();
+    sink_.watchForClose([this] {
+        client_gone_ = true;
+        if (exchange_) exchange_->cancel();
+    });
+    bool fell_back = false;
+    while (auto target = plan.next()) {
+        std::size_t slot = slotOf(*target);
+        last_upstream = target->upstream;
+        context_.outcome.upstream = target->upstream->id();
+        upstream_slot_ = slot;
+        if (plan.attempts() > 1 && slot < route_.metrics.retries.size()) {
+            count(route_.metrics.retries[slot]);
+        }
+        if (target->fallback && !fell_back) {
+            fell_back = true;
+            count(route_.metrics.fallbacks);
+        }
+        if (target->notes.fail_open_started) {
+            log().warn(
+                "{}: every node is ejected or unhealthy; sending to them anyway until one "
+                "recovers",
+                target->set->key);
+        }
+        const PreparedRequest& prepared = prepare(*target->upstream, slot);
+        if (prepared.error) {
+            sink_.stopWatching();
+            co_await answerError(prepared.error->status, prepared.error->message,
+                                 "invalid_request_error", prepared.error->code, *target->upstream);
+            co_return;
+        }
+        auto started = Clock::now();
+        // Held through the relay: the node counts the attempt in flight until it ends.
+        guard_ = upstream::AttemptGuard{*target->set->runtime, target->member, target->notes.trial,
+                                        started};
+        last = co_await attempt(*target, plan);
+        last.outcome.elapsed =
+            std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
+        // A client that leaves is never the node's failure: no health, trial or latency
+        // feedback (ARCHITECTURE.md section 6).
+        if (client_gone_ && !last.committed) last.client_cancel = true;
+        if (!last.client_cancel) reportFailure(last);
+        recordAttempt(*target, last, started);
+        guard_.release();
+        if (last.committed) {
+            sink_.stopWatching();
+            account(prepared);  // a stream cut short by its client still used tokens
+            if (client_gone_) sink_.abort();
+            co_return;
+        }
+        if (client_gone_) {
+            log().debug("request {}: client closed the connection; upstream request cancelled",
+                        request_.request_id);
+            sink_.abort();
+            co_return;
+        }
+        logFailure(*target, last, plan.attempts());
+        if (last.kept) kept = std::move(last.kept);
+        if (plan.record(last.outcome) == Verdict::Done) break;
+    }
+    sink_.stopWatching();
+    co_await answerFailure(last, std::move(kept), *last_upstream, plan.attempts(),
+                           plan.deadlineSpent());
+}
+
+// ai-proxy: 0 primary, 1 fallback; ai-proxy-multi: the instance's index.
+std::size_t ProxyCall::slotOf(const AttemptTarget& target) const {
+    if (route_.multi) return target.member;
+    return target.fallback ? 1 : 0;
+}
+
+// The consistent-hash key of this request for a chash set; empty for other algorithms.
+std::string ProxyCall::hashKey(const upstream::BalancedSet& set) const {
+    if (set.balancing.type != "chash") return {};
+    const auto& message = request_.message;
+    upstream::RequestFacts facts{
+        .remote_addr = request_.clientAddress(),
+        .uri = request_.path,
+        .query = request_.query,
+        .header = [&message](std::string_view name) { return message[name]; },
+        .consumer = context_.consumer,
+    };
+    return upstream::chashKey(set.balancing, facts);
+}
+
+// The request for one upstream, shaped once and reused by every attempt on it.
+const PreparedRequest& ProxyCall::prepare(const upstream::Upstream& upstream, std::size_t slot) {
+    if (prepared_.size() <= slot) prepared_.resize(slot + 1);
+    if (!prepared_[slot]) {
+        prepared_[slot] = prepareRequest(upstream, request_, client_api_, context_.api_path);
+    }
+    return *prepared_[slot];
+}
+
+http::awaitable<AttemptReport> ProxyCall::attempt(const AttemptTarget& target,
+                                                  const AttemptPlan& plan) {
+    const auto& upstream = *target.upstream;
+    const auto& node = upstream.nodes()[target.node];
+    attempts_so_far_ = plan.attempts();
+    auto deadline = attemptDeadline(Clock::now(), route_.config.timeout, deadline_);
+    const PreparedRequest& prepared = prepare(upstream, slotOf(target));
+    std::string head =
+        requestHead(prepared, node, request_.message, route_.config.enable_upstream_host);
+    std::string_view body = prepared.body ? *prepared.body : request_.message.body();
+    upstream::HttpExchange exchange{services_.pool, services_.dns, metricsOf().connections_active,
+                                    services_.metrics_slot};
+    upstream::ExchangeLimits limits{.max_header_bytes = route_.max_response_header_bytes,
+                                    .max_body_bytes = route_.max_response_body_bytes,
+                                    .head_request = request_.message.method() == bhttp::verb::head};
+    exchange_ = &exchange;  // a client that leaves cancels it
+    auto started =
+        co_await exchange.start(upstream, node, head, body, limits, deadline, client_gone_);
+    AttemptReport report;
+    if (started.failure != upstream::ExchangeFailure::None) {
+        report = AttemptReport{.outcome = {.failure = failureOf(started.failure)},
+                               .detail = std::move(started.detail),
+                               .client_cancel = started.client_cancel};
+    } else {
+        report = co_await relay(exchange, target, plan, prepared, deadline);
+    }
+    exchange_ = nullptr;
+    co_return report;
+}
+
+// Failures without a usable answer count against the node's health; answers were reported
+// when they arrived (see relay()).
+void ProxyCall::reportFailure(const AttemptReport& report) {
+    switch (report.outcome.failure) {
+        case Failure::Connect:
+        case Failure::Reset:
+            guard_.failed(upstream::FailureKind::Tcp, report.detail);
+            break;
+        case Failure::Timeout:
+            guard_.failed(upstream::FailureKind::Timeout, report.detail);
+            break;
+        case Failure::None:
+        case Failure::Status:
+            break;
+    }
+}
+
+void ProxyCall::recordAttempt(const AttemptTarget& target, const AttemptReport& report,
+                              Clock::time_point started) {
+    const auto& node = target.upstream->nodes()[target.node];
+    auto label = labelOf(report.outcome.failure, report.status, report.client_cancel);
+    double seconds = secondsSince(started);
+    auto& outcome = context_.outcome;
+    outcome.node = node.address;
+    outcome.attempts.push_back(http::AttemptFacts{.upstream = target.upstream->id(),
+                                                  .node = node.address,
+                                                  .outcome = attemptLabelName(label),
+                                                  .status = report.status,
+                                                  .ms = seconds * 1000});
+    if (!report.committed) {
+        if (!trace_.empty()) trace_ += ',';
+        trace_ += target.upstream->id();
+        trace_ += ':';
+        trace_ += report.outcome.failure == Failure::Status ? std::to_string(report.status)
+                                                            : std::string(attemptLabelName(label));
+        trace_ += ':';
+        trace_ += std::to_string(std::lround(seconds * 1000));
+        trace_ += "ms";
+    }
+    // Relaying a committed response is upstream time too: the gateway only forwards.
+    upstream_seconds_ += seconds;
+    if (report.committed) {
+        outcome.time_to_first_token = report.time_to_first_token;
+        stream_ = report.stream;
+    }
+    std::size_t slot = slotOf(target);
+    const auto* upstream_metrics =
+        slot < route_.metrics.upstreams.size() ? route_.metrics.upstreams[slot] : nullptr;
+    if (upstream_metrics && target.node < upstream_metrics->attempts.size()) {
+        count(upstream_metrics->attempts[target.node][static_cast<std::size_t>(label)]);
+    }
+}
+
+void ProxyCall::logFailure(const AttemptTarget& target, const AttemptReport& report, int attempt) {
+    auto left_out = admitFailureLine(target);
+    if (!left_out) return;
+    const auto& node = target.upstream->nodes()[target.node];
+    log().warn("request {}: attempt {} to {} {} failed: {} ({}){}", request_.request_id, attempt,
+               target.upstream->id(), node.address,
+               attemptLabelName(labelOf(report.outcome.failure, report.status, false)),
+               report.detail, suppressedNote(*left_out));
+}
+
+// X-AIProxy-Trace: the failed attempts so far ("openai:connect_error:0ms", "openai:503:4ms"),
+// then the answering one ("local:200:ttft=12ms"). The count stays in X-AIProxy-Attempts.
+void ProxyCall::addGatewayHeaders(bhttp::fields& header, const std::string& upstream_id,
+                                  std::string_view answering) {
+    header.set("X-Request-Id", request_.request_id);
+    if (!route_.expose_upstream_headers) return;
+    header.set("X-AIProxy-Upstream", upstream_id);
+    header.set("X-AIProxy-Attempts", std::to_string(attempts_so_far_));
+    std::string trace = trace_;
+    if (!answering.empty()) {
+        if (!trace.empty()) trace += ',';
+        trace += answering;
+    }
+    if (!trace.empty()) header.set("X-AIProxy-Trace", trace);
+}
+
+http::awaitable<void> ProxyCall::answerFailure(const AttemptReport& last,
+                                               std::optional<KeptResponse> kept,
+                                               const upstream::Upstream& upstream, int attempts,
+                                               bool deadline_spent) {
+    attempts_so_far_ = attempts;
+    std::string message =
+        "all " + std::to_string(attempts) + " upstream attempt(s) failed; last: " + last.detail;
+    if (deadline_spent && route_.deadline) {
+        message = "the request's deadline of " + std::to_string(route_.deadline->count()) +
+                  " ms ran out after " + std::to_string(attempts) +
+                  " upstream attempt(s); last: " + last.detail;
+    }
+    switch (finalAnswer(kept.has_value(), last.outcome.failure, deadline_spent)) {
+        case FinalAnswer::GatewayTimeout:
+            co_await answerError(504, message, "timeout_error", "upstream_timeout", upstream);
+            co_return;
+        case FinalAnswer::BadGateway:
+            co_await answerError(502, message, "upstream_error", "upstream_unavailable", upstream);
+            co_return;
+        case FinalAnswer::KeptUpstreamAnswer:
+            break;
+    }
+    http::Response response;
+    response.result(kept->status);
+    bool translated = kept->translation != Translation::None;
+    if (translated) {
+        kept->body = translateErrorBody(kept->translation, kept->status, kept->body);
+        kept->content_type = "application/json";
+    }
+    for (const auto& [name, value] : kept->headers) {
+        if (translated && common::equalsIgnoreCase(name, "content-encoding")) continue;
+        response.insert(name, value);
+    }
+    if (!kept->content_type.empty()) response.set(bhttp::field::content_type, kept->content_type);
+    response.body() = std::move(kept->body);
+    addGatewayHeaders(response, upstream.id());
+    response.prepare_payload();
+    co_await sink_.send(std::move(response));
+}
+
+http::awaitable<void> ProxyCall::answerError(unsigned status, const std::string& message,
+                                             std::string_view type, std::string_view code,
+                                             const upstream::Upstream& upstream) {
+    auto response = errorAnswer(client_api_, status, message, type, code);
+    addGatewayHeaders(response, upstream.id());
+    response.prepare_payload();
+    co_await sink_.send(std::move(response));
+}
+
+spdlog::logger& ProxyCall::log() const {
+    return services_.log ? *services_.log : *spdlog::default_logger_raw();
+}
+
+// Whether a failure line for this node is logged now (see LogThrottle); a line left out is
+// counted in aiproxy_log_lines_suppressed_total.
+std::optional<std::uint64_t> ProxyCall::admitFailureLine(const AttemptTarget& target) {
+    auto verdict = target.set->runtime->node(target.member).failureLog().admit(Clock::now());
+    if (!verdict) count(metricsOf().log_suppressed);
+    return verdict;
+}
+
+void ProxyCall::count(metrics::CounterCell* cell) {
+    if (cell) cell->add(services_.metrics_slot);
+}
+
+const DataPathMetrics& ProxyCall::metricsOf() const {
+    static const DataPathMetrics kNone;
+    return services_.metrics ? *services_.metrics : kNone;
+}
+
+#pragma GCC diagnostic pop
+
+}  // namespace aiproxy::ai

@@ -1,0 +1,16 @@
+#pragma once
+// One factory per plugin file; each returns null when the route does not use its plugin.
+
+#include <memory>
+
+#include "aiproxy/plugins/stages.hpp"
+
+namespace aiproxy::plugins {
+
+using StageFactory = std::unique_ptr<http::Stage> (*)(const StageBuild&);
+
+std::unique_ptr<http::Stage> makeIpRestrictionStage(const StageBuild& build);
+std::unique_ptr<http::Stage> makeKeyAuthStage(const StageBuild& build);
+std::unique_ptr<http::Stage> makeLimitsStage(const StageBuild& build);
+
+}  // namespace aiproxy::plugins
