@@ -410,17 +410,26 @@ private:
         // Readiness turns 503 before the listeners close, so balancers in front stop sending.
         status_state_.draining = true;
         common::notifySystemd("STOPPING=1\nSTATUS=draining");
-        spdlog::info("signal {}: draining (up to {} ms)", signal,
-                     config_.server.drain_timeout.count());
         for (auto& worker : workers_) {
-            worker->drain([this] {
-                net::post(control_, [this] {
-                    if (++drained_ == workers_.size()) {
-                        spdlog::info("all connections finished");
-                        control_.stop();
-                    }
+            worker->drain(
+                [this] {
+                    net::post(control_, [this] {
+                        if (++drained_ == workers_.size()) {
+                            spdlog::info("all connections finished");
+                            control_.stop();
+                        }
+                    });
+                },
+                // Logged once every worker drains, so the line means what it says: from then
+                // on every answer closes its connection.
+                [this, signal] {
+                    net::post(control_, [this, signal] {
+                        if (++draining_workers_ == workers_.size()) {
+                            spdlog::info("signal {}: draining (up to {} ms)", signal,
+                                         config_.server.drain_timeout.count());
+                        }
+                    });
                 });
-            });
         }
         drain_timer_.expires_after(config_.server.drain_timeout);
         drain_timer_.async_wait([this](const boost::system::error_code& ec) {
@@ -470,7 +479,8 @@ private:
     std::unique_ptr<admin::AdminServer> admin_;
     bool draining_ = false;
     std::size_t drained_ = 0;
-    int data_dir_lock_ = -1;  // held (never closed) until the process exits
+    std::size_t draining_workers_ = 0;  // workers that have started draining
+    int data_dir_lock_ = -1;            // held (never closed) until the process exits
 };
 
 }  // namespace

@@ -84,14 +84,16 @@ void Worker::applySnapshot(std::shared_ptr<const Snapshot> snapshot) {
     snapshot_ = std::move(snapshot);
 }
 
-void Worker::drain(std::function<void()> on_drained) {
-    net::post(io_, [this, on_drained = std::move(on_drained)]() mutable {
+void Worker::drain(std::function<void()> on_drained, std::function<void()> on_started) {
+    net::post(io_, [this, on_drained = std::move(on_drained),
+                    on_started = std::move(on_started)]() mutable {
         for (auto& acceptor : acceptors_) {
             http::error_code ignored;
             acceptor->close(ignored);
         }
         tracker_.on_drained = std::move(on_drained);
         tracker_.startDrain();
+        if (on_started) on_started();
     });
 }
 

@@ -56,9 +56,10 @@ public:
     void start(std::shared_ptr<const Snapshot> snapshot);
     // Thread-safe: posts to the worker; applied (if set) runs on the worker right after.
     void post(std::shared_ptr<const Snapshot> snapshot, std::function<void()> applied = {});
-    // Thread-safe: stops accepting and keep-alive; on_drained runs on this worker when the last
+    // Thread-safe: stops accepting and keep-alive; on_started runs on this worker once it is
+    // draining (every answer from then on says Connection: close), on_drained when the last
     // connection is gone.
-    void drain(std::function<void()> on_drained);
+    void drain(std::function<void()> on_drained, std::function<void()> on_started = {});
     // Thread-safe: ends the event loop (in-flight work is abandoned) and joins the thread.
     void stop();
 
