@@ -131,6 +131,23 @@ TEST(UsageTest, OnlyTheTopLevelModelAndUsageCount) {
     EXPECT_EQ(first.completion_tokens, 1u);
 }
 
+TEST(UsageTest, TheLastDuplicateWinsAndTrailingBytesSpoilTheBody) {
+    // As a DOM parse reads them: a repeated key keeps its last value, whatever its type.
+    EXPECT_EQ(usageFromOpenAiBody(R"({"usage":{"prompt_tokens":1},"usage":{"prompt_tokens":2}})")
+                  .prompt_tokens,
+              2u);
+    EXPECT_EQ(usageFromOpenAiBody(R"({"usage":{"prompt_tokens":1},"usage":5})").prompt_tokens,
+              std::nullopt);
+    EXPECT_EQ(usageFromOpenAiBody(R"({"model":"a","model":{"name":"b"}})").model, "");
+    EXPECT_EQ(usageFromOpenAiBody(R"({"model":{"name":"b"},"model":"a"})").model, "a");
+    EXPECT_EQ(usageFromOpenAiBody(R"({"usage":{"prompt_tokens":1}} trailing)").prompt_tokens,
+              std::nullopt);
+    const Usage nested = usageFromOpenAiBody(
+        R"({"usage":{"prompt_tokens":3,"prompt_tokens_details":{"cached_tokens":1,"x":[{}]}}})");
+    EXPECT_EQ(nested.prompt_tokens, 3u);
+    EXPECT_EQ(nested.cached_prompt_tokens, 1u);
+}
+
 TEST(UsageTest, ErrorBodyHasNoUsage) {
     const Usage usage = usageFromAnthropicBody(
         R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})");
