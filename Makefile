@@ -17,7 +17,7 @@ PACKAGES := g++ cmake ninja-build ccache pkg-config libboost1.81-dev libssl-dev 
 NODE_PACKAGES := $(if $(shell command -v node),,nodejs) $(if $(shell command -v npm),,npm)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps build run test check test-asan test-tsan chaos fuzz test-container install package bench clean format
+.PHONY: deps build run test check guard test-asan test-tsan chaos fuzz test-container install package bench clean format
 
 # Installs only what is missing, so repeated runs cost a dpkg query.
 deps:
@@ -121,6 +121,11 @@ package: build
 bench: build
 	@$(MAKE) --no-print-directory deps PACKAGES="nginx-light wrk" NODE_PACKAGES=
 	bash bench/run.sh
+
+# Work per request (valgrind instruction and allocation counts) against bench/guard-baseline.txt.
+guard: build
+	@$(MAKE) --no-print-directory deps PACKAGES=valgrind NODE_PACKAGES=
+	bash bench/guard.sh $(BUILD_DIR)/aiproxyd $(BUILD_DIR)/aiproxy-mock-llm
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.hpp')
