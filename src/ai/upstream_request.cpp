@@ -52,14 +52,15 @@ PreparedRequest prepareRequest(const upstream::Upstream& upstream, http::ClientR
     fields.reserve(1024);
     // accept-encoding: every answer must arrive uncompressed, since usage (tokens, cost,
     // ai-rate-limiting) is read from it whatever the client accepts.
-    std::vector<std::string> skip{"host",
-                                  "content-length",
-                                  "expect",
-                                  "accept-encoding",
-                                  "x-forwarded-for",
-                                  "x-forwarded-proto",
-                                  "x-forwarded-host",
-                                  "x-request-id"};
+    // Views: the names outlive the call (literals and the plan's strings).
+    std::vector<std::string_view> skip{"host",
+                                       "content-length",
+                                       "expect",
+                                       "accept-encoding",
+                                       "x-forwarded-for",
+                                       "x-forwarded-proto",
+                                       "x-forwarded-host",
+                                       "x-request-id"};
     for (const auto& name : prepared.plan.drop_headers)
         skip.push_back(name);
     for (const auto& [name, value] : prepared.plan.set_headers)

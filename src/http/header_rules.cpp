@@ -53,7 +53,7 @@ void removeHopByHop(boost::beast::http::fields& fields) {
 }
 
 void appendEndToEndFields(std::string& out, const boost::beast::http::fields& fields,
-                          const std::vector<std::string>& skip) {
+                          const std::vector<std::string_view>& skip) {
     auto named = namedByConnection(fields);
     for (const auto& field : fields) {
         std::string_view name = field.name_string();

@@ -20,7 +20,7 @@ void removeHopByHop(boost::beast::http::fields& fields);
 // Connection) whose name is not in skip (case-insensitive). Used to serialize forwarded
 // headers once per request instead of copying them field by field per attempt.
 void appendEndToEndFields(std::string& out, const boost::beast::http::fields& fields,
-                          const std::vector<std::string>& skip);
+                          const std::vector<std::string_view>& skip);
 
 // Every field named `name`, in order, joined with ", ": a list split over several lines means
 // the same as one line (RFC 9110 section 5.3). Empty when there is none.
