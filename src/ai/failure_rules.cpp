@@ -26,9 +26,14 @@ AttemptLabel labelOf(Failure failure, unsigned status, bool client_cancel) {
 }
 
 bool commitsNow(bool event_stream, std::string_view held) {
+    std::size_t verified = 0;
+    return commitsNow(event_stream, held, verified);
+}
+
+bool commitsNow(bool event_stream, std::string_view held, std::size_t& verified) {
     if (held.empty()) return false;
     if (!event_stream) return true;
-    return held.size() >= kMaxPreambleBytes || !onlyStreamPreamble(held);
+    return held.size() >= kMaxPreambleBytes || !onlyStreamPreamble(held, verified);
 }
 
 std::optional<Failure> bodyFailure(bool committed, bool timed_out) {

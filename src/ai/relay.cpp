@@ -103,6 +103,7 @@ http::awaitable<AttemptReport> ProxyCall::relay(upstream::HttpExchange& exchange
     // dies, or sends only what the relay holds back (a partial event, a stream's preamble), is
     // retried (failure_rules.hpp).
     std::string held;
+    std::size_t held_verified = 0;  // complete preamble events already checked
     std::string_view first_out;
     while (!exchange.done()) {
         auto read = co_await exchange.read(deadline);
@@ -121,7 +122,7 @@ http::awaitable<AttemptReport> ProxyCall::relay(upstream::HttpExchange& exchange
             held.append(out);
             candidate = held;
         }
-        if (commitsNow(event_stream, candidate)) {
+        if (commitsNow(event_stream, candidate, held_verified)) {
             first_out = candidate;
             break;
         }

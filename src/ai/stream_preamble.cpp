@@ -39,10 +39,21 @@ bool isEmptyChunk(const Json& chunk) {
     return true;
 }
 
+// A non-empty string member named "content" (OpenAI's delta text, in compact JSON as servers
+// send it): content for certain, without parsing. Anything else takes the full check; a false
+// "content" here would only commit the stream early, never hold content back.
+bool carriesTextContent(std::string_view data) {
+    constexpr std::string_view kContent = "\"content\":\"";
+    auto at = data.find(kContent);
+    return at != std::string_view::npos && at + kContent.size() < data.size() &&
+           data[at + kContent.size()] != '"';
+}
+
 bool isPreambleEvent(std::string_view name, std::string_view data) {
     if (data.empty()) return true;
     if (data == "[DONE]") return false;
     if (isPreambleType(name)) return true;
+    if (carriesTextContent(data)) return false;
     Json json = detail::parseJson(data);
     if (!json.is_object()) return false;
     if (auto type = detail::stringMember(json, "type")) {
@@ -60,8 +71,13 @@ bool isPreambleEvent(std::string_view name, std::string_view data) {
 }  // namespace
 
 bool onlyStreamPreamble(std::string_view stream) {
+    std::size_t verified = 0;
+    return onlyStreamPreamble(stream, verified);
+}
+
+bool onlyStreamPreamble(std::string_view stream, std::size_t& verified) {
     // Events end with a blank line; a last event without one is still coming and waits.
-    std::size_t start = 0;
+    std::size_t start = verified;
     for (;;) {
         auto end = stream.find("\n\n", start);
         if (end == std::string_view::npos) return true;
@@ -87,6 +103,7 @@ bool onlyStreamPreamble(std::string_view stream) {
             at = line_end + 1;
         }
         if (!isPreambleEvent(name, data)) return false;
+        verified = start;
     }
 }
 

@@ -5,6 +5,7 @@
 // answer the client gets when the attempts run out. The I/O coroutine only asks.
 
 #include <chrono>
+#include <cstddef>
 #include <optional>
 #include <string_view>
 
@@ -21,7 +22,9 @@ AttemptLabel labelOf(Failure failure, unsigned status, bool client_cancel);
 // Commit point: the first byte the client would see. A plain answer commits with its first
 // byte; a stream only once what is held is more than its preamble (or the hold is full), so an
 // upstream that sends a role chunk and dies is still retried.
+// verified: how much of `held` earlier calls found to be preamble (see onlyStreamPreamble).
 bool commitsNow(bool event_stream, std::string_view held);
+bool commitsNow(bool event_stream, std::string_view held, std::size_t& verified);
 
 // A body read that fails: before the commit point it is the attempt's failure and the plan may
 // retry it (a timeout or a reset); after it the client has bytes, so the response is cut and

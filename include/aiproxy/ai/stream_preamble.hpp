@@ -20,5 +20,9 @@ inline constexpr std::size_t kMaxPreambleBytes = 16 * 1024;
 // text block start, response.created / response.in_progress. Anything else, [DONE] and error
 // events included, is content (it ends the hold).
 bool onlyStreamPreamble(std::string_view stream);
+// The same, resuming after the first `verified` bytes (complete events already found to be
+// preamble, from an earlier call on the same growing text), and advancing it: a relay that
+// holds a preamble checks each event once, not once per read.
+bool onlyStreamPreamble(std::string_view stream, std::size_t& verified);
 
 }  // namespace aiproxy::ai

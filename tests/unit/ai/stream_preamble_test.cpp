@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+
 namespace aiproxy::ai {
 namespace {
 
@@ -54,6 +56,31 @@ TEST(StreamPreambleTest, AnthropicAndResponsesOpeningsAreHeld) {
 
 TEST(StreamPreambleTest, AnEventStillArrivingWaits) {
     EXPECT_TRUE(onlyStreamPreamble(R"(data: {"choices":[{"delta":{"content":"Hi)"));
+}
+
+TEST(StreamPreambleTest, AResumedCheckLooksOnlyAtNewEventsAndAgreesWithAFullOne) {
+    std::string held = R"(data: {"choices":[{"delta":{"role":"assistant","content":""}}]})"
+                       "\n\n";
+    std::size_t verified = 0;
+    EXPECT_TRUE(onlyStreamPreamble(held, verified));
+    EXPECT_EQ(verified, held.size());
+    held += ": ping\n\ndata: {\"choices\":[{\"delta\":{\"con";  // the next event, half here
+    EXPECT_TRUE(onlyStreamPreamble(held, verified));
+    EXPECT_EQ(verified, held.find("data: {\"choices\":[{\"delta\":{\"con"));
+    held += "tent\":\"Hi\"}}]}\n\n";
+    EXPECT_FALSE(onlyStreamPreamble(held, verified));
+    EXPECT_FALSE(onlyStreamPreamble(held));
+}
+
+TEST(StreamPreambleTest, NonEmptyContentIsContentWhateverElseTheChunkHolds) {
+    EXPECT_FALSE(onlyStreamPreamble(
+        R"(data: {"choices":[{"delta":{"role":"assistant","content":"\"quoted\""}}]})"
+        "\n\n"));
+    // Spaced JSON takes the full check, with the same answer.
+    EXPECT_FALSE(onlyStreamPreamble(R"(data: {"choices": [{"delta": {"content": "Hi"}}]})"
+                                    "\n\n"));
+    EXPECT_TRUE(onlyStreamPreamble(R"(data: {"choices": [{"delta": {"content": ""}}]})"
+                                   "\n\n"));
 }
 
 }  // namespace
