@@ -16,6 +16,8 @@ public:
     explicit Cursor(std::string_view text) : text_(text) {}
 
     bool done() const { return at_ >= text_.size(); }
+    std::size_t position() const { return at_; }
+    std::string_view since(std::size_t start) const { return text_.substr(start, at_ - start); }
     char peek() const { return done() ? '\0' : text_[at_]; }
     void skipSpace() {
         while (!done() && isSpace(text_[at_]))
@@ -112,6 +114,35 @@ ModelScan scanRequestModel(std::string_view body) {
         if (cursor.consume('}')) return scan;
         return ModelScan{};
     }
+}
+
+bool scanTopLevelMembers(std::string_view body, std::initializer_list<std::string_view> keys,
+                         std::optional<std::string_view>* values) {
+    Cursor cursor{body};
+    if (!cursor.consume('{')) return false;
+    cursor.skipSpace();
+    bool closed = cursor.consume('}');
+    while (!closed) {
+        cursor.skipSpace();
+        if (cursor.peek() != '"') return false;
+        bool key_escaped = false;
+        auto key = cursor.string(key_escaped);
+        if (!key || !cursor.consume(':')) return false;
+        cursor.skipSpace();
+        std::size_t start = cursor.position();
+        if (!cursor.skipValue()) return false;
+        std::size_t index = 0;
+        for (std::string_view wanted : keys) {
+            // A later duplicate wins, as it does for JSON parsers.
+            if (!key_escaped && *key == wanted) values[index] = cursor.since(start);
+            ++index;
+        }
+        if (cursor.consume(',')) continue;
+        if (!cursor.consume('}')) return false;
+        closed = true;
+    }
+    cursor.skipSpace();
+    return cursor.done();  // one object, nothing after it
 }
 
 std::optional<std::string_view> findRequestModel(std::string_view body) {

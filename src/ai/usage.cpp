@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "aiproxy/ai/request_model.hpp"
+#include "aiproxy/common/json_depth.hpp"
 
 namespace aiproxy::ai {
 namespace {
@@ -17,142 +18,24 @@ Json parseObject(std::string_view text) {
     return json.is_object() ? std::move(json) : Json();
 }
 
-// The top-level "model" and "usage" of a whole response body, read with nlohmann's SAX
-// interface: the choices (most of the bytes) are lexed but never built into values, so reading
-// the usage of a plain answer allocates for the usage object alone. The DOM parse it replaces
-// (with a callback that discarded the rest) was a tenth of a proxied request's CPU time.
-// Same answers as that parse: the last duplicate wins, and a body that is not a JSON object
-// yields nothing.
-class ModelAndUsageReader {
-public:
-    using number_integer_t = Json::number_integer_t;
-    using number_unsigned_t = Json::number_unsigned_t;
-    using number_float_t = Json::number_float_t;
-    using string_t = Json::string_t;
-    using binary_t = Json::binary_t;
-
-    // A JSON object with at most "model" and "usage", as the DOM parse gave; null otherwise.
-    static Json read(std::string_view text) {
-        ModelAndUsageReader reader;
-        if (!Json::sax_parse(text.begin(), text.end(), &reader) || !reader.top_object_) {
-            return Json();
-        }
-        Json out = Json::object();
-        if (reader.has_model_) out["model"] = std::move(reader.model_);
-        if (!reader.usage_.is_discarded()) out["usage"] = std::move(reader.usage_);
-        return out;
-    }
-
-    bool null() {
-        return scalar([](auto& dom) { return dom.null(); }, nullptr);
-    }
-    bool boolean(bool value) {
-        return scalar([value](auto& dom) { return dom.boolean(value); }, nullptr);
-    }
-    bool number_integer(number_integer_t value) {
-        return scalar([value](auto& dom) { return dom.number_integer(value); }, nullptr);
-    }
-    bool number_unsigned(number_unsigned_t value) {
-        return scalar([value](auto& dom) { return dom.number_unsigned(value); }, nullptr);
-    }
-    bool number_float(number_float_t value, const string_t& text) {
-        return scalar([value, &text](auto& dom) { return dom.number_float(value, text); }, nullptr);
-    }
-    bool string(string_t& value) {
-        return scalar([&value](auto& dom) { return dom.string(value); }, &value);
-    }
-    bool binary(binary_t& value) {
-        return scalar([&value](auto& dom) { return dom.binary(value); }, nullptr);
-    }
-
-    bool start_object(std::size_t elements) {
-        if (usage_builder_) {
-            ++depth_;
-            return usage_builder_->start_object(elements);
-        }
-        if (depth_ == 0) top_object_ = true;
-        if (depth_ == 1) {
-            if (member_ == Member::Usage) {
-                usage_ = Json();
-                usage_builder_.emplace(usage_, false);
-                usage_depth_ = depth_;
-                ++depth_;
-                return usage_builder_->start_object(elements);
-            }
-            memberIsNotScalar();
-        }
-        ++depth_;
-        return true;
-    }
-    bool end_object() {
-        --depth_;
-        if (!usage_builder_) return true;
-        bool ok = usage_builder_->end_object();
-        if (depth_ == usage_depth_) usage_builder_.reset();
-        return ok;
-    }
-    bool start_array(std::size_t elements) {
-        if (usage_builder_) {
-            ++depth_;
-            return usage_builder_->start_array(elements);
-        }
-        if (depth_ == 1) memberIsNotScalar();
-        ++depth_;
-        return true;
-    }
-    bool end_array() {
-        --depth_;
-        return usage_builder_ ? usage_builder_->end_array() : true;
-    }
-    bool key(string_t& name) {
-        if (usage_builder_) return usage_builder_->key(name);
-        if (depth_ == 1) {
-            member_ = name == "model"   ? Member::Model
-                      : name == "usage" ? Member::Usage
-                                        : Member::Other;
-        }
-        return true;
-    }
-    bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) {
-        return false;
-    }
-
-private:
-    enum class Member { Other, Model, Usage };
-
-    template <class Forward>
-    bool scalar(Forward forward, const string_t* text) {
-        if (usage_builder_) return forward(*usage_builder_);
-        if (depth_ == 1) {
-            if (member_ == Member::Model) {
-                has_model_ = text != nullptr;
-                if (text) model_ = *text;
-            } else if (member_ == Member::Usage) {
-                usage_ = Json(Json::value_t::discarded);
-            }
-        }
-        return true;
-    }
-
-    // A top-level "model" or "usage" whose (last) value is an object or array other than a
-    // usage object: it counts as absent, as the DOM parse's type checks made it.
-    void memberIsNotScalar() {
-        if (member_ == Member::Model) has_model_ = false;
-        if (member_ == Member::Usage) usage_ = Json(Json::value_t::discarded);
-    }
-
-    int depth_ = 0;
-    bool top_object_ = false;
-    Member member_ = Member::Other;
-    std::string model_;  // the last string value of "model", when has_model_
-    bool has_model_ = false;
-    Json usage_{Json::value_t::discarded};
-    std::optional<nlohmann::detail::json_sax_dom_parser<Json>> usage_builder_;
-    int usage_depth_ = 0;
-};
-
+// The top-level "model" and "usage" of a whole response body as a small object: the members
+// are found by a structural scan that skips the rest (the choices, most of the bytes) without
+// lexing it, and only those two values are parsed. A full parse (DOM, then SAX) of the body was
+// a third of a proxied JSON request's instructions. A body that is not one JSON object yields
+// nothing; a value that does not parse counts as absent.
 Json parseModelAndUsage(std::string_view text) {
-    return ModelAndUsageReader::read(text);
+    std::optional<std::string_view> values[2];
+    if (!scanTopLevelMembers(text, {"model", "usage"}, values)) return Json();
+    Json out = Json::object();
+    const char* names[] = {"model", "usage"};
+    for (std::size_t i = 0; i < 2; ++i) {
+        // A hostile upstream's deeply nested value must not reach a recursive destructor.
+        if (!values[i] || common::nestsDeeperThan(*values[i], common::kMaxDocumentDepth)) continue;
+        Json value = Json::parse(values[i]->begin(), values[i]->end(), nullptr,
+                                 /*allow_exceptions=*/false);
+        if (!value.is_discarded()) out[names[i]] = std::move(value);
+    }
+    return out;
 }
 
 const Json* member(const Json& object, const char* key, Json::value_t type) {

@@ -3,6 +3,7 @@
 // limits and the log want it for every request, and a full parse of a large prompt would cost
 // more than the proxying.
 
+#include <initializer_list>
 #include <optional>
 #include <string_view>
 
@@ -22,6 +23,12 @@ struct ModelScan {
 // cut short, has no model.
 ModelScan scanRequestModel(std::string_view body);
 std::optional<std::string_view> findRequestModel(std::string_view body);
+
+// The raw JSON text of the values of the top-level members named in `keys`, into values[i] for
+// keys[i] (the last one when a key repeats). False, with values unspecified, when the body is not
+// one JSON object with nothing after it, or is cut short. Values are skipped, not validated.
+bool scanTopLevelMembers(std::string_view body, std::initializer_list<std::string_view> keys,
+                         std::optional<std::string_view>* values);
 
 // A model name that may travel in headers and logs: at most 256 bytes, no control characters
 // (CR and LF would split a header; RFC 9110 section 5.5).

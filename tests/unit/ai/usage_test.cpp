@@ -148,6 +148,14 @@ TEST(UsageTest, TheLastDuplicateWinsAndTrailingBytesSpoilTheBody) {
     EXPECT_EQ(nested.cached_prompt_tokens, 1u);
 }
 
+TEST(UsageTest, ADeeplyNestedUsageIsIgnoredAndTheRestStillCounts) {
+    std::string deep = std::string(5000, '[') + std::string(5000, ']');
+    const Usage usage =
+        usageFromOpenAiBody(R"({"model":"m","x":)" + deep + R"(,"usage":)" + deep + "}");
+    EXPECT_EQ(usage.model, "m");
+    EXPECT_EQ(usage.prompt_tokens, std::nullopt);
+}
+
 TEST(UsageTest, ErrorBodyHasNoUsage) {
     const Usage usage = usageFromAnthropicBody(
         R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})");
