@@ -3,6 +3,7 @@
 #   direct   wrk -> backend (nginx returning a fixed chat completion)
 #   nginx    wrk -> nginx reverse proxy (1 worker, keep-alive upstream) -> backend
 #   aiproxyd wrk -> aiproxyd (1 worker) -> backend
+#   nginx-log, aiproxyd-log: the same, each writing a JSON access-log line per request to a file
 # See bench/README.md for how to read the table.
 #
 # usage: bash bench/run.sh
@@ -30,10 +31,12 @@ done
 e2e_init bench
 clk_tck=$(getconf CLK_TCK)
 
-# render TEMPLATE OUT: fills @TMP@, @BACKEND_PORT@, @PROXY_PORT@ and @USER_DIRECTIVE@.
+# render TEMPLATE OUT [NAME PORT ACCESS_LOG]: fills @TMP@, @BACKEND_PORT@, @USER_DIRECTIVE@,
+# @NAME@ (file names), @PROXY_PORT@ and @ACCESS_LOG@ (nginx's directive or aiproxyd's value).
 render() {
     sed -e "s|@TMP@|$E2E_TMP|g" -e "s|@BACKEND_PORT@|$backend_port|g" \
-        -e "s|@PROXY_PORT@|$proxy_port|g" -e "s|@USER_DIRECTIVE@|$user_directive|g" "$1" >"$2"
+        -e "s|@USER_DIRECTIVE@|$user_directive|g" -e "s|@NAME@|${3:-proxy}|g" \
+        -e "s|@PROXY_PORT@|${4:-0}|g" -e "s|@ACCESS_LOG@|${5:-}|g" "$1" >"$2"
 }
 
 # wait_ready NAME URL PID: bounded wait until a chat request through URL answers 200.
@@ -88,10 +91,15 @@ fi
 backend_port=$(free_port)
 proxy_port=$(free_port)
 while [[ $proxy_port == "$backend_port" ]]; do proxy_port=$(free_port); done
+log_port=$(free_port)
+while [[ $log_port == "$backend_port" || $log_port == "$proxy_port" ]]; do log_port=$(free_port); done
 
 render "$here/nginx-backend.conf.in" "$E2E_TMP/backend.conf"
-render "$here/nginx-proxy.conf.in" "$E2E_TMP/proxy.conf"
-render "$here/aiproxy.yaml.in" "$E2E_TMP/aiproxy.yaml"
+render "$here/nginx-proxy.conf.in" "$E2E_TMP/proxy.conf" proxy "$proxy_port" "access_log off;"
+render "$here/nginx-proxy.conf.in" "$E2E_TMP/proxy-log.conf" proxy-log "$log_port" \
+    "access_log $E2E_TMP/nginx-access.log json;"
+render "$here/aiproxy.yaml.in" "$E2E_TMP/aiproxy.yaml" aiproxy 0 off
+render "$here/aiproxy.yaml.in" "$E2E_TMP/aiproxy-log.yaml" aiproxy-log 0 "$E2E_TMP/aiproxy-access.log"
 
 start_bg "$E2E_TMP/backend.log" nginx -p "$E2E_TMP" -e "$E2E_TMP/backend-error.log" \
     -c "$E2E_TMP/backend.conf"
@@ -105,15 +113,29 @@ nginx_pid=$BG_PID
 nginx_url="http://127.0.0.1:$proxy_port/llm/chat/completions"
 wait_ready nginx "$nginx_url" "$nginx_pid" || { show_log "$E2E_TMP/proxy-error.log"; exit 1; }
 
+start_bg "$E2E_TMP/proxy-log.log" nginx -p "$E2E_TMP" -e "$E2E_TMP/proxy-log-error.log" \
+    -c "$E2E_TMP/proxy-log.conf"
+nginx_log_pid=$BG_PID
+nginx_log_url="http://127.0.0.1:$log_port/llm/chat/completions"
+wait_ready nginx-log "$nginx_log_url" "$nginx_log_pid" || { show_log "$E2E_TMP/proxy-log-error.log"; exit 1; }
+
 start_listening aiproxyd 15 "$aiproxyd" -c "$E2E_TMP/aiproxy.yaml"
 aiproxyd_pid=$BG_PID
 aiproxyd_url="http://127.0.0.1:$LISTEN_PORT/llm/chat/completions"
 wait_ready aiproxyd "$aiproxyd_url" "$aiproxyd_pid" || { show_log "$E2E_TMP/aiproxyd.log"; exit 1; }
 
+start_listening aiproxyd-log 15 "$aiproxyd" -c "$E2E_TMP/aiproxy-log.yaml"
+aiproxyd_log_pid=$BG_PID
+aiproxyd_log_url="http://127.0.0.1:$LISTEN_PORT/llm/chat/completions"
+wait_ready aiproxyd-log "$aiproxyd_log_url" "$aiproxyd_log_pid" ||
+    { show_log "$E2E_TMP/aiproxyd-log.log"; exit 1; }
+
 : >"$E2E_TMP/rows"
 measure direct "$backend_url" ""
 measure nginx "$nginx_url" "$nginx_pid"
 measure aiproxyd "$aiproxyd_url" "$aiproxyd_pid"
+measure nginx-log "$nginx_log_url" "$nginx_log_pid"
+measure aiproxyd-log "$aiproxyd_log_url" "$aiproxyd_log_pid"
 
 echo
 echo "wrk -t$threads -c$connections -d${duration}s (warm-up ${warmup}s), POST chat completion," \
@@ -121,7 +143,7 @@ echo "wrk -t$threads -c$connections -d${duration}s (warm-up ${warmup}s), POST ch
 awk -v tck="$clk_tck" '
     function cpu(ticks, n) { return ticks == "" ? "-" : sprintf("%.1f", ticks * 1e6 / tck / n) }
     BEGIN {
-        printf "%-9s %10s %9s %9s %15s %17s %7s\n",
+        printf "%-12s %10s %9s %9s %15s %17s %7s\n",
                "target", "RPS", "p50 ms", "p99 ms", "proxy CPU us/rq", "backend CPU us/rq", "errors"
     }
     {
@@ -130,11 +152,14 @@ awk -v tck="$clk_tck" '
         backend = NF == 10 ? $4 : $3
         for (i = NF - 5; i <= NF; i++) { split($i, kv, "="); r[kv[1]] = kv[2] }
         rps = r["requests"] * 1e6 / r["duration_us"]
-        printf "%-9s %10.0f %9.2f %9.2f %15s %17s %7d\n", $1, rps, r["p50_us"] / 1000,
+        printf "%-12s %10.0f %9.2f %9.2f %15s %17s %7d\n", $1, rps, r["p50_us"] / 1000,
                r["p99_us"] / 1000, cpu(proxy, r["requests"]), cpu(backend, r["requests"]),
                r["errors"] + r["non_2xx"]
         rate[$1] = rps
     }
     END {
         if (rate["nginx"] > 0) printf "aiproxyd/nginx RPS ratio: %.2f\n", rate["aiproxyd"] / rate["nginx"]
+        if (rate["nginx-log"] > 0) {
+            printf "aiproxyd-log/nginx-log RPS ratio: %.2f\n", rate["aiproxyd-log"] / rate["nginx-log"]
+        }
     }' "$E2E_TMP/rows"
