@@ -8,10 +8,6 @@
 namespace aiproxy::ai {
 namespace {
 
-std::size_t statusClassIndex(unsigned status) {
-    return status >= 100 && status < 600 ? status / 100 - 1 : 4;
-}
-
 constexpr std::string_view kStreamOutcomes[] = {"", "complete", "client_cancel", "upstream_cut"};
 
 }  // namespace

@@ -9,10 +9,6 @@
 namespace aiproxy::server {
 namespace {
 
-std::size_t statusClassIndex(unsigned status) {
-    return status >= 100 && status < 600 ? status / 100 - 1 : 4;
-}
-
 // What the route's '*' matched, or the whole path without its leading '/' for an exact route.
 std::string_view apiPath(const router::RouteMatch& match, const http::ClientRequest& request) {
     if (match.prefix) return match.rest;
@@ -150,7 +146,7 @@ http::awaitable<void> RequestFlow::sendRefusal(const CompiledRoute& route,
         response.insert(name, value);
     response.set("X-Request-Id", context.request.request_id);
     // Counted before the answer goes out, so a client that saw it finds it in /metrics.
-    if (auto* cell = route.refused[statusClassIndex(response.result_int())]) {
+    if (auto* cell = route.refused[ai::statusClassIndex(response.result_int())]) {
         cell->add(services_.metrics_slot);
     }
     co_await context.sink.send(std::move(response));

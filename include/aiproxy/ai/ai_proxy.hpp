@@ -72,7 +72,6 @@ class ProxyStage final : public http::Stage {
 public:
     explicit ProxyStage(AiProxyRoute route) : route_(std::move(route)) {}
     const AiProxyRoute& route() const { return route_; }
-    AiProxyRoute& route() { return route_; }  // while the snapshot is built
     // Always answers (Stop). context.services must be the worker's WorkerServices.
     http::awaitable<http::StageVerdict> handle(http::RequestContext& context) override;
 

@@ -40,6 +40,12 @@ struct ModelMetrics {
     metrics::CounterCell* cost = nullptr;  // aiproxy_llm_cost_usd_total, in nano-dollars
 };
 
+// The index of a status's class in a [5] array of status-class cells (1xx..5xx); anything
+// outside 100..599 counts as 5xx.
+inline std::size_t statusClassIndex(unsigned status) {
+    return status >= 100 && status < 600 ? status / 100 - 1 : 4;
+}
+
 // Metric handles of one route, indexed by upstream slot (AiProxyRoute::upstreams).
 struct RouteMetrics {
     std::vector<std::array<metrics::CounterCell*, 5>> requests;  // [slot][status class]
