@@ -17,11 +17,6 @@ namespace {
 
 constexpr std::string_view kAiProxy = "ai-proxy";
 constexpr std::string_view kAiProxyMulti = "ai-proxy-multi";
-constexpr std::string_view kKeyAuth = "key-auth";
-constexpr std::string_view kIpRestriction = "ip-restriction";
-constexpr std::string_view kLimitCount = "limit-count";
-constexpr std::string_view kLimitReq = "limit-req";
-constexpr std::string_view kAiRateLimiting = "ai-rate-limiting";
 
 // plugins.key-auth: {header, hide_credentials}; APISIX's query option is not supported (the key
 // would end up in access logs of every proxy on the way).
@@ -76,6 +71,41 @@ void readIpRestriction(const Value& value, IpRestrictionConfig& restriction) {
         value.error("needs whitelist or blacklist");
     }
 }
+
+// Every plugin a route may carry besides its terminal ai-proxy / ai-proxy-multi: its name and
+// the reader that fills its part of the route. A new plugin is one line here.
+struct RoutePlugin {
+    std::string_view name;
+    void (*read)(const Value& value, RouteConfig& route);
+};
+constexpr RoutePlugin kRoutePlugins[] = {
+    {"key-auth", [](const Value& v, RouteConfig& r) { readKeyAuth(v, r.key_auth.emplace()); }},
+    {"ip-restriction",
+     [](const Value& v, RouteConfig& r) { readIpRestriction(v, r.ip_restriction.emplace()); }},
+    {"limit-count",
+     [](const Value& v, RouteConfig& r) { readLimitCount(v, r.limit_count.emplace()); }},
+    {"limit-req", [](const Value& v, RouteConfig& r) { readLimitReq(v, r.limit_req.emplace()); }},
+    {"ai-rate-limiting",
+     [](const Value& v, RouteConfig& r) { readAiRateLimiting(v, r.ai_rate_limiting.emplace()); }},
+    {"ai-prompt-template",
+     [](const Value& v, RouteConfig& r) {
+         readAiPromptTemplate(v, r.ai_prompt_template.emplace());
+     }},
+    {"ai-prompt-decorator",
+     [](const Value& v, RouteConfig& r) {
+         readAiPromptDecorator(v, r.ai_prompt_decorator.emplace());
+     }},
+    {"ai-request-rewrite",
+     [](const Value& v, RouteConfig& r) {
+         readAiRequestRewrite(v, r.ai_request_rewrite.emplace());
+     }},
+    {"ai-prompt-guard",
+     [](const Value& v, RouteConfig& r) { readAiPromptGuard(v, r.ai_prompt_guard.emplace()); }},
+    {"ai-response-rewrite",
+     [](const Value& v, RouteConfig& r) {
+         readAiResponseRewrite(v, r.ai_response_rewrite.emplace());
+     }},
+};
 
 constexpr std::array<std::string_view, 10> kMethods{
     "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE", "PURGE"};
@@ -209,9 +239,11 @@ void readRoute(const Value& value, const std::set<std::string>& upstream_ids, Ro
             [&](const Value& v) {
                 plugins_malformed =
                     !v.forEachMember([&](const std::string& name, const Value& plugin) {
-                        if (name != kAiProxy && name != kAiProxyMulti && name != kKeyAuth &&
-                            name != kIpRestriction && name != kLimitCount && name != kLimitReq &&
-                            name != kAiRateLimiting) {
+                        const RoutePlugin* known = nullptr;
+                        for (const auto& entry : kRoutePlugins) {
+                            if (entry.name == name) known = &entry;
+                        }
+                        if (!known && name != kAiProxy && name != kAiProxyMulti) {
                             // An ignored plugin may be a security plugin the operator believes
                             // is on (a misspelt key-auth): refuse, as APISIX does.
                             plugin.error("unknown plugin [" + name + "]");
@@ -222,25 +254,8 @@ void readRoute(const Value& value, const std::set<std::string>& upstream_ids, Ro
                         Value config = plugin.json().is_null()
                                            ? Value{kEmpty, plugin.path(), plugin.sink()}
                                            : plugin;
-                        if (name == kKeyAuth) {
-                            route.key_auth.emplace();
-                            readKeyAuth(config, *route.key_auth);
-                            return;
-                        }
-                        if (name == kIpRestriction) {
-                            readIpRestriction(config, route.ip_restriction.emplace());
-                            return;
-                        }
-                        if (name == kLimitCount) {
-                            readLimitCount(config, route.limit_count.emplace());
-                            return;
-                        }
-                        if (name == kLimitReq) {
-                            readLimitReq(config, route.limit_req.emplace());
-                            return;
-                        }
-                        if (name == kAiRateLimiting) {
-                            readAiRateLimiting(config, route.ai_rate_limiting.emplace());
+                        if (known) {
+                            known->read(config, route);
                             return;
                         }
                         plugin_path = plugin.path();
@@ -282,6 +297,9 @@ void readRoute(const Value& value, const std::set<std::string>& upstream_ids, Ro
                            "ai-proxy and ai-proxy-multi cannot be used together");
     }
     checkLimitKeys(value, route);
+    // The request rewrite's LLM is an upstream of its own, named after its route.
+    if (route.ai_request_rewrite)
+        route.ai_request_rewrite->llm.id = "ai-request-rewrite@" + route.id;
     if (plugin_expose) {
         if (route_expose && *route_expose != *plugin_expose) {
             value.sink().error(memberPath(plugin_path, "expose_upstream_headers"),

@@ -35,6 +35,12 @@ void readAiProxy(const Value& value, const std::set<std::string>& upstream_ids,
 // routes[].plugins.ai-proxy-multi; expose_upstream_headers as ai-proxy's.
 void readAiProxyMulti(const Value& value, AiProxyMultiConfig& multi,
                       std::optional<bool>& expose_upstream_headers);
+// The prompt plugins of a route (prompt_plugins_schema.cpp).
+void readAiPromptTemplate(const Value& value, AiPromptTemplateConfig& config);
+void readAiPromptDecorator(const Value& value, AiPromptDecoratorConfig& config);
+void readAiRequestRewrite(const Value& value, AiRequestRewriteConfig& config);
+void readAiPromptGuard(const Value& value, AiPromptGuardConfig& config);
+void readAiResponseRewrite(const Value& value, AiResponseRewriteConfig& config);
 // routes[].vars: conditions that must all hold; each is kept only when it is valid.
 void readVars(const Value& value, std::vector<VarCondition>& vars);
 // upstream_ids: every id declared in the file, for the references of the ai-proxy plugin.

@@ -35,6 +35,11 @@ JsonBody::~JsonBody() = default;
 JsonBody::JsonBody(JsonBody&&) noexcept = default;
 JsonBody& JsonBody::operator=(JsonBody&&) noexcept = default;
 
+void JsonBody::reset() {
+    value_.reset();
+    attempted_ = false;
+}
+
 const nlohmann::json* JsonBody::get(std::string_view content_type, std::string_view body) {
     if (attempted_) return value_.get();
     attempted_ = true;

@@ -114,6 +114,8 @@ void appendAccessLine(std::string& out, const AccessRecord& record) {
     appendFixed(out, "ttft_ms", record.ttft_ms, 3);
     appendString(out, "stream", record.stream);
     appendString(out, "consumer", record.consumer);
+    // Only on refused requests, so every other line stays as it was.
+    if (record.refused_by) appendString(out, "refused_by", record.refused_by);
     if (record.payloads) {
         // Only routes that opt in: prompts and answers are often confidential.
         appendPayload(out, "request_body", record.payloads->request_body,

@@ -1,5 +1,7 @@
 #include "request_flow.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include "aiproxy/ai/error_answer.hpp"
 #include "aiproxy/ai/request_model.hpp"
 #include "aiproxy/http/header_rules.hpp"
@@ -142,6 +144,14 @@ http::awaitable<void> RequestFlow::sendRefusal(const CompiledRoute& route,
     auto response = ai::errorAnswer(ai::classifyClientApi(context.api_path), refusal.status,
                                     refusal.message, refusal.type, refusal.code);
     // insert, not set: a consumer group's quota headers follow the route's of the same name.
+    if (refusal.top_level_message && response.body().front() == '{') {
+        auto body = nlohmann::json::parse(response.body(), nullptr, false);
+        if (body.is_object()) {
+            body["message"] = refusal.message;
+            response.body() = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+            response.prepare_payload();
+        }
+    }
     for (const auto& [name, value] : refusal.headers)
         response.insert(name, value);
     response.set("X-Request-Id", context.request.request_id);
@@ -174,6 +184,7 @@ void RequestFlow::writeAccessLog(const http::ClientRequest& request, const Compi
     if (route) record.route = route->id;
     if (context) {
         record.consumer = unlessEmpty(context->consumer);
+        if (context->refusal) record.refused_by = unlessEmpty(context->refusal->plugin);
         const auto& outcome = context->outcome;
         if (outcome.proxied) {
             record.upstream = unlessEmpty(outcome.upstream);

@@ -383,6 +383,67 @@ struct VarCondition {
     bool operator==(const VarCondition&) const = default;
 };
 
+// A message a prompt plugin adds to a conversation (ai-prompt-template, ai-prompt-decorator).
+struct PromptMessage {
+    std::string role;  // system | user | assistant
+    std::string content;
+    bool operator==(const PromptMessage&) const = default;
+};
+
+// routes[].plugins.ai-prompt-template (APISIX): the client names a template and gives its
+// variables; the template, its {{var}} placeholders filled, becomes the request body.
+struct PromptTemplate {
+    std::string name;
+    std::string template_json;  // the template object as compact JSON text
+    bool operator==(const PromptTemplate&) const = default;
+};
+struct AiPromptTemplateConfig {
+    std::vector<PromptTemplate> templates;
+    bool operator==(const AiPromptTemplateConfig&) const = default;
+};
+
+// routes[].plugins.ai-prompt-decorator (APISIX): messages put before and after the client's.
+struct AiPromptDecoratorConfig {
+    std::vector<PromptMessage> prepend;
+    std::vector<PromptMessage> append;
+    bool operator==(const AiPromptDecoratorConfig&) const = default;
+};
+
+// routes[].plugins.ai-request-rewrite (APISIX): the client's body goes to an LLM as the user
+// message under `prompt` as the system message; the answer's text becomes the request body.
+// provider, auth, options and override.endpoint mean what they mean on an ai-proxy-multi
+// instance, and are kept as one (`llm`, one node; ssl_verify is its tls.verify).
+struct AiRequestRewriteConfig {
+    std::string prompt;
+    UpstreamConfig llm;
+    Milliseconds timeout{30'000};  // the whole call: connect, send, answer (at most 60 s)
+    bool operator==(const AiRequestRewriteConfig&) const = default;
+};
+
+// routes[].plugins.ai-prompt-guard (APISIX): PCRE patterns over the prompt's text.
+struct AiPromptGuardConfig {
+    bool match_all_roles = false;                 // false: user messages only
+    bool match_all_conversation_history = false;  // false: the last message only
+    std::vector<std::string> allow_patterns;      // none matches: refused (when any are set)
+    std::vector<std::string> deny_patterns;       // any matches: refused
+    bool operator==(const AiPromptGuardConfig&) const = default;
+};
+
+// routes[].plugins.ai-response-rewrite (ours): the assistant's text on its way to the client.
+struct TextRedaction {
+    std::string pattern;  // PCRE
+    std::string replace;
+    bool operator==(const TextRedaction&) const = default;
+};
+struct AiResponseRewriteConfig {
+    std::vector<TextRedaction> redact;
+    std::string prepend_text;
+    std::string append_text;
+    std::size_t max_holdback_chars = 64;  // a stream holds back at most this much text
+    Milliseconds max_holdback_ms{50};     // held text leaves after this pause at the latest
+    bool operator==(const AiResponseRewriteConfig&) const = default;
+};
+
 // A route's `log` block: what its access-log lines may carry besides the metadata. Bodies are
 // off by default: prompts and answers are often personal or confidential.
 struct RouteLogConfig {
@@ -407,6 +468,11 @@ struct RouteConfig {
     std::optional<LimitReqConfig> limit_req;
     std::optional<AiRateLimitingConfig> ai_rate_limiting;
     std::optional<MaxConcurrentConfig> max_concurrent;
+    std::optional<AiPromptTemplateConfig> ai_prompt_template;
+    std::optional<AiPromptDecoratorConfig> ai_prompt_decorator;
+    std::optional<AiRequestRewriteConfig> ai_request_rewrite;
+    std::optional<AiPromptGuardConfig> ai_prompt_guard;
+    std::optional<AiResponseRewriteConfig> ai_response_rewrite;
     RouteLogConfig log;
     bool operator==(const RouteConfig&) const = default;
 };

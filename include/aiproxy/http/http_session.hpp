@@ -47,6 +47,13 @@ struct ClientRequest {
     const nlohmann::json* jsonBody() {
         return json_body.get(message[bhttp::field::content_type], message.body());
     }
+
+    // A stage's new body (a prompt plugin's): every later stage, and every attempt, sees it.
+    void replaceBody(std::string body) {
+        message.body() = std::move(body);
+        message.content_length(message.body().size());
+        json_body.reset();
+    }
 };
 
 class RequestHandler {

@@ -32,6 +32,8 @@ public:
     const nlohmann::json* get(std::string_view content_type, std::string_view body);
     // Whether get() has been called: the parse is paid for.
     bool attempted() const { return attempted_; }
+    // The body was replaced (a prompt plugin): the next get() parses the new one.
+    void reset();
 
 private:
     std::unique_ptr<nlohmann::json> value_;  // null: not JSON

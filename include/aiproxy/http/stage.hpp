@@ -25,6 +25,10 @@ struct Refusal {
     std::string type;  // OpenAI's error type, e.g. "invalid_request_error"
     std::string code;  // e.g. "invalid_api_key"
     std::vector<std::pair<std::string, std::string>> headers;
+    std::string_view plugin;  // the refusing plugin, for the access log ("ai-prompt-guard")
+    // Also {"message": ...} at the top level of an OpenAI-shaped body: APISIX's prompt plugins
+    // answer in that shape, and scripts written against them read it.
+    bool top_level_message = false;
 };
 
 // One upstream attempt, as the access log shows it.

@@ -61,7 +61,8 @@ struct AccessRecord {
     std::optional<double> ttft_ms{};
     std::optional<std::string_view> stream{};  // "complete", "client_cancel" or "upstream_cut"
     std::optional<std::string_view> consumer{};
-    std::optional<AccessPayloads> payloads{};  // nullopt: the keys are left out
+    std::optional<std::string_view> refused_by{};  // the plugin that refused the request
+    std::optional<AccessPayloads> payloads{};      // nullopt: the keys are left out
 };
 
 // Appends the record as one JSON object, without a newline. Keys always come in the same order;

@@ -83,10 +83,51 @@ std::vector<Case> errorCases() {
         // An ignored plugin may be a security plugin the operator believes is on.
         {"UnknownPlugins",
          Doc{.ai_proxy = R"("upstream_id": "primary"}, "key-auht": {},)"
-                         R"( "ai-prompt-guard": {"deny_patterns": ["x"])"}
+                         R"( "ai-prompt-gaurd": {"deny_patterns": ["x"])"}
              .text(),
          {"routes[0].plugins.key-auht: unknown plugin [key-auht]",
-          "routes[0].plugins.ai-prompt-guard: unknown plugin [ai-prompt-guard]"}},
+          "routes[0].plugins.ai-prompt-gaurd: unknown plugin [ai-prompt-gaurd]"}},
+        // The prompt plugins: APISIX's checks, and patterns compiled at load.
+        {"PromptGuardBadPattern",
+         Doc{.ai_proxy = R"("upstream_id": "primary"}, "ai-prompt-guard":)"
+                         R"( {"allow_patterns": ["ok"], "deny_patterns": ["(unclosed"])"}
+             .text(),
+         {"routes[0].plugins.ai-prompt-guard.deny_patterns[0]: invalid deny_pattern: (unclosed "
+          "(missing closing parenthesis at offset 9)"}},
+        {"PromptDecoratorNeedsPrependOrAppend",
+         Doc{.ai_proxy = R"("upstream_id": "primary"}, "ai-prompt-decorator": {)"}.text(),
+         {"routes[0].plugins.ai-prompt-decorator: needs prepend or append"}},
+        {"PromptDecoratorBadRole",
+         Doc{.ai_proxy = R"("upstream_id": "primary"}, "ai-prompt-decorator":)"
+                         R"( {"prepend": [{"role": "tool", "content": "x"}, {"role": "user"}])"}
+             .text(),
+         {"routes[0].plugins.ai-prompt-decorator.prepend[0].role: must be one of: system, user, "
+          "assistant",
+          "routes[0].plugins.ai-prompt-decorator.prepend[1].content: required"}},
+        {"PromptTemplateNeedsTemplates",
+         Doc{.ai_proxy = R"("upstream_id": "primary"}, "ai-prompt-template":)"
+                         R"( {"templates": [{"name": "a", "template": {"messages": []}},)"
+                         R"( {"name": "a", "template": {}}])"}
+             .text(),
+         {"routes[0].plugins.ai-prompt-template.templates[0].template.messages: must have at "
+          "least 1 item",
+          "routes[0].plugins.ai-prompt-template.templates[1].name: duplicate template name \"a\""}},
+        {"RequestRewriteRequiredFields",
+         Doc{.ai_proxy = R"("upstream_id": "primary"}, "ai-request-rewrite":)"
+                         R"( {"provider": "openai", "timeout": 60001)"}
+             .text(),
+         {"routes[0].plugins.ai-request-rewrite.timeout: must be <= 60000",
+          "routes[0].plugins.ai-request-rewrite.prompt: required",
+          "routes[0].plugins.ai-request-rewrite.auth: required"}},
+        {"ResponseRewriteNeedsSomething",
+         Doc{.ai_proxy = R"("upstream_id": "primary"}, "ai-response-rewrite":)"
+                         R"( {"redact": [{"pattern": "a{2,1}"}])"}
+             .text(),
+         {"routes[0].plugins.ai-response-rewrite.redact[0].pattern: invalid pattern: a{2,1} "
+          "(numbers out of order in {} quantifier at offset 5)"}},
+        {"ResponseRewriteEmpty",
+         Doc{.ai_proxy = R"("upstream_id": "primary"}, "ai-response-rewrite": {)"}.text(),
+         {"routes[0].plugins.ai-response-rewrite: needs redact, prepend_text or append_text"}},
         {"DrainTimeoutZero",
          Doc{.top = server(R"("drain_timeout": 0)")}.text(),
          {"server.drain_timeout: must be > 0"}},
