@@ -118,8 +118,12 @@ package: build
 	cd $(BUILD_DIR) && cpack -G DEB
 	@ls -1 $(BUILD_DIR)/*.deb
 
-bench: build
-	@$(MAKE) --no-print-directory deps PACKAGES="nginx-light wrk" NODE_PACKAGES=
+# The benchmark needs only the daemon (the test suite is most of the build time); node serves
+# its streams. ROWS, LOADS, ROUNDS, DURATION: see bench/README.md.
+bench: deps $(BUILD_DIR)/build.ninja
+	@$(MAKE) --no-print-directory deps PACKAGES="nginx-light wrk haproxy" \
+	    NODE_PACKAGES="$(if $(shell command -v node),,nodejs)"
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target aiproxyd
 	bash bench/run.sh
 
 # Work per request (valgrind instruction and allocation counts) against bench/guard-baseline.txt.

@@ -25,8 +25,9 @@ e2e_init guard
 
 start_bg "$E2E_TMP/mock.log" "$mock" --port 0 --stream-chunk-ms 0
 mock_port=$(wait_for_port "$E2E_TMP/mock.log" "$BG_PID" 10) || { show_log "$E2E_TMP/mock.log"; exit 1; }
-sed -e "s|@BACKEND_PORT@|$mock_port|g" -e "s|@ACCESS_LOG@|off|g" -e "s|@TMP@|$E2E_TMP|g" \
-    -e "s|@NAME@|guard|g" "$repo/bench/aiproxy.yaml.in" >"$E2E_TMP/aiproxy.yaml"
+sed -e "s|@BACKEND_PORT@|$mock_port|g" -e "s|@SSE_PORT@|$mock_port|g" -e "s|@ACCESS_LOG@|off|g" \
+    -e "s|@TMP@|$E2E_TMP|g" -e "s|@NAME@|guard|g" -e "s|@WORKERS@|1|g" -e "s|@LISTENERS@|false|g" \
+    "$repo/bench/aiproxy.yaml.in" >"$E2E_TMP/aiproxy.yaml"
 
 # run TOOL KIND COUNT: prints the tool's count for one daemon run of COUNT requests of KIND.
 run() {
