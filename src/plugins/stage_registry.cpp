@@ -9,6 +9,11 @@ constexpr StageFactory kStages[] = {
     makeIpRestrictionStage,  // access: the cheapest check, before anyone's budget is used
     makeKeyAuthStage,        // access: names the consumer the limits count for
     makeLimitsStage,         // traffic: limit-req, limit-count, ai-rate-limiting, max_concurrent
+    // transforms, in APISIX's order: template, decorator, (request rewrite), guard last so it
+    // judges the prompt that will be sent
+    makePromptTemplateStage,
+    makePromptDecoratorStage,
+    makePromptGuardStage,
 };
 
 }  // namespace

@@ -3,17 +3,12 @@
 
 #include <gtest/gtest.h>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/use_future.hpp>
-
 #include "aiproxy/common/digest.hpp"
 #include "aiproxy/plugins/stages.hpp"
+#include "stage_run.hpp"
 
 namespace aiproxy::plugins {
 namespace {
-
-namespace net = boost::asio;
 
 config::RouteConfig chatRoute() {
     config::RouteConfig route;
@@ -30,47 +25,6 @@ config::Config configWith(config::RouteConfig route) {
     config.routes.push_back(std::move(route));
     return config;
 }
-
-// One request through the stages, each awaited in order until one does not continue.
-class StageRun {
-public:
-    explicit StageRun(const config::Config& config)
-        : shared_(buildSharedState(config, std::make_shared<LimitStore>(), nullptr)),
-          stages_(buildStages({.route = config.routes.front(), .shared = *shared_})) {}
-
-    const std::vector<std::unique_ptr<http::Stage>>& stages() const { return stages_; }
-
-    // The verdict of the first stage that does not continue, or Continue.
-    http::StageVerdict run(http::ClientRequest& request, std::string* consumer = nullptr,
-                           std::optional<http::Refusal>* refusal = nullptr) {
-        net::io_context io;
-        boost::beast::tcp_stream stream{io};
-        http::ResponseSink sink{stream, std::chrono::seconds(1), 11, true, false};
-        http::StageServices services{io.get_executor(), 0};
-        http::RequestContext context{
-            .request = request, .sink = sink, .services = services, .started = {}};
-        auto verdict = http::StageVerdict::Continue;
-        auto done = net::co_spawn(
-            io,
-            [&]() -> http::awaitable<void> {
-                for (const auto& stage : stages_) {
-                    verdict = co_await stage->handle(context);
-                    if (verdict != http::StageVerdict::Continue) break;
-                }
-            },
-            net::use_future);
-        io.run();
-        done.get();
-        if (consumer) *consumer = context.consumer;
-        if (refusal) *refusal = context.refusal;
-        context.finish();
-        return verdict;
-    }
-
-private:
-    std::shared_ptr<const SharedState> shared_;
-    std::vector<std::unique_ptr<http::Stage>> stages_;
-};
 
 http::ClientRequest requestFrom(std::string address) {
     http::ClientRequest request;
