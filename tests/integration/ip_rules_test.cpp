@@ -54,23 +54,8 @@ protected:
         return adminCall(admin_port_, kAdminKey, method, path, body);
     }
 
-    // The access-log line of one request (written asynchronously: waited for).
     std::optional<Json> logLine(const std::string& request_id) {
-        std::string needle = "\"request_id\":\"" + request_id + "\"";
-        if (!daemon_.waitForStderr(needle)) return std::nullopt;
-        std::string log = daemon_.stderrText();
-        auto at = log.find(needle);
-        auto begin = log.rfind('\n', at);
-        begin = begin == std::string::npos ? 0 : begin + 1;
-        auto end = log.find('\n', at);
-        if (end == std::string::npos) {  // the rest of the line is still on its way
-            if (!daemon_.waitForStderr("\n", kWaitTimeout, at)) return std::nullopt;
-            log = daemon_.stderrText();
-            end = log.find('\n', at);
-        }
-        auto line = Json::parse(log.substr(begin, end - begin), nullptr, false);
-        if (line.is_discarded()) return std::nullopt;
-        return line;
+        return accessLogLine(daemon_, request_id);
     }
 
     static void expectRefused(const Response& response, int status = 403,

@@ -275,21 +275,8 @@ protected:
         return request;
     }
 
-    // The access-log line of `request_id`, once complete.
     std::optional<Json> logLine(const std::string& request_id) {
-        std::string needle = "\"request_id\":\"" + request_id + "\"";
-        if (!daemon_.waitForStderr(needle)) return std::nullopt;
-        std::string text = daemon_.stderrText();
-        auto at = text.find(needle);
-        if (!daemon_.waitForStderr("\n", kWaitTimeout, at)) return std::nullopt;
-        text = daemon_.stderrText();
-        auto begin = text.rfind('\n', at);
-        begin = begin == std::string::npos ? 0 : begin + 1;
-        auto brace = text.find('{', begin);
-        auto end = text.find('\n', at);
-        Json line = Json::parse(text.substr(brace, end - brace), nullptr, false);
-        if (line.is_discarded()) return std::nullopt;
-        return line;
+        return accessLogLine(daemon_, request_id);
     }
 
     std::vector<Sample> scrape() {

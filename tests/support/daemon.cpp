@@ -290,4 +290,20 @@ std::optional<int> Daemon::waitExit(std::chrono::milliseconds timeout) const {
     return process_ ? process_->waitExit(timeout) : std::nullopt;
 }
 
+std::optional<nlohmann::json> accessLogLine(Daemon& daemon, const std::string& request_id) {
+    std::string needle = "\"request_id\":\"" + request_id + "\"";
+    if (!daemon.waitForStderr(needle)) return std::nullopt;
+    std::string text = daemon.stderrText();
+    auto at = text.find(needle);
+    if (!daemon.waitForStderr("\n", kWaitTimeout, at)) return std::nullopt;
+    text = daemon.stderrText();
+    auto begin = text.rfind('\n', at);
+    begin = begin == std::string::npos ? 0 : begin + 1;
+    auto brace = text.find('{', begin);
+    auto end = text.find('\n', at);
+    auto line = nlohmann::json::parse(text.substr(brace, end - brace), nullptr, false);
+    if (line.is_discarded()) return std::nullopt;
+    return line;
+}
+
 }  // namespace aiproxy::test

@@ -13,6 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "support/mock_backend.hpp"
 
 namespace aiproxy::test {
@@ -109,5 +111,9 @@ std::optional<uint16_t> parseListeningPort(std::string_view log);
 /// The port of the "HOST:PORT" after the last `marker` in `log` ("admin API on ", "status
 /// endpoint on "), if any: the daemon logs each listener it binds.
 std::optional<uint16_t> parsePortAfter(std::string_view log, std::string_view marker);
+
+/// The access-log line (JSON on the daemon's stderr) of the request with this X-Request-Id,
+/// once it is complete; nullopt when none came in time.
+std::optional<nlohmann::json> accessLogLine(Daemon& daemon, const std::string& request_id);
 
 }  // namespace aiproxy::test
