@@ -83,6 +83,7 @@ Verdict AttemptPlan::record(const AttemptOutcome& outcome) {
         case Failure::Connect:
         case Failure::Timeout:
         case Failure::Reset:
+        case Failure::StreamError:
             return policy_.retry_failures && canRetryAfter(outcome.elapsed) ? Verdict::Retry
                                                                             : Verdict::Done;
     }

@@ -15,6 +15,8 @@ AttemptLabel labelOf(Failure failure, unsigned status, bool client_cancel) {
             return AttemptLabel::Timeout;
         case Failure::Reset:
             return AttemptLabel::Reset;
+        case Failure::StreamError:
+            return AttemptLabel::StreamError;
         case Failure::Status:
         case Failure::None:
             break;
@@ -25,15 +27,19 @@ AttemptLabel labelOf(Failure failure, unsigned status, bool client_cancel) {
     return AttemptLabel::Success;
 }
 
-bool commitsNow(bool event_stream, std::string_view held) {
-    std::size_t verified = 0;
-    return commitsNow(event_stream, held, verified);
-}
-
-bool commitsNow(bool event_stream, std::string_view held, std::size_t& verified) {
-    if (held.empty()) return false;
-    if (!event_stream) return true;
-    return held.size() >= kMaxPreambleBytes || !onlyStreamPreamble(held, verified);
+CommitPoint commitPoint(bool event_stream, std::string_view held, std::size_t& verified,
+                        const PreambleHold& hold, std::string* error) {
+    if (held.empty()) return CommitPoint::Hold;
+    if (!event_stream || !hold.enabled) return CommitPoint::Commit;
+    switch (classifyStreamStart(held, verified, error)) {
+        case StreamStart::UpstreamError:
+            return CommitPoint::UpstreamError;
+        case StreamStart::Content:
+            return CommitPoint::Commit;
+        case StreamStart::Preamble:
+            break;
+    }
+    return held.size() >= hold.max_bytes ? CommitPoint::Commit : CommitPoint::Hold;
 }
 
 std::optional<Failure> bodyFailure(bool committed, bool timed_out) {
@@ -75,6 +81,8 @@ std::string_view attemptLabelName(AttemptLabel label) {
             return "status_5xx";
         case AttemptLabel::ClientCancel:
             return "client_cancel";
+        case AttemptLabel::StreamError:
+            return "stream_error";
     }
     return "unknown";
 }

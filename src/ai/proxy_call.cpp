@@ -211,6 +211,9 @@ void ProxyCall::reportFailure(const AttemptReport& report) {
         case Failure::Timeout:
             guard_.failed(upstream::FailureKind::Timeout, report.detail);
             break;
+        case Failure::StreamError:
+            guard_.failed(upstream::FailureKind::Http, report.detail);
+            break;
         case Failure::None:
         case Failure::Status:
             break;

@@ -122,7 +122,20 @@ http::awaitable<AttemptReport> ProxyCall::relay(upstream::HttpExchange& exchange
             held.append(out);
             candidate = held;
         }
-        if (commitsNow(event_stream, candidate, held_verified)) {
+        std::string upstream_error;
+        auto point = commitPoint(
+            event_stream, candidate, held_verified,
+            {.enabled = route_.config.hold_preamble, .max_bytes = route_.config.preamble_max_bytes},
+            &upstream_error);
+        if (point == CommitPoint::UpstreamError) {
+            // Nothing reached the client: fail over as if the upstream had answered 5xx.
+            co_return AttemptReport{
+                .outcome = {.failure = Failure::StreamError, .status = static_cast<int>(status)},
+                .detail = "upstream sent an error event before any content: " +
+                          (upstream_error.empty() ? std::string("(no message)") : upstream_error),
+                .status = status};
+        }
+        if (point == CommitPoint::Commit) {
             first_out = candidate;
             break;
         }

@@ -1,5 +1,6 @@
 #include "aiproxy/ai/stream_preamble.hpp"
 
+#include <optional>
 #include <string>
 
 #include "json_access.hpp"
@@ -49,23 +50,61 @@ bool carriesTextContent(std::string_view data) {
            data[at + kContent.size()] != '"';
 }
 
-bool isPreambleEvent(std::string_view name, std::string_view data) {
-    if (data.empty()) return true;
-    if (data == "[DONE]") return false;
-    if (isPreambleType(name)) return true;
-    if (carriesTextContent(data)) return false;
+// Error types and codes that blame the request: every node would answer the same.
+bool blamesTheRequest(const Json& error) {
+    static constexpr std::string_view kClientErrors[] = {
+        "invalid_request_error", "authentication_error",    "permission_error",
+        "not_found_error",       "request_too_large",       "context_length_exceeded",
+        "content_filter",        "content_policy_violation"};
+    for (const char* key : {"type", "code"}) {
+        auto value = detail::stringMember(error, key);
+        if (!value) continue;
+        for (auto client_error : kClientErrors) {
+            if (*value == client_error) return true;
+        }
+    }
+    return false;
+}
+
+// An upstream's error event: `event: error`, OpenAI's `{"error": {...}}` or Anthropic's
+// `{"type": "error", "error": {...}}`. nullopt when the event is not one.
+std::optional<StreamStart> errorEvent(std::string_view name, const Json& json,
+                                      std::string* message) {
+    const Json* error = json.is_object() ? detail::member(json, "error") : nullptr;
+    bool is_error = name == "error" || detail::stringMember(json, "type").value_or("") == "error" ||
+                    (error != nullptr && detail::member(json, "choices") == nullptr);
+    if (!is_error) return std::nullopt;
+    const Json& details = error != nullptr && error->is_object() ? *error : json;
+    if (blamesTheRequest(details)) return StreamStart::Content;
+    if (message) {
+        if (auto text = detail::stringMember(details, "message")) {
+            *message = *text;
+        } else if (error != nullptr && error->is_string()) {
+            *message = error->get<std::string>();
+        }
+    }
+    return StreamStart::UpstreamError;
+}
+
+StreamStart classifyEvent(std::string_view name, std::string_view data, std::string* message) {
+    if (data.empty()) return StreamStart::Preamble;
+    if (data == "[DONE]") return StreamStart::Content;
+    if (isPreambleType(name)) return StreamStart::Preamble;
+    if (carriesTextContent(data)) return StreamStart::Content;
     Json json = detail::parseJson(data);
-    if (!json.is_object()) return false;
+    if (auto error = errorEvent(name, json, message)) return *error;
+    if (!json.is_object()) return StreamStart::Content;
     if (auto type = detail::stringMember(json, "type")) {
-        if (isPreambleType(*type)) return true;
+        if (isPreambleType(*type)) return StreamStart::Preamble;
         if (*type == "content_block_start") {
             const Json& block = detail::objectMember(json, "content_block");
-            return detail::stringMember(block, "type").value_or("") == "text" &&
-                   detail::stringMember(block, "text").value_or("").empty();
+            bool empty_text = detail::stringMember(block, "type").value_or("") == "text" &&
+                              detail::stringMember(block, "text").value_or("").empty();
+            return empty_text ? StreamStart::Preamble : StreamStart::Content;
         }
-        return false;
+        return StreamStart::Content;
     }
-    return isEmptyChunk(json);
+    return isEmptyChunk(json) ? StreamStart::Preamble : StreamStart::Content;
 }
 
 }  // namespace
@@ -76,11 +115,16 @@ bool onlyStreamPreamble(std::string_view stream) {
 }
 
 bool onlyStreamPreamble(std::string_view stream, std::size_t& verified) {
+    return classifyStreamStart(stream, verified) == StreamStart::Preamble;
+}
+
+StreamStart classifyStreamStart(std::string_view stream, std::size_t& verified,
+                                std::string* error) {
     // Events end with a blank line; a last event without one is still coming and waits.
     std::size_t start = verified;
     for (;;) {
         auto end = stream.find("\n\n", start);
-        if (end == std::string_view::npos) return true;
+        if (end == std::string_view::npos) return StreamStart::Preamble;
         std::string_view event = stream.substr(start, end - start);
         start = end + 2;
         std::string_view name;
@@ -102,7 +146,9 @@ bool onlyStreamPreamble(std::string_view stream, std::size_t& verified) {
             if (line_end == std::string_view::npos) break;
             at = line_end + 1;
         }
-        if (!isPreambleEvent(name, data)) return false;
+        if (auto kind = classifyEvent(name, data, error); kind != StreamStart::Preamble) {
+            return kind;
+        }
         verified = start;
     }
 }

@@ -117,6 +117,11 @@ void readAiProxyMulti(const Value& value, AiProxyMultiConfig& multi,
             [&](const Value& v) {
                 if (auto deadline = v.milliseconds()) multi.deadline = *deadline;
             })
+        .on("hold_preamble",
+            [&](const Value& v) {
+                if (auto hold = v.boolean()) multi.hold_preamble = *hold;
+            })
+        .on("preamble_max_bytes", [&](const Value& v) { readSize(v, multi.preamble_max_bytes); })
         .on("expose_upstream_headers",
             [&](const Value& v) { expose_upstream_headers = v.boolean(); });
     if (!reader.read(value, ObjectReader::Unknown::Warning)) return;

@@ -44,6 +44,11 @@ void readAiProxy(const Value& value, const std::set<std::string>& upstream_ids,
                 if (auto deadline = v.milliseconds()) ai_proxy.deadline = *deadline;
             })
         .on("retry", [&](const Value& v) { readInt(v, 0, ai_proxy.retry); })
+        .on("hold_preamble",
+            [&](const Value& v) {
+                if (auto hold = v.boolean()) ai_proxy.hold_preamble = *hold;
+            })
+        .on("preamble_max_bytes", [&](const Value& v) { readSize(v, ai_proxy.preamble_max_bytes); })
         .on("enable_upstream_host",
             [&](const Value& v) {
                 if (auto enable = v.boolean()) ai_proxy.enable_upstream_host = *enable;

@@ -149,6 +149,8 @@ void applyMultiPolicy(const config::AiProxyMultiConfig& multi, ai::AiProxyRoute&
     compiled.retry_failures = multi.fallback;
     compiled.retry_only_within = multi.retry_on_failure_within;
     compiled.deadline = multi.deadline;
+    compiled.config.hold_preamble = multi.hold_preamble;
+    compiled.config.preamble_max_bytes = multi.preamble_max_bytes;
 }
 
 }  // namespace

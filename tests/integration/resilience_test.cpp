@@ -228,6 +228,63 @@ TEST_F(ResilienceTest, AStreamThatDiesAfterItsRoleChunkIsRetried) {
     expectStreamServedByTheFallback();
 }
 
+// Issue 20 item 1: an error event before any content (overloaded, server error) has told the
+// client nothing either: the attempt fails over like a 5xx, counted as stream_error.
+TEST_F(ResilienceTest, AnErrorEventBeforeContentIsRetried) {
+    a_.setDefault(
+        Reply::sse({R"({"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":)"
+                    R"({"role":"assistant","content":""},"finish_reason":null}]})",
+                    R"({"error":{"message":"The server is overloaded","type":"server_error"}})"}));
+    ASSERT_TRUE(start(header(1) + "upstreams:\n" + upstream("prim", {a_.address()}) +
+                      upstream("fb", {fallback_.address()}) +
+                      route("        upstream_id: prim\n        upstream_fallback_id: fb\n"
+                            "        retry: 1\n")));
+    expectStreamServedByTheFallback();
+    EXPECT_EQ(metric(R"(aiproxy_upstream_attempts_total{upstream="prim",node=")" + a_.address() +
+                     R"(",outcome="stream_error"})"),
+              1);
+}
+
+TEST_F(ResilienceTest, AnAnthropicOverloadedErrorEventBeforeContentIsRetried) {
+    a_.setDefault(Reply::sse(
+        {R"({"type":"message_start","message":{"id":"m","type":"message","role":"assistant",)"
+         R"("content":[],"model":"claude","usage":{"input_tokens":5,"output_tokens":1}}})",
+         R"({"type":"ping"})",
+         R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})"}));
+    ASSERT_TRUE(start(header(1) + "upstreams:\n" +
+                      upstream("claude", {a_.address()},
+                               "    provider: anthropic\n    scheme: http\n"
+                               "    auth: {header: {x-api-key: k}}\n") +
+                      upstream("fb", {fallback_.address()}) +
+                      route("        upstream_id: claude\n        upstream_fallback_id: fb\n"
+                            "        retry: 1\n")));
+    expectStreamServedByTheFallback();
+}
+
+// An error that blames the request would be the same on every node: relayed, not retried; and
+// hold_preamble: false relays every stream from its first byte.
+TEST_F(ResilienceTest, ARequestErrorEventOrAnOffHoldIsRelayedAsIs) {
+    const std::string request_error =
+        R"({"error":{"message":"too long","code":"context_length_exceeded"}})";
+    a_.enqueue(Reply::sse({request_error}));
+    const std::string overloaded = R"({"error":{"message":"overloaded"}})";
+    b_.setDefault(Reply::sse({overloaded}));
+    ASSERT_TRUE(start(header(1) + "upstreams:\n" + upstream("prim", {a_.address()}) +
+                      upstream("held", {b_.address()}) + upstream("fb", {fallback_.address()}) +
+                      route("        upstream_id: prim\n        upstream_fallback_id: fb\n"
+                            "        retry: 1\n") +
+                      "  - id: unheld\n    uri: /unheld/*\n    plugins:\n      ai-proxy:\n"
+                      "        upstream_id: held\n        upstream_fallback_id: fb\n"
+                      "        retry: 1\n        hold_preamble: false\n"));
+    auto relayed = sendRequest(daemon_.port(), chatRequest("/llm/chat/completions", true));
+    EXPECT_EQ(relayed.headers.get("X-AIProxy-Upstream"), "prim");
+    EXPECT_NE(relayed.body.find("context_length_exceeded"), std::string::npos) << relayed.body;
+    auto unheld = sendRequest(daemon_.port(), chatRequest("/unheld/chat/completions", true));
+    EXPECT_EQ(unheld.headers.get("X-AIProxy-Upstream"), "held");
+    EXPECT_NE(unheld.body.find("overloaded"), std::string::npos) << unheld.body;
+    EXPECT_EQ(fallback_.requestCount(), 0u);
+}
+
 // Defect 5: when the attempts run out after a retryable 429, the client learns when to come back.
 TEST_F(ResilienceTest, TheKeptAnswerKeepsRetryAfterAndRateLimitHeaders) {
     Reply limited = Reply::json(429, R"({"error":{"message":"slow down"}})");

@@ -37,11 +37,12 @@ struct AttemptTarget {
 };
 
 enum class Failure {
-    None,     // the upstream answered with a status that is not retried: relay it
-    Connect,  // DNS, TCP connect or TLS handshake failed
-    Timeout,  // no response header (or first body byte) within the attempt's time
-    Reset,    // connection closed or garbage before the commit point
-    Status,   // the upstream answered with a status in retry_on
+    None,         // the upstream answered with a status that is not retried: relay it
+    Connect,      // DNS, TCP connect or TLS handshake failed
+    Timeout,      // no response header (or first body byte) within the attempt's time
+    Reset,        // connection closed or garbage before the commit point
+    Status,       // the upstream answered with a status in retry_on
+    StreamError,  // a stream's error event before any content (overloaded, server error)
 };
 
 struct AttemptOutcome {

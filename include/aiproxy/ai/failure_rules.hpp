@@ -7,10 +7,12 @@
 #include <chrono>
 #include <cstddef>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "aiproxy/ai/attempt_plan.hpp"
 #include "aiproxy/ai/proxy_metrics.hpp"
+#include "aiproxy/ai/stream_preamble.hpp"
 
 namespace aiproxy::ai {
 
@@ -19,12 +21,25 @@ using Clock = std::chrono::steady_clock;
 // client_cancel: the client left before the attempt committed, whatever else happened.
 AttemptLabel labelOf(Failure failure, unsigned status, bool client_cancel);
 
+// How a stream's preamble is held (ai-proxy's hold_preamble and preamble_max_bytes).
+struct PreambleHold {
+    bool enabled = true;
+    std::size_t max_bytes = kMaxPreambleBytes;
+};
+
+enum class CommitPoint {
+    Hold,           // nothing the client needs yet: keep reading, the attempt may still fail over
+    Commit,         // send what is held: the response is the client's now
+    UpstreamError,  // an error event before any content: the attempt failed, as before headers
+};
+
 // Commit point: the first byte the client would see. A plain answer commits with its first
-// byte; a stream only once what is held is more than its preamble (or the hold is full), so an
-// upstream that sends a role chunk and dies is still retried.
-// verified: how much of `held` earlier calls found to be preamble (see onlyStreamPreamble).
-bool commitsNow(bool event_stream, std::string_view held);
-bool commitsNow(bool event_stream, std::string_view held, std::size_t& verified);
+// byte; a stream (with the hold on) only once what is held is more than its preamble or the
+// hold is full, so an upstream that sends a role chunk and dies, or sends an error event, is
+// still retried. verified: how much of `held` earlier calls found to be preamble (see
+// classifyStreamStart); error: the upstream's message for UpstreamError.
+CommitPoint commitPoint(bool event_stream, std::string_view held, std::size_t& verified,
+                        const PreambleHold& hold = {}, std::string* error = nullptr);
 
 // A body read that fails: before the commit point it is the attempt's failure and the plan may
 // retry it (a timeout or a reset); after it the client has bytes, so the response is cut and

@@ -22,9 +22,10 @@ enum class AttemptLabel {
     Status4xx,
     Status429,
     Status5xx,
-    ClientCancel
+    ClientCancel,
+    StreamError
 };
-inline constexpr std::size_t kAttemptLabels = 8;
+inline constexpr std::size_t kAttemptLabels = 9;
 std::string_view attemptLabelName(AttemptLabel label);
 
 // Metric handles of one upstream, resolved when the snapshot is built (null = not recorded).

@@ -247,6 +247,11 @@ struct AiProxyConfig {
     int retry = 1;  // attempts = 1 + retry
     bool enable_upstream_host = true;
     std::vector<int> retry_on{429, 500, 502, 503, 504};
+    // A stream's events before its first content (role chunk, message_start, ping ...) are held,
+    // up to preamble_max_bytes, so a failure or an error event before content is retried;
+    // false: a stream commits with its first byte.
+    bool hold_preamble = true;
+    std::size_t preamble_max_bytes = 16 * 1024;
     bool operator==(const AiProxyConfig&) const = default;
 };
 
@@ -297,6 +302,8 @@ struct AiProxyMultiConfig {
     std::optional<Milliseconds> retry_on_failure_within;  // only failures this fast move on
     Milliseconds timeout{30'000};                         // per attempt, as ai-proxy's
     std::optional<Milliseconds> deadline;                 // the whole request, as ai-proxy's
+    bool hold_preamble = true;                            // as ai-proxy's
+    std::size_t preamble_max_bytes = 16 * 1024;           // as ai-proxy's
     bool operator==(const AiProxyMultiConfig&) const = default;
 };
 

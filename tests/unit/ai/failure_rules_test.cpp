@@ -30,28 +30,78 @@ TEST(FailureRulesTest, AClientThatLeftIsNeverTheNodesFailure) {
     EXPECT_EQ(attemptLabelName(AttemptLabel::ClientCancel), "client_cancel");
 }
 
-TEST(FailureRulesTest, APlainAnswerCommitsWithItsFirstByte) {
-    EXPECT_FALSE(commitsNow(false, ""));
-    EXPECT_TRUE(commitsNow(false, "{"));
+CommitPoint pointOf(bool event_stream, std::string_view held, PreambleHold hold = {},
+                    std::string* error = nullptr) {
+    std::size_t verified = 0;
+    return commitPoint(event_stream, held, verified, hold, error);
 }
 
+TEST(FailureRulesTest, APlainAnswerCommitsWithItsFirstByte) {
+    EXPECT_EQ(pointOf(false, ""), CommitPoint::Hold);
+    EXPECT_EQ(pointOf(false, "{"), CommitPoint::Commit);
+    EXPECT_EQ(pointOf(false, R"({"error":{"message":"overloaded"}})"), CommitPoint::Commit);
+}
+
+const std::string kRole =
+    "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\"}}]}\n\n";
+const std::string kContent =
+    "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\n";
+
 TEST(FailureRulesTest, AStreamCommitsOnlyWithContent) {
-    const std::string role =
-        "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\"}}]}\n\n";
-    const std::string content =
-        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\n";
-    EXPECT_FALSE(commitsNow(true, ""));
-    EXPECT_FALSE(commitsNow(true, role));
-    EXPECT_FALSE(commitsNow(true, ": ping\n\n"));
-    EXPECT_TRUE(commitsNow(true, role + content));
-    EXPECT_TRUE(commitsNow(true, "data: [DONE]\n\n"));
+    EXPECT_EQ(pointOf(true, ""), CommitPoint::Hold);
+    EXPECT_EQ(pointOf(true, kRole), CommitPoint::Hold);
+    EXPECT_EQ(pointOf(true, ": ping\n\n"), CommitPoint::Hold);
+    EXPECT_EQ(pointOf(true, kRole + kContent), CommitPoint::Commit);
+    EXPECT_EQ(pointOf(true, "data: [DONE]\n\n"), CommitPoint::Commit);
 }
 
 TEST(FailureRulesTest, AFullPreambleHoldCommitsAnyway) {
     std::string pings;
     while (pings.size() < kMaxPreambleBytes)
         pings += ": ping\n\n";
-    EXPECT_TRUE(commitsNow(true, pings));
+    EXPECT_EQ(pointOf(true, pings), CommitPoint::Commit);
+    EXPECT_EQ(pointOf(true, ": ping\n\n", {.max_bytes = 8}), CommitPoint::Commit);
+}
+
+TEST(FailureRulesTest, AnErrorEventBeforeContentFailsTheAttempt) {
+    std::string error;
+    EXPECT_EQ(pointOf(true,
+                      kRole + R"(data: {"error":{"message":"overloaded","type":"server_error"}})"
+                              "\n\n",
+                      {}, &error),
+              CommitPoint::UpstreamError);
+    EXPECT_EQ(error, "overloaded");
+    EXPECT_EQ(pointOf(true,
+                      "event: message_start\ndata: {\"type\":\"message_start\"}\n\n"
+                      "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":"
+                      "\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n",
+                      {}, &error),
+              CommitPoint::UpstreamError);
+    EXPECT_EQ(error, "Overloaded");
+    // After content, an error event is part of the response the client already has.
+    EXPECT_EQ(pointOf(true, kContent + R"(data: {"error":{"message":"x"}})"
+                                       "\n\n"),
+              CommitPoint::Commit);
+    // One that blames the request would fail on every node: relayed, not retried.
+    EXPECT_EQ(
+        pointOf(true, R"(data: {"error":{"message":"too long","code":"context_length_exceeded"}})"
+                      "\n\n"),
+        CommitPoint::Commit);
+    EXPECT_EQ(pointOf(true,
+                      "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":"
+                      "\"invalid_request_error\",\"message\":\"bad\"}}\n\n"),
+              CommitPoint::Commit);
+    EXPECT_EQ(labelOf(Failure::StreamError, 200, false), AttemptLabel::StreamError);
+    EXPECT_EQ(attemptLabelName(AttemptLabel::StreamError), "stream_error");
+}
+
+TEST(FailureRulesTest, WithoutTheHoldAStreamCommitsWithItsFirstByte) {
+    EXPECT_EQ(pointOf(true, kRole, {.enabled = false}), CommitPoint::Commit);
+    EXPECT_EQ(pointOf(true,
+                      R"(data: {"error":{"message":"overloaded"}})"
+                      "\n\n",
+                      {.enabled = false}),
+              CommitPoint::Commit);
 }
 
 TEST(FailureRulesTest, BodyFailuresBeforeTheCommitPointAreTheAttempts) {
