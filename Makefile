@@ -17,7 +17,7 @@ PACKAGES := g++ cmake ninja-build ccache pkg-config libboost1.81-dev libssl-dev 
 NODE_PACKAGES := $(if $(shell command -v node),,nodejs) $(if $(shell command -v npm),,npm)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps build run test check guard test-asan test-tsan chaos fuzz test-container install package bench clean format
+.PHONY: deps build run test test-browser check guard test-asan test-tsan chaos fuzz test-container install package bench clean format
 
 # Installs only what is missing, so repeated runs cost a dpkg query.
 deps:
@@ -49,6 +49,12 @@ run: deps $(BUILD_DIR)/build.ninja
 
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+
+# The status page in headless Chromium (tests/browser/). Debian's chromium is ~80 MB to download
+# (~300 MB installed), so only this target installs it; `make test` skips the test without it.
+test-browser: build
+	@$(MAKE) --no-print-directory deps PACKAGES=chromium NODE_PACKAGES=
+	cd $(BUILD_DIR) && ctest --output-on-failure -L browser
 
 # Structure checks (ARCHITECTURE.md section 5) in the normal build tree: no #include against the
 # "may use" column (tools/check-includes.sh), and every public header compiles on its own.

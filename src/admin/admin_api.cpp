@@ -11,6 +11,7 @@
 #include <map>
 
 #include "admin_api_detail.hpp"
+#include "aiproxy/admin/status_page.hpp"
 #include "aiproxy/common/url.hpp"
 
 namespace aiproxy::admin {
@@ -98,6 +99,7 @@ AdminResponse AdminApi::handle(const AdminRequest& request) {
     if (query_start != std::string_view::npos) {
         parsed.query = parseQuery(target.substr(query_start + 1));
     }
+    if (path == "/status" || path == "/status.json") return statusPage(request.method, path);
     if (path.substr(0, kPrefix.size()) != kPrefix && path != "/apisix/admin") {
         return errorMessage(404, "404 Route Not Found");
     }
@@ -113,6 +115,20 @@ AdminResponse AdminApi::handle(const AdminRequest& request) {
         if (next != std::string_view::npos) parsed.sub_path = std::string{path.substr(next + 1)};
     }
     return dispatch(request, parsed);
+}
+
+// The status page and its JSON, behind the key like everything here: the page passes its own
+// ?api_key= on to status.json (or the browser sends the x_api_key cookie).
+AdminResponse AdminApi::statusPage(const std::string& method, std::string_view path) const {
+    if (method != "GET" && method != "HEAD") {
+        return errorMessage(405, "method not allowed: use GET");
+    }
+    auto json = host_.statusJson();
+    if (!json) return errorMessage(404, "404 Route Not Found");
+    if (path == "/status.json") return {.status = 200, .body = std::move(*json)};
+    return {.status = 200,
+            .body = std::string{statusPageHtml()},
+            .content_type = kStatusPageContentType};
 }
 
 AdminResponse AdminApi::dispatch(const AdminRequest& request, const Target& target) {

@@ -1,5 +1,6 @@
 #include "aiproxy/admin/admin_server.hpp"
 
+#include "aiproxy/admin/status_page.hpp"
 #include "aiproxy/common/ascii.hpp"
 #include "listen_socket.hpp"
 
@@ -26,10 +27,15 @@ constexpr std::uint32_t kMaxHeaderBytes = 16 * 1024;
 constexpr std::size_t kLingerBytes = 4 * 1024 * 1024;
 constexpr auto kLingerTime = std::chrono::seconds(2);
 
-bhttp::response<bhttp::string_body> jsonResponse(unsigned status, std::string body,
-                                                 unsigned version, bool keep_alive) {
+bhttp::response<bhttp::string_body> jsonResponse(
+    unsigned status, std::string body, unsigned version, bool keep_alive,
+    std::string_view content_type = "application/json") {
     bhttp::response<bhttp::string_body> response{static_cast<bhttp::status>(status), version};
-    response.set(bhttp::field::content_type, "application/json");
+    response.set(bhttp::field::content_type, content_type);
+    if (content_type == kStatusPageContentType) {
+        response.set("Content-Security-Policy", kStatusPageSecurityPolicy);
+        response.set(bhttp::field::cache_control, "no-store");
+    }
     response.set("X-API-VERSION", "v3");
     response.set(bhttp::field::server, "aiproxyd");
     response.body() = std::move(body);
@@ -188,8 +194,8 @@ struct AdminServer::Impl {
                              answer.status);
             }
             bool keep_alive = request.keep_alive();
-            auto response =
-                jsonResponse(answer.status, std::move(answer.body), request.version(), keep_alive);
+            auto response = jsonResponse(answer.status, std::move(answer.body), request.version(),
+                                         keep_alive, answer.content_type);
             if (request.method() == bhttp::verb::head) response.body().clear();
             stream.expires_after(kReadTimeout);
             auto [write_ec, written] = co_await bhttp::async_write(stream, response, use_nothrow);

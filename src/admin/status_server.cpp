@@ -1,5 +1,6 @@
 #include "aiproxy/admin/status_server.hpp"
 
+#include "aiproxy/admin/status_page.hpp"
 #include "listen_socket.hpp"
 
 #include <boost/beast/core/flat_buffer.hpp>
@@ -20,7 +21,8 @@ constexpr std::uint32_t kMaxHeaderBytes = 8 * 1024;
 
 bhttp::response<bhttp::string_body> answer(const bhttp::request<bhttp::empty_body>& request,
                                            const observe::MetricsRegistry& registry,
-                                           const StatusState& state) {
+                                           const StatusState& state,
+                                           const StatusServer::StatusJson& status_json) {
     bhttp::response<bhttp::string_body> response{bhttp::status::ok, request.version()};
     response.set(bhttp::field::content_type, "text/plain; charset=utf-8");
     std::string_view target = request.target();
@@ -33,6 +35,15 @@ bhttp::response<bhttp::string_body> answer(const bhttp::request<bhttp::empty_bod
     } else if (target == "/metrics") {
         response.set(bhttp::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
         response.body() = registry.render();
+    } else if (target == "/" && status_json) {
+        response.set(bhttp::field::content_type, kStatusPageContentType);
+        response.set("Content-Security-Policy", kStatusPageSecurityPolicy);
+        response.set(bhttp::field::cache_control, "no-store");
+        response.body() = statusPageHtml();
+    } else if (target == "/status.json" && status_json) {
+        response.set(bhttp::field::content_type, "application/json");
+        response.set(bhttp::field::cache_control, "no-store");
+        response.body() = status_json();
     } else if (target == "/healthz") {
         response.body() = "ok\n";
     } else if (target == "/readyz") {
@@ -47,7 +58,7 @@ bhttp::response<bhttp::string_body> answer(const bhttp::request<bhttp::empty_bod
         }
     } else {
         response.result(bhttp::status::not_found);
-        response.body() = "not found: try /metrics, /healthz or /readyz\n";
+        response.body() = "not found: try /, /status.json, /metrics, /healthz or /readyz\n";
     }
     response.keep_alive(request.keep_alive());
     response.prepare_payload();
@@ -61,6 +72,7 @@ struct StatusServer::Impl {
     detail::ListenSocket listener;
     const observe::MetricsRegistry& registry;
     const StatusState& state;
+    StatusServer::StatusJson status_json;
 
     net::awaitable<void> session(tcp::socket socket) {
         beast::tcp_stream stream{std::move(socket)};
@@ -72,7 +84,7 @@ struct StatusServer::Impl {
             stream.expires_after(kReadTimeout);
             auto [ec, n] = co_await bhttp::async_read(stream, buffer, parser, use_nothrow);
             if (ec) co_return;
-            auto response = answer(parser.get(), registry, state);
+            auto response = answer(parser.get(), registry, state, status_json);
             bool keep_alive = response.keep_alive();
             stream.expires_after(kReadTimeout);
             auto [write_ec, written] = co_await bhttp::async_write(stream, response, use_nothrow);
@@ -82,9 +94,10 @@ struct StatusServer::Impl {
 };
 
 StatusServer::StatusServer(net::io_context& context, const std::string& host, std::uint16_t port,
-                           const observe::MetricsRegistry& registry, const StatusState& state) {
-    impl_ = std::make_unique<Impl>(
-        Impl{detail::ListenSocket{context, host, port, "status"}, registry, state});
+                           const observe::MetricsRegistry& registry, const StatusState& state,
+                           StatusJson status_json) {
+    impl_ = std::make_unique<Impl>(Impl{detail::ListenSocket{context, host, port, "status"},
+                                        registry, state, std::move(status_json)});
 }
 
 StatusServer::~StatusServer() = default;

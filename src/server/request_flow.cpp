@@ -1,5 +1,7 @@
 #include "request_flow.hpp"
 
+#include <cmath>
+
 #include <nlohmann/json.hpp>
 
 #include "aiproxy/ai/error_answer.hpp"
@@ -22,6 +24,21 @@ std::string_view apiPath(const router::RouteMatch& match, const http::ClientRequ
 std::optional<std::string_view> unlessEmpty(std::string_view text) {
     if (text.empty()) return std::nullopt;
     return text;
+}
+
+// Usage by consumer: one lookup, only for a request that has both a consumer and tokens.
+void recordConsumerUsage(const Snapshot& snapshot, const http::RequestContext& context,
+                         std::size_t slot) {
+    const auto& outcome = context.outcome;
+    if (context.consumer.empty() || (!outcome.prompt_tokens && !outcome.completion_tokens)) return;
+    auto found = snapshot.consumer_metrics.find(context.consumer);
+    if (found == snapshot.consumer_metrics.end()) return;
+    const auto& cells = found->second;
+    if (outcome.prompt_tokens) cells.prompt_tokens->add(slot, *outcome.prompt_tokens);
+    if (outcome.completion_tokens) cells.completion_tokens->add(slot, *outcome.completion_tokens);
+    if (outcome.cost_usd && *outcome.cost_usd > 0) {
+        cells.cost->add(slot, static_cast<std::uint64_t>(std::llround(*outcome.cost_usd * 1e9)));
+    }
 }
 
 }  // namespace
@@ -121,6 +138,7 @@ http::awaitable<void> RequestFlow::handle(const Snapshot& snapshot, http::Client
                                  .api_path = apiPath(*match, request)};
     co_await runStages(route, context, false);
     context.finish();
+    recordConsumerUsage(snapshot, context, services_.metrics_slot);
     writeAccessLog(request, &route, &context, sink, started);
 }
 

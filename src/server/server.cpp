@@ -34,6 +34,7 @@
 #include "health_report.hpp"
 #include "server_metrics.hpp"
 #include "single_instance.hpp"
+#include "status_board.hpp"
 
 namespace aiproxy::server {
 namespace {
@@ -109,6 +110,10 @@ public:
         return healthReport(id, *route->instance_set->runtime, names);
     }
 
+    std::optional<std::string> statusJson() const override {
+        return status_board_.json(snapshot_.get(), std::chrono::steady_clock::now());
+    }
+
     int run() {
         unsigned count = config_.server.workers;
         if (count == 0) count = std::max(1u, std::thread::hardware_concurrency());
@@ -148,15 +153,23 @@ public:
             const auto& listen = config_.status.listen;
             // Its own thread: /healthz must answer while the control thread is busy (a state
             // file write, a snapshot build), or a liveness probe would restart a working gateway.
-            status_ = std::make_unique<admin::StatusServer>(status_context_, listen.host,
-                                                            listen.port, *registry_, status_state_);
+            status_ = std::make_unique<admin::StatusServer>(
+                status_context_, listen.host, listen.port, *registry_, status_state_, [this] {
+                    return status_board_.json(scrapeSnapshot().get(),
+                                              std::chrono::steady_clock::now());
+                });
             status_->start();
             status_thread_ = std::thread([this] { status_context_.run(); });
-            spdlog::info("status endpoint on {} (/metrics /healthz /readyz)",
+            spdlog::info("status endpoint on {} (/metrics /healthz /readyz) and status page on /",
                          displayAddress(listen.host, status_->port()));
         }
         snapshot_ = Snapshot::build(effective_, nullptr, registry_.get(), limit_store_);
         shareForScrapes(snapshot_);
+        // The status page's history is sampled off the control thread when there is a status
+        // thread (a long admin write must not leave a gap in the charts).
+        sample_timer_ = std::make_unique<net::steady_timer>(status_ ? status_context_ : control_);
+        net::post(sample_timer_->get_executor(),
+                  [this] { sampleStatus(std::chrono::steady_clock::now()); });
         for (auto& worker : workers_)
             worker->start(snapshot_);
         updateHealthChecks();
@@ -262,16 +275,29 @@ private:
         scrape_snapshot_ = snapshot;
     }
 
+    std::shared_ptr<const Snapshot> scrapeSnapshot() {
+        std::lock_guard lock{scrape_mutex_};
+        return scrape_snapshot_;
+    }
+
+    // One reading every StatusBoard::kSlot, on the sample timer's thread; due times stay on
+    // their grid unless the thread fell a whole slot behind.
+    void sampleStatus(std::chrono::steady_clock::time_point due) {
+        auto now = std::chrono::steady_clock::now();
+        if (auto snapshot = scrapeSnapshot()) status_board_.sample(*snapshot, now);
+        auto next = due + StatusBoard::kSlot;
+        if (next <= now) next = now + StatusBoard::kSlot;
+        sample_timer_->expires_at(next);
+        sample_timer_->async_wait([this, next](const boost::system::error_code& ec) {
+            if (!ec) sampleStatus(next);
+        });
+    }
+
     void registerServerMetrics() {
         auto& registry = *registry_;
         // Scrapes run on the status thread: they read the snapshot last published.
         registry.addCollector([this](std::string& out) {
-            std::shared_ptr<const Snapshot> snapshot;
-            {
-                std::lock_guard lock{scrape_mutex_};
-                snapshot = scrape_snapshot_;
-            }
-            if (snapshot) appendNodeMetrics(out, *snapshot);
+            if (auto snapshot = scrapeSnapshot()) appendNodeMetrics(out, *snapshot);
         });
         registerDataPathMetrics(registry, metrics_);
         reloads_ok_ = registry.counter("aiproxy_config_reloads_total", "Config reloads, by result.",
@@ -475,6 +501,9 @@ private:
     net::io_context status_context_{1};
     std::thread status_thread_;
     std::unique_ptr<admin::StatusServer> status_;  // declared after its context: destroyed first
+    StatusBoard status_board_{std::chrono::steady_clock::now()};
+    // On status_context_, else control_; declared after both, so destroyed before them.
+    std::unique_ptr<net::steady_timer> sample_timer_;
     std::unique_ptr<admin::AdminApi> admin_api_;
     std::unique_ptr<admin::AdminServer> admin_;
     bool draining_ = false;

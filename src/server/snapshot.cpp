@@ -262,6 +262,21 @@ std::shared_ptr<const Snapshot> Snapshot::build(const config::Config& config,
         }
         compiled.proxy = std::make_unique<ai::ProxyStage>(std::move(proxy));
     }
+    if (registry) {
+        for (const auto& consumer : config.consumers) {
+            const char* help = "Tokens used, by consumer and type.";
+            snapshot->consumer_metrics[consumer.id] = ConsumerMetrics{
+                .prompt_tokens =
+                    registry->sparseCounter("aiproxy_consumer_tokens_total", help,
+                                            {{"consumer", consumer.id}, {"type", "prompt"}}),
+                .completion_tokens =
+                    registry->sparseCounter("aiproxy_consumer_tokens_total", help,
+                                            {{"consumer", consumer.id}, {"type", "completion"}}),
+                .cost = registry->sparseCounter("aiproxy_consumer_cost_usd_total",
+                                                "Cost in USD from the price table, by consumer.",
+                                                {{"consumer", consumer.id}}, 1e-9)};
+        }
+    }
     if (const auto& real_ip = config.server.real_ip) {
         std::vector<common::Cidr> trusted;
         for (const auto& text : real_ip->trusted_addresses) {

@@ -78,6 +78,15 @@ wait_for_port() {
     printf '%s\n' "${BASH_REMATCH[1]}"
 }
 
+# wait_for_status_port LOG PID SECONDS: waits for aiproxyd's "status endpoint on HOST:PORT" and
+# prints PORT.
+wait_for_status_port() {
+    local line
+    line=$(wait_for_line "$1" "$2" 'status endpoint on [^ ]+:[0-9]+' "$3") || return 1
+    [[ $line =~ status\ endpoint\ on\ [^\ ]*:([0-9]+) ]] || return 1
+    printf '%s\n' "${BASH_REMATCH[1]}"
+}
+
 # start_listening NAME SECONDS CMD...: starts CMD with its log in $E2E_TMP/NAME.log and waits
 # for its "listening on" line; sets BG_PID and LISTEN_PORT. Exits 1, showing the log, on failure.
 # shellcheck disable=SC2034  # LISTEN_PORT is for the caller

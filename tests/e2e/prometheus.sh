@@ -58,14 +58,12 @@ EOF
 start_listening aiproxyd 15 "$aiproxyd" -c "$E2E_TMP/aiproxy.yaml"
 aiproxyd_pid=$BG_PID
 gateway=http://127.0.0.1:$LISTEN_PORT
-if ! line=$(wait_for_line "$E2E_TMP/aiproxyd.log" "$aiproxyd_pid" \
-    'status endpoint on [^ ]+:[0-9]+' 10) ||
-    [[ ! $line =~ status\ endpoint\ on\ [^\ ]*:([0-9]+) ]]; then
+if ! status_port=$(wait_for_status_port "$E2E_TMP/aiproxyd.log" "$aiproxyd_pid" 10); then
     echo "FAIL: aiproxyd did not report its status endpoint" >&2
     show_log "$E2E_TMP/aiproxyd.log"
     exit 1
 fi
-status=http://127.0.0.1:${BASH_REMATCH[1]}
+status=http://127.0.0.1:$status_port
 
 # N requests of three kinds; every one of them is counted in aiproxy_http_requests_total.
 chat_body='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello"}]}'

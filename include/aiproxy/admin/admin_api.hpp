@@ -33,7 +33,8 @@ struct AdminRequest {
 
 struct AdminResponse {
     unsigned status = 200;
-    std::string body;  // JSON
+    std::string body;  // JSON, except for the status page
+    std::string_view content_type = "application/json";
 };
 
 // What the API needs from the process around it.
@@ -57,6 +58,8 @@ public:
         (void)id;
         return std::nullopt;
     }
+    // GET /status.json: what the status page polls (admin/status_page.hpp); nullopt: no page.
+    virtual std::optional<std::string> statusJson() const { return std::nullopt; }
 };
 
 class AdminApi {
@@ -79,6 +82,7 @@ private:
                         const std::string& sub_path, const std::string& body);
     AdminResponse remove(const config::Resource& resource, const std::string& id, bool force);
     AdminResponse exportConfig() const;
+    AdminResponse statusPage(const std::string& method, std::string_view path) const;
     std::string newId();
 
     config::Store& store_;

@@ -31,6 +31,15 @@ struct CompiledRoute {
     std::array<metrics::CounterCell*, 5> refused{};
 };
 
+// Token and cost handles of one consumer, so usage can be read per caller (the status page's
+// last hour by consumer): aiproxy_consumer_tokens_total{consumer,type} and
+// aiproxy_consumer_cost_usd_total{consumer}, in nano-dollars.
+struct ConsumerMetrics {
+    metrics::CounterCell* prompt_tokens = nullptr;
+    metrics::CounterCell* completion_tokens = nullptr;
+    metrics::CounterCell* cost = nullptr;
+};
+
 struct Snapshot {
     router::RouteTable routes;
     // What the plugin stages share: consumers' keys, the limit store, consumer groups. Declared
@@ -39,6 +48,8 @@ struct Snapshot {
     std::vector<CompiledRoute> compiled{};  // index-aligned with the config's routes
     std::vector<std::shared_ptr<const upstream::Upstream>> upstreams{};
     std::vector<std::unique_ptr<ai::UpstreamMetrics>> upstream_metrics{};  // referenced by routes
+    // By consumer id (the config's consumers only, so clients cannot grow the label set).
+    std::unordered_map<std::string, ConsumerMetrics> consumer_metrics{};
     // Every set a worker balances over: each upstream's and each ai-proxy-multi route's.
     std::vector<const upstream::BalancedSet*> balanced_sets{};
     // server.real_ip; unset: the client is the TCP peer.
