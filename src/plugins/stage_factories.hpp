@@ -12,5 +12,6 @@ using StageFactory = std::unique_ptr<http::Stage> (*)(const StageBuild&);
 std::unique_ptr<http::Stage> makeIpRestrictionStage(const StageBuild& build);
 std::unique_ptr<http::Stage> makeKeyAuthStage(const StageBuild& build);
 std::unique_ptr<http::Stage> makeLimitsStage(const StageBuild& build);
+std::unique_ptr<http::Stage> makeRequestRewriteStage(const StageBuild& build);
 
 }  // namespace aiproxy::plugins

@@ -6,9 +6,10 @@ namespace {
 // Phase order (ARCHITECTURE.md section 4.3): access, then traffic, then transforms. A new
 // plugin is its file plus one line here.
 constexpr StageFactory kStages[] = {
-    makeIpRestrictionStage,  // access: the cheapest check, before anyone's budget is used
-    makeKeyAuthStage,        // access: names the consumer the limits count for
-    makeLimitsStage,         // traffic: limit-req, limit-count, ai-rate-limiting, max_concurrent
+    makeIpRestrictionStage,   // access: the cheapest check, before anyone's budget is used
+    makeKeyAuthStage,         // access: names the consumer the limits count for
+    makeLimitsStage,          // traffic: limit-req, limit-count, ai-rate-limiting, max_concurrent
+    makeRequestRewriteStage,  // transform: the body an LLM rewrote (before ai-prompt-guard)
 };
 
 }  // namespace

@@ -3,12 +3,11 @@
 
 #include <gtest/gtest.h>
 
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/use_future.hpp>
 
 #include "aiproxy/common/digest.hpp"
 #include "aiproxy/plugins/stages.hpp"
+#include "stage_run_support.hpp"
 
 namespace aiproxy::plugins {
 namespace {
@@ -44,27 +43,12 @@ public:
     http::StageVerdict run(http::ClientRequest& request, std::string* consumer = nullptr,
                            std::optional<http::Refusal>* refusal = nullptr) {
         net::io_context io;
-        boost::beast::tcp_stream stream{io};
-        http::ResponseSink sink{stream, std::chrono::seconds(1), 11, true, false};
         http::StageServices services{io.get_executor(), 0};
-        http::RequestContext context{
-            .request = request, .sink = sink, .services = services, .started = {}};
-        auto verdict = http::StageVerdict::Continue;
-        auto done = net::co_spawn(
-            io,
-            [&]() -> http::awaitable<void> {
-                for (const auto& stage : stages_) {
-                    verdict = co_await stage->handle(context);
-                    if (verdict != http::StageVerdict::Continue) break;
-                }
-            },
-            net::use_future);
-        io.run();
-        done.get();
-        if (consumer) *consumer = context.consumer;
-        if (refusal) *refusal = context.refusal;
-        context.finish();
-        return verdict;
+        return test::runStages(io, stages_, request, services,
+                               [&](const http::RequestContext& context) {
+                                   if (consumer) *consumer = context.consumer;
+                                   if (refusal) *refusal = context.refusal;
+                               });
     }
 
 private:
