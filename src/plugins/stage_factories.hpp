@@ -15,5 +15,6 @@ std::unique_ptr<http::Stage> makeLimitsStage(const StageBuild& build);
 std::unique_ptr<http::Stage> makePromptTemplateStage(const StageBuild& build);
 std::unique_ptr<http::Stage> makePromptDecoratorStage(const StageBuild& build);
 std::unique_ptr<http::Stage> makePromptGuardStage(const StageBuild& build);
+std::unique_ptr<http::Stage> makeRequestRewriteStage(const StageBuild& build);
 
 }  // namespace aiproxy::plugins

@@ -9,10 +9,10 @@ constexpr StageFactory kStages[] = {
     makeIpRestrictionStage,  // access: the cheapest check, before anyone's budget is used
     makeKeyAuthStage,        // access: names the consumer the limits count for
     makeLimitsStage,         // traffic: limit-req, limit-count, ai-rate-limiting, max_concurrent
-    // transforms, in APISIX's order: template, decorator, (request rewrite), guard last so it
-    // judges the prompt that will be sent
+    // transforms, in APISIX's order; the guard last, so it judges the prompt that is sent
     makePromptTemplateStage,
     makePromptDecoratorStage,
+    makeRequestRewriteStage,
     makePromptGuardStage,
 };
 

@@ -4,6 +4,8 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "aiproxy/ai/side_llm.hpp"
+
 namespace aiproxy::server {
 namespace {
 
@@ -203,12 +205,27 @@ std::shared_ptr<const Snapshot> Snapshot::build(const config::Config& config,
         for (const auto& upstream : snapshot->upstreams)
             upstreamMetricsOf(*upstream);
     }
+    // The LLMs stages ask themselves (ai-request-rewrite's): upstreams of their own, kept across
+    // snapshots like the others, whose pooled connections the workers keep too.
+    const auto& previous_side = previous ? previous->side_upstreams : kNone;
+    upstream::ExchangeLimits side_limits{
+        .max_header_bytes = config.server.limits.max_response_header_bytes,
+        // The answer becomes a request body: it gets the request body's bound.
+        .max_body_bytes = config.server.limits.max_body_bytes};
+    auto side_llm = [&](const config::UpstreamConfig& llm) {
+        auto built = buildUpstream(llm, previous_side);
+        snapshot->side_upstreams.push_back(built);
+        snapshot->balanced_sets.push_back(&built->balancedSet());
+        return ai::makeSideLlm(std::move(built), side_limits);
+    };
     for (const auto& route : config.routes) {
         auto& compiled = snapshot->compiled.emplace_back();
         compiled.id = route.id;
         compiled.log = route.log;
-        compiled.stages =
-            plugins::buildStages({.route = route, .shared = *snapshot->plugins, .cells = registry});
+        compiled.stages = plugins::buildStages({.route = route,
+                                                .shared = *snapshot->plugins,
+                                                .cells = registry,
+                                                .side_llm = side_llm});
         if (registry) {
             for (std::size_t c = 0; c < kStatusClasses.size(); ++c) {
                 compiled.refused[c] =

@@ -59,6 +59,9 @@ struct WorkerServices final : http::StageServices {
           balancers(balancers_),
           metrics(metrics_),
           log(log_) {}
+    // `llm` must come from makeSideLlm (side_llm.hpp); anything else is answered with an error.
+    http::awaitable<http::LlmAnswer> askLlm(const http::SideLlm& llm, http::LlmQuestion question,
+                                            http::ResponseSink& client) override;
     upstream::ConnectionPool& pool;
     upstream::DnsCache& dns;
     upstream::BalancerRegistry& balancers;

@@ -55,6 +55,29 @@ struct RequestOutcome {
     std::string_view stream;                    // "", "complete", "client_cancel", "upstream_cut"
 };
 
+// An LLM a stage asks itself, beside the route's upstreams (ai-request-rewrite's): its upstream
+// and provider, made once per snapshot by the ai library (StageBuild::side_llm) and opaque here;
+// a stage only hands it back to StageServices::askLlm.
+class SideLlm {
+public:
+    virtual ~SideLlm() = default;
+};
+
+struct LlmQuestion {
+    // An OpenAI chat completion request; the LLM's provider shaping makes it its own API's
+    // request (options merged in, auth added, translated for an Anthropic provider).
+    std::string chat_body;
+    std::chrono::milliseconds timeout{30'000};  // the whole call: connect, send, whole answer
+    std::string_view request_id;                // sent as X-Request-Id; outlives the call
+};
+
+struct LlmAnswer {
+    std::optional<std::string> text;  // the assistant's text; nullopt: `error` says why
+    std::string error;                // "LLM answered 503", "could not connect ...", ...
+    unsigned status = 0;              // the LLM's HTTP status; 0 when none arrived
+    bool client_gone = false;         // the client left meanwhile: the call was abandoned
+};
+
 // Worker-owned resources a stage may need (connection pools, balancers). The worker is the
 // only place that makes a RequestContext, and it always passes its own services; a stage that
 // needs more than this base knows the derived type (ai::WorkerServices).
@@ -62,6 +85,15 @@ struct StageServices {
     StageServices(net::any_io_executor executor_, std::size_t metrics_slot_)
         : executor(std::move(executor_)), metrics_slot(metrics_slot_) {}
     virtual ~StageServices() = default;
+
+    // Asks `llm` one question through this worker's pooled upstream client, never blocking the
+    // worker: bounded by question.timeout as a whole and by the answer size limits `llm` was made
+    // with, and abandoned (client_gone) as soon as `client` closes its connection. Never throws;
+    // every failure is an answer without text. This base has no upstream client and always
+    // fails; the worker's services (ai::WorkerServices) ask for real.
+    virtual awaitable<LlmAnswer> askLlm(const SideLlm& llm, LlmQuestion question,
+                                        ResponseSink& client);
+
     net::any_io_executor executor;
     std::size_t metrics_slot = 0;  // this worker's slot in every metric cell
 };

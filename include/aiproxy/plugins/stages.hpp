@@ -3,6 +3,7 @@
 // compiled once per snapshot. Each plugin is one file in src/plugins/ and one line in the
 // registry (src/plugins/stage_registry.cpp); the worker only runs what this returns.
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -37,10 +38,17 @@ std::shared_ptr<const SharedState> buildSharedState(const config::Config& config
                                                     std::shared_ptr<LimitStore> limit_store,
                                                     metrics::CellSource* cells);
 
+// Makes the LLM a stage asks itself (ai-request-rewrite's `llm`): an upstream of its own, built
+// once per snapshot by whoever builds upstreams. Throws std::runtime_error when it cannot be set
+// up (TLS).
+using SideLlmFactory =
+    std::function<std::shared_ptr<const http::SideLlm>(const config::UpstreamConfig& llm)>;
+
 struct StageBuild {
     const config::RouteConfig& route;
     const SharedState& shared;  // outlives the stages (the snapshot holds both)
     metrics::CellSource* cells = nullptr;
+    SideLlmFactory side_llm = nullptr;  // null: a stage that needs an LLM fails its requests
 };
 
 // The route's plugin stages in phase order; the proxy stage is not among them.

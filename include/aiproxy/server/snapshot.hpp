@@ -47,10 +47,13 @@ struct Snapshot {
     std::shared_ptr<const plugins::SharedState> plugins{};
     std::vector<CompiledRoute> compiled{};  // index-aligned with the config's routes
     std::vector<std::shared_ptr<const upstream::Upstream>> upstreams{};
+    // The LLMs stages ask themselves (ai-request-rewrite's `llm`, id "ai-request-rewrite@<route>").
+    std::vector<std::shared_ptr<const upstream::Upstream>> side_upstreams{};
     std::vector<std::unique_ptr<ai::UpstreamMetrics>> upstream_metrics{};  // referenced by routes
     // By consumer id (the config's consumers only, so clients cannot grow the label set).
     std::unordered_map<std::string, ConsumerMetrics> consumer_metrics{};
-    // Every set a worker balances over: each upstream's and each ai-proxy-multi route's.
+    // Every set a worker balances over: each upstream's and each ai-proxy-multi route's; and the
+    // side upstreams', so that workers keep their pooled connections and DNS answers.
     std::vector<const upstream::BalancedSet*> balanced_sets{};
     // server.real_ip; unset: the client is the TCP peer.
     std::optional<common::RealIp> real_ip{};

@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "stage_run.hpp"
+#include "stage_run_support.hpp"
 
 namespace aiproxy::plugins {
 namespace {

@@ -5,7 +5,7 @@
 
 #include "aiproxy/common/digest.hpp"
 #include "aiproxy/plugins/stages.hpp"
-#include "stage_run.hpp"
+#include "stage_run_support.hpp"
 
 namespace aiproxy::plugins {
 namespace {
