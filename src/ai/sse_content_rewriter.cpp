@@ -220,14 +220,11 @@ void SseContentRewriter::onAnthropicEvent(const SseEvent& event, std::string_vie
             out_.append(raw);
             return;
         }
-        message_->fed = true;
-        std::string out = emitted(*message_, message_->redactor.feed(*text));
-        if (out == *text) {
+        if (rewriteAnthropicText(*text)) {
+            write(type, dump(data));
+        } else {
             out_.append(raw);
-            return;
         }
-        *text = std::move(out);
-        write(type, dump(data));
         return;
     }
     if (type == "content_block_delta") {
@@ -243,14 +240,11 @@ void SseContentRewriter::onAnthropicEvent(const SseEvent& event, std::string_vie
             out_.append(raw);
             return;
         }
-        if (!text->empty()) message_->fed = true;
-        std::string out = emitted(*message_, message_->redactor.feed(*text));
-        if (out == *text) {
+        if (rewriteAnthropicText(*text)) {
+            write(type, dump(data));
+        } else {
             out_.append(raw);
-            return;
         }
-        *text = std::move(out);
-        write(type, dump(data));
         return;
     }
     if (type == "content_block_stop") {
@@ -279,6 +273,16 @@ void SseContentRewriter::onAnthropicEvent(const SseEvent& event, std::string_vie
         releaseHeldStop();
     }
     out_.append(raw);
+}
+
+// Runs a text of the open text block through the message's redactor, in place; true when what
+// goes out differs from what came.
+bool SseContentRewriter::rewriteAnthropicText(std::string& text) {
+    if (!text.empty()) message_->fed = true;
+    std::string out = emitted(*message_, message_->redactor.feed(text));
+    if (out == text) return false;
+    text = std::move(out);
+    return true;
 }
 
 SseContentRewriter::Text& SseContentRewriter::openAiChoice(std::int64_t index) {

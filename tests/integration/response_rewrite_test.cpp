@@ -53,6 +53,17 @@ std::string usageChunk(int prompt, int completion) {
         .dump();
 }
 
+// An OpenAI stream whose text "my key is sk-abcd1234, ok" has the key cut between two chunks;
+// 5 prompt and 7 completion tokens.
+std::vector<std::string> streamWithSplitKey() {
+    return {chunk({{"role", "assistant"}, {"content", ""}}),
+            textChunk("my key is sk-ab"),
+            textChunk("cd1234, ok"),
+            chunk(Json::object(), "stop"),
+            usageChunk(5, 7),
+            "[DONE]"};
+}
+
 // The text of an OpenAI stream's deltas; [DONE] must come last.
 struct ChatStream {
     std::string text;
@@ -147,9 +158,7 @@ TEST_F(ResponseRewriteTest, SecretSplitAcrossTwoStreamedChunksIsReplaced) {
     ASSERT_TRUE(start(std::string(kKeyRule) + "        prepend_text: \"Note: \"\n"
                                               "        append_text: \" [AI]\"\n"
                                               "        max_holdback_ms: 10000\n"));
-    backend_.enqueue(Reply::sse({chunk({{"role", "assistant"}, {"content", ""}}),
-                                 textChunk("my key is sk-ab"), textChunk("cd1234, ok"),
-                                 chunk(Json::object(), "stop"), usageChunk(5, 7), "[DONE]"}));
+    backend_.enqueue(Reply::sse(streamWithSplitKey()));
 
     StreamingClient client{daemon_.port()};
     ASSERT_TRUE(client.send(withId(chatRequest("/llm/chat/completions", true), "split")));
@@ -228,9 +237,7 @@ TEST_F(ResponseRewriteTest, AnthropicClientGetsItsStreamRewrittenAfterTranslatio
     ASSERT_TRUE(start(std::string(kKeyRule) + "        prepend_text: \"Note: \"\n"
                                               "        append_text: \" [AI]\"\n"
                                               "        max_holdback_ms: 10000\n"));
-    backend_.enqueue(Reply::sse({chunk({{"role", "assistant"}, {"content", ""}}),
-                                 textChunk("my key is sk-ab"), textChunk("cd1234, ok"),
-                                 chunk(Json::object(), "stop"), usageChunk(5, 7), "[DONE]"}));
+    backend_.enqueue(Reply::sse(streamWithSplitKey()));
 
     StreamingClient client{daemon_.port()};
     ASSERT_TRUE(client.send(withId(anthropicRequest(true), "anthropic-stream")));

@@ -63,6 +63,7 @@ private:
     void onEvent(const SseEvent& event, std::string_view raw);
     void onOpenAiEvent(const SseEvent& event, std::string_view raw);
     void onAnthropicEvent(const SseEvent& event, std::string_view raw);
+    bool rewriteAnthropicText(std::string& text);
     Text& openAiChoice(std::int64_t index);
     // What goes out for `text` now: prepend_text first when it is due.
     std::string emitted(Text& state, std::string_view text);
