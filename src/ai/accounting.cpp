@@ -14,10 +14,11 @@ constexpr std::string_view kStreamOutcomes[] = {"", "complete", "client_cancel",
 
 void ProxyCall::account(const PreparedRequest& prepared) {
     Usage usage;
-    if (translated_usage_) {
-        usage = *translated_usage_;
+    if (whole_usage_) {
+        usage = *whole_usage_;
     } else if (processor_) {
         usage = processor_->usage();
+        redactions_ += processor_->redactions();
     }
     auto& outcome = context_.outcome;
     outcome.served_model = !usage.model.empty() ? usage.model : prepared.plan.upstream_model;
@@ -45,6 +46,7 @@ void ProxyCall::record() {
         }
     }
     if (cells.duration) cells.duration->observe(slot, seconds);
+    if (cells.redactions && redactions_) cells.redactions->add(slot, redactions_);
     if (outcome.time_to_first_token && cells.time_to_first_token) {
         cells.time_to_first_token->observe(slot, *outcome.time_to_first_token);
     }

@@ -1,7 +1,8 @@
 #pragma once
 // BodyProcessor: what the relay does to an upstream body on its way to the client (as is,
 // framed on the side for usage, the usage-only chunk removed, or translated to the client's
-// API), and the usage it reads on the way.
+// API; then, on routes with ai-response-rewrite, a stream's text rewritten), and the usage it
+// reads on the way.
 
 #include <memory>
 #include <string>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "aiproxy/ai/anthropic_translation.hpp"
+#include "aiproxy/ai/sse_content_rewriter.hpp"
 #include "aiproxy/ai/sse_framer.hpp"
 #include "aiproxy/ai/stream_usage_filter.hpp"
 #include "aiproxy/ai/usage.hpp"
@@ -36,8 +38,51 @@ public:
                                    : StreamUsageFilter::Mode::PassThrough),
           translator_(std::move(translator)) {}
 
+    // ai-response-rewrite of an event stream: one more step after the mode's (the client's
+    // bytes in, the rewritten bytes out). Unset, a stream costs nothing more.
+    void setRewriter(std::unique_ptr<SseContentRewriter> rewriter) {
+        rewriter_ = std::move(rewriter);
+    }
+    bool rewrites() const { return rewriter_ != nullptr; }
+    // The rewrite holds text back: the relay flushes it when the upstream pauses.
+    bool holding() const { return rewriter_ && rewriter_->holding(); }
+    // The held text, as delta events to send now (rewrites() only).
+    std::string_view flushHeld() { return rewriter_->flushHeld(); }
+    std::size_t redactions() const { return rewriter_ ? rewriter_->redactions() : 0; }
+
     // The bytes to send for this upstream chunk; may be empty (then send nothing).
     std::string_view feed(std::string_view chunk) {
+        if (rewriter_) return rewriter_->feed(feedMode(chunk));
+        return feedMode(chunk);
+    }
+
+    // The upstream body ended cleanly: what is left to send.
+    std::string_view finish() {
+        if (!rewriter_) return finishMode();
+        tail_.assign(rewriter_->feed(finishMode()));
+        tail_.append(rewriter_->finish());
+        return tail_;
+    }
+
+    void setCopy(bool copy) { copy_ = copy; }
+
+    Usage usage() const {
+        switch (mode_) {
+            case Mode::Raw:
+                if (!copy_ || copied_.empty()) return {};
+                return anthropic_body_ ? usageFromAnthropicBody(copied_)
+                                       : usageFromOpenAiBody(copied_);
+            case Mode::Filter:
+                return filter_.usage().usage;
+            case Mode::SideParse:
+            case Mode::Translate:
+                return accumulator_.result().usage;
+        }
+        return {};
+    }
+
+private:
+    std::string_view feedMode(std::string_view chunk) {
         switch (mode_) {
             case Mode::Raw:
                 if (copy_ && copied_.size() + chunk.size() <= kMaxUsageCopyBytes) {
@@ -59,8 +104,7 @@ public:
         return chunk;
     }
 
-    // The upstream body ended cleanly: what is left to send.
-    std::string_view finish() {
+    std::string_view finishMode() {
         if (mode_ == Mode::Filter) return filter_.finish();
         if (mode_ == Mode::Translate) {
             out_.clear();
@@ -70,24 +114,6 @@ public:
         return {};
     }
 
-    void setCopy(bool copy) { copy_ = copy; }
-
-    Usage usage() const {
-        switch (mode_) {
-            case Mode::Raw:
-                if (!copy_ || copied_.empty()) return {};
-                return anthropic_body_ ? usageFromAnthropicBody(copied_)
-                                       : usageFromOpenAiBody(copied_);
-            case Mode::Filter:
-                return filter_.usage().usage;
-            case Mode::SideParse:
-            case Mode::Translate:
-                return accumulator_.result().usage;
-        }
-        return {};
-    }
-
-private:
     void frame(std::string_view chunk);
 
     Mode mode_;
@@ -100,6 +126,8 @@ private:
     StreamUsageFilter filter_;
     std::unique_ptr<StreamTranslator> translator_;
     std::string out_;
+    std::unique_ptr<SseContentRewriter> rewriter_;
+    std::string tail_;
 };
 
 }  // namespace aiproxy::ai

@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include <boost/asio/steady_timer.hpp>
+
 #include "aiproxy/ai/ai_proxy.hpp"
 #include "aiproxy/ai/attempt_plan.hpp"
 #include "aiproxy/ai/failure_rules.hpp"
@@ -25,6 +27,13 @@ class logger;
 namespace aiproxy::ai {
 
 enum class StreamOutcome { None, Complete, ClientCancel, UpstreamCut };
+
+// One step of a stream's relay: an upstream read, or, with ai-response-rewrite, the upstream
+// paused past max_holdback_ms while text was held (flushed: BodyProcessor::flushHeld() is due).
+struct BodyStep {
+    upstream::BodyRead read;
+    bool flushed = false;
+};
 
 // A retryable answer kept in case every later attempt fails without one (section 4.7).
 struct KeptResponse {
@@ -79,10 +88,16 @@ private:
                                          Clock::time_point deadline);
     http::awaitable<AttemptReport> keepRetryableAnswer(upstream::HttpExchange& exchange,
                                                        Clock::time_point deadline);
-    http::awaitable<AttemptReport> relayTranslated(upstream::HttpExchange& exchange,
-                                                   const upstream::Upstream& upstream,
-                                                   const PreparedRequest& prepared,
-                                                   Clock::time_point deadline);
+    http::awaitable<AttemptReport> relayWhole(upstream::HttpExchange& exchange,
+                                              const upstream::Upstream& upstream,
+                                              const PreparedRequest& prepared,
+                                              Clock::time_point deadline);
+    bool rewritesWholeAnswer(const http::bhttp::response_header<>& response) const;
+    http::awaitable<BodyStep> nextStep(upstream::HttpExchange& exchange,
+                                       Clock::time_point deadline);
+    http::awaitable<void> readInBackground(upstream::HttpExchange& exchange,
+                                           Clock::time_point deadline);
+    http::awaitable<void> settleRead(upstream::HttpExchange& exchange);
     http::bhttp::response_header<> clientHeader(
         const http::bhttp::response_header<>& upstream_header, const upstream::Upstream& upstream,
         bool event_stream, double ttft_seconds, const PreparedRequest& prepared);
@@ -106,8 +121,15 @@ private:
     std::vector<std::optional<PreparedRequest>> prepared_;  // by upstream slot
     std::shared_ptr<upstream::Balancer> primary_balancer_;  // kept for the request's life
     std::shared_ptr<upstream::Balancer> fallback_balancer_;
-    std::optional<BodyProcessor> processor_;      // of the attempt that committed
-    std::optional<Usage> translated_usage_;       // of a translated plain answer
+    std::optional<BodyProcessor> processor_;  // of the attempt that committed
+    std::optional<Usage> whole_usage_;        // of a plain answer read whole (relayWhole)
+    std::size_t redactions_ = 0;              // ai-response-rewrite, in what the client got
+    // A stream with ai-response-rewrite flushes held text while its next read is under way
+    // (nextStep): the read runs on its own, and the timer wakes the relay for either.
+    std::optional<upstream::BodyRead> read_result_;
+    bool read_running_ = false;
+    std::optional<boost::asio::steady_timer> pause_timer_;
+    Clock::time_point last_read_at_{};
     upstream::AttemptGuard guard_;                // the attempt in progress
     upstream::HttpExchange* exchange_ = nullptr;  // the attempt in progress, once it runs
     int attempts_so_far_ = 0;

@@ -1,9 +1,12 @@
-// The relay of one attempt's answer: keep a retryable one, translate a plain one whole, or
-// relay the body as it arrives, holding back what comes before the commit point.
+// The relay of one attempt's answer: keep a retryable one, translate or rewrite a plain one
+// whole, or relay the body as it arrives, holding back what comes before the commit point.
 
 #include <spdlog/spdlog.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <cmath>
 
+#include "aiproxy/ai/response_rewrite.hpp"
 #include "aiproxy/http/header_rules.hpp"
 #include "aiproxy/upstream/upstream_runtime.hpp"
 #include "proxy_call.hpp"
@@ -66,6 +69,8 @@ http::awaitable<AttemptReport> ProxyCall::relay(upstream::HttpExchange& exchange
     bool event_stream = response[bhttp::field::content_type].starts_with("text/event-stream");
     if (event_stream) exchange.unlimitBody();  // streams are bounded by time instead
 
+    processor_.reset();  // an earlier attempt's, not committed
+    whole_usage_.reset();
     auto retry_after = response[bhttp::field::retry_after];
     auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - sent_at);
     if (plan.wouldRetry(static_cast<int>(status), elapsed)) {
@@ -78,10 +83,11 @@ http::awaitable<AttemptReport> ProxyCall::relay(upstream::HttpExchange& exchange
         if (kept.kept) kept.kept->translation = prepared.plan.translation;
         co_return kept;
     }
-    if (prepared.plan.translation != Translation::None && !event_stream) {
+    if (!event_stream &&
+        (prepared.plan.translation != Translation::None || rewritesWholeAnswer(response))) {
         guard_.firstByte();
         guard_.responded(static_cast<int>(status), retry_after);
-        co_return co_await relayTranslated(exchange, upstream, prepared, deadline);
+        co_return co_await relayWhole(exchange, upstream, prepared, deadline);
     }
     auto mode = modeFor(event_stream, prepared);
     std::unique_ptr<StreamTranslator> translator;
@@ -96,17 +102,28 @@ http::awaitable<AttemptReport> ProxyCall::relay(upstream::HttpExchange& exchange
     processor_->setCopy(!event_stream && status < 300 &&
                         response[bhttp::field::content_type].find("json") !=
                             std::string_view::npos);
-    const bool rewrites =
-        mode == BodyProcessor::Mode::Filter || mode == BodyProcessor::Mode::Translate;
+    if (event_stream && route_.response_rewrite && rewritableApi(client_api_)) {
+        processor_->setRewriter(
+            std::make_unique<SseContentRewriter>(*route_.response_rewrite, client_api_));
+    }
+    const bool rewrites = mode == BodyProcessor::Mode::Filter ||
+                          mode == BodyProcessor::Mode::Translate || processor_->rewrites();
 
     // Until the commit point the attempt can still fail over, so an upstream that says 200 and
     // dies, or sends only what the relay holds back (a partial event, a stream's preamble), is
-    // retried (failure_rules.hpp).
+    // retried (failure_rules.hpp). A read that ran while held text was flushed (nextStep) may
+    // have ended the body: it is still to be relayed.
     std::string held;
     std::size_t held_verified = 0;  // complete preamble events already checked
     std::string_view first_out;
-    while (!exchange.done()) {
-        auto read = co_await exchange.read(deadline);
+    while (read_running_ || !exchange.done()) {
+        BodyStep step;
+        if (processor_->rewrites()) {
+            step = co_await nextStep(exchange, deadline);
+        } else {
+            step.read = co_await exchange.read(deadline);
+        }
+        const auto& read = step.read;
         if (read.error) {
             co_return AttemptReport{
                 .outcome = {.failure = *bodyFailure(false, upstream::isTimeout(read.error))},
@@ -114,8 +131,9 @@ http::awaitable<AttemptReport> ProxyCall::relay(upstream::HttpExchange& exchange
                     "upstream failed before the first byte for the client: " + read.error.message(),
                 .status = status};
         }
-        if (read.size == 0) continue;
-        auto out = processor_->feed({exchange.chunk(), read.size});
+        if (!step.flushed && read.size == 0) continue;
+        auto out = step.flushed ? processor_->flushHeld()
+                                : processor_->feed({exchange.chunk(), read.size});
         if (out.empty()) continue;
         std::string_view candidate = out;  // still valid: nothing is read before it is written
         if (event_stream) {
@@ -162,6 +180,7 @@ http::awaitable<AttemptReport> ProxyCall::relay(upstream::HttpExchange& exchange
     if (exchange.done()) responseRead();
     if (!first_out.empty()) {
         if (auto ec = co_await sink_.write(first_out.data(), first_out.size()); ec) {
+            if (read_running_) co_await settleRead(exchange);
             co_return report;
         }
     }
@@ -170,9 +189,15 @@ http::awaitable<AttemptReport> ProxyCall::relay(upstream::HttpExchange& exchange
     const auto& timeouts = upstream.config().timeout;
     const auto total_deadline =
         timeouts.read.count() > 0 ? sent_at + timeouts.read : Clock::time_point::max();
-    while (!exchange.done()) {
+    while (read_running_ || !exchange.done()) {
         auto idle_deadline = std::min(Clock::now() + route_.config.timeout, total_deadline);
-        auto read = co_await exchange.read(idle_deadline);
+        BodyStep step;
+        if (processor_->rewrites()) {
+            step = co_await nextStep(exchange, idle_deadline);
+        } else {
+            step.read = co_await exchange.read(idle_deadline);
+        }
+        const auto& read = step.read;
         if (read.error) {
             // After the commit point nothing is retried (bodyFailure): the response is cut.
             if (!client_gone_) {
@@ -187,10 +212,12 @@ http::awaitable<AttemptReport> ProxyCall::relay(upstream::HttpExchange& exchange
             co_return report;
         }
         if (exchange.done()) responseRead();
-        if (read.size == 0) continue;
-        auto out = processor_->feed({exchange.chunk(), read.size});
+        if (!step.flushed && read.size == 0) continue;
+        auto out = step.flushed ? processor_->flushHeld()
+                                : processor_->feed({exchange.chunk(), read.size});
         if (out.empty()) continue;
         if (auto ec = co_await sink_.write(out.data(), out.size()); ec) {
+            if (read_running_) co_await settleRead(exchange);
             co_return report;  // the client went away: drop the upstream connection
         }
     }
@@ -241,14 +268,17 @@ http::awaitable<AttemptReport> ProxyCall::keepRetryableAnswer(upstream::HttpExch
         .kept = std::move(kept)};
 }
 
-// A plain answer in another API: read it whole (bounded), convert it, send it. Nothing reaches
-// the client before the whole answer is in, so a failure here can still fail over.
-http::awaitable<AttemptReport> ProxyCall::relayTranslated(upstream::HttpExchange& exchange,
-                                                          const upstream::Upstream& upstream,
-                                                          const PreparedRequest& prepared,
-                                                          Clock::time_point deadline) {
+// A plain answer that changes on its way: translated to the client's API, or its text
+// rewritten (ai-response-rewrite), or both. Read it whole (bounded by the body limit), change it,
+// send it with its new length. Nothing reaches the client before the whole answer is in, so a
+// failure here can still fail over. Usage comes from the upstream's own body.
+http::awaitable<AttemptReport> ProxyCall::relayWhole(upstream::HttpExchange& exchange,
+                                                     const upstream::Upstream& upstream,
+                                                     const PreparedRequest& prepared,
+                                                     Clock::time_point deadline) {
     const auto& response = exchange.response();
     const unsigned status = response.result_int();
+    const bool translated = prepared.plan.translation != Translation::None;
     std::string body;
     while (!exchange.done()) {
         auto read = co_await exchange.read(deadline);
@@ -261,36 +291,108 @@ http::awaitable<AttemptReport> ProxyCall::relayTranslated(upstream::HttpExchange
         body.append(exchange.chunk(), read.size);
     }
     double ttft = secondsSince(exchange.sentAt());
-    std::string translated;
+    std::string answer;
+    std::size_t redactions = 0;
     if (status >= 200 && status < 300) {
-        translated_usage_ =
+        whole_usage_ =
             prepared.upstream_anthropic ? usageFromAnthropicBody(body) : usageFromOpenAiBody(body);
-        auto converted = translateResponseBody(prepared.plan.translation, body, unixNow());
-        if (!converted.ok()) {
-            exchange.finish();
-            co_return AttemptReport{
-                .outcome = {.failure = Failure::Reset},
-                .detail = "the upstream's answer could not be translated: " + converted.error,
-                .status = status};
+        if (translated) {
+            auto converted = translateResponseBody(prepared.plan.translation, body, unixNow());
+            if (!converted.ok()) {
+                exchange.finish();
+                co_return AttemptReport{
+                    .outcome = {.failure = Failure::Reset},
+                    .detail = "the upstream's answer could not be translated: " + converted.error,
+                    .status = status};
+            }
+            answer = std::move(converted.body);
+        } else {
+            answer = std::move(body);
         }
-        translated = std::move(converted.body);
+        if (route_.response_rewrite && rewritableApi(client_api_)) {
+            auto rewritten =
+                rewriteAnswerBody(*route_.response_rewrite, client_api_, answer, redactions);
+            if (rewritten) answer = std::move(*rewritten);
+        }
+    } else if (translated) {
+        answer = translateErrorBody(prepared.plan.translation, status, body);
     } else {
-        translated = translateErrorBody(prepared.plan.translation, status, body);
+        answer = std::move(body);
     }
     auto header = clientHeader(response, upstream, false, ttft, prepared);
-    header.set(bhttp::field::content_type, "application/json");
-    header.erase(bhttp::field::content_encoding);
+    if (translated) {
+        header.set(bhttp::field::content_type, "application/json");
+        header.erase(bhttp::field::content_encoding);
+    }
     sink_.stopWatching();
-    sink_.begin(std::move(header), translated.size());
+    sink_.begin(std::move(header), answer.size());
+    redactions_ += redactions;
     AttemptReport report{.committed = true, .status = status, .time_to_first_token = ttft};
-    if (!translated.empty()) {
-        if (auto ec = co_await sink_.write(translated.data(), translated.size()); ec) {
-            co_return report;
-        }
+    if (!answer.empty()) {
+        if (auto ec = co_await sink_.write(answer.data(), answer.size()); ec) co_return report;
     }
     if (auto ec = co_await sink_.finish(); ec) co_return report;
     exchange.finish();
     co_return report;
+}
+
+// ai-response-rewrite changes a plain answer of the client's chat API: a successful JSON body.
+bool ProxyCall::rewritesWholeAnswer(const bhttp::response_header<>& response) const {
+    if (!route_.response_rewrite || !rewritableApi(client_api_)) return false;
+    const unsigned status = response.result_int();
+    return status >= 200 && status < 300 && request_.message.method() != bhttp::verb::head &&
+           response[bhttp::field::content_type].find("json") != std::string_view::npos;
+}
+
+// A stream with ai-response-rewrite: the next upstream read, unless the rewrite holds text and
+// the upstream stays silent past max_holdback_ms; then the held text is due first (flushed),
+// and the read goes on in the background for a later call to pick up. Reads are never
+// cancelled for the timer: a cancelled read would end the upstream connection.
+http::awaitable<BodyStep> ProxyCall::nextStep(upstream::HttpExchange& exchange,
+                                              Clock::time_point deadline) {
+    const bool holding = processor_->holding();
+    if (!read_running_ && !holding) {
+        BodyStep step{.read = co_await exchange.read(deadline)};
+        last_read_at_ = Clock::now();
+        co_return step;
+    }
+    if (!pause_timer_) pause_timer_.emplace(services_.executor);
+    if (!read_running_) {
+        read_running_ = true;
+        read_result_.reset();
+        http::net::co_spawn(services_.executor, readInBackground(exchange, deadline),
+                            http::net::detached);
+    }
+    if (!read_result_) {
+        pause_timer_->expires_at(holding ? last_read_at_ + route_.response_rewrite->max_holdback
+                                         : Clock::time_point::max());
+        co_await pause_timer_->async_wait(http::use_nothrow);
+    }
+    if (read_result_) {
+        read_running_ = false;
+        last_read_at_ = Clock::now();
+        BodyStep step{.read = *read_result_};
+        read_result_.reset();
+        co_return step;
+    }
+    co_return BodyStep{.flushed = true};
+}
+
+http::awaitable<void> ProxyCall::readInBackground(upstream::HttpExchange& exchange,
+                                                  Clock::time_point deadline) {
+    read_result_ = co_await exchange.read(deadline);
+    pause_timer_->cancel();
+}
+
+// The relay is leaving with a background read under way: it must end before the exchange does.
+http::awaitable<void> ProxyCall::settleRead(upstream::HttpExchange& exchange) {
+    exchange.cancel();
+    while (!read_result_) {
+        pause_timer_->expires_at(Clock::time_point::max());
+        co_await pause_timer_->async_wait(http::use_nothrow);
+    }
+    read_result_.reset();
+    read_running_ = false;
 }
 
 bhttp::response_header<> ProxyCall::clientHeader(const bhttp::response_header<>& upstream_header,

@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "aiproxy/ai/response_rewrite.hpp"
 #include "aiproxy/ai/side_llm.hpp"
 
 namespace aiproxy::server {
@@ -61,6 +62,12 @@ ai::RouteMetrics routeMetrics(observe::MetricsRegistry& registry, const config::
         observe::latencyBuckets(), {{"route", route.id}});
     out.active_streams = registry.gauge("aiproxy_llm_active_streams",
                                         "Event streams being relayed now.", {{"route", route.id}});
+    if (compiled.response_rewrite) {
+        out.redactions = registry.counter(
+            "aiproxy_response_redactions_total",
+            "Matches of ai-response-rewrite's redact patterns replaced in answers.",
+            {{"route", route.id}});
+    }
     auto modelMetrics = [&](const std::string& model) {
         ai::ModelMetrics cells;
         for (const auto& upstream : upstreams) {
@@ -242,6 +249,13 @@ std::shared_ptr<const Snapshot> Snapshot::build(const config::Config& config,
             .max_response_header_bytes = config.server.limits.max_response_header_bytes,
             .max_response_body_bytes = config.server.limits.max_response_body_bytes,
             .prices = prices};
+        if (route.ai_response_rewrite) {
+            std::string error;
+            proxy.response_rewrite = ai::compileResponseRewrite(*route.ai_response_rewrite, error);
+            if (!proxy.response_rewrite) {
+                throw std::runtime_error("route " + route.id + ": " + error);
+            }
+        }
         auto resolve = [&](const std::string& id) {
             auto found = by_id.find(id);
             if (found == by_id.end()) {

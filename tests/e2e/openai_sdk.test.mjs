@@ -46,6 +46,13 @@ before(async () => {
                 { upstream: 'unavailable', fallback: 'fallback', retry: 1 }),
             routeEntry('claude', '/claude/*', { upstream: 'claude' }),
             routeEntry('bad', '/bad/*', { upstream: 'unauthorized' }),
+            // The mock streams one word per event, 20 ms apart: "secret is <word>" spans three.
+            // A long pause bound keeps a slow machine from flushing the middle of a match.
+            [routeEntry('redacted', '/redacted/*', { upstream: 'primary' }),
+                '      ai-response-rewrite:',
+                '        redact: [{pattern: "secret is \\\\w+", replace: "secret is [REDACTED]"}]',
+                '        append_text: " (AI)"',
+                '        max_holdback_ms: 5000'].join('\n'),
         ],
     });
     gateway = await startGateway(aiproxyd, configPath, join(tmp, 'aiproxyd.log'));
@@ -105,6 +112,29 @@ test('streaming chat relays every delta, the finish reason and usage', { timeout
         assert.ok(usage, 'include_usage yields a usage chunk');
         assert.ok(usage.completion_tokens > 0);
         assert.equal(usage.total_tokens, usage.prompt_tokens + usage.completion_tokens);
+    });
+
+test('a redacting route rewrites a streamed answer across deltas', { timeout: kTimeoutMs },
+    async () => {
+        const redacted = client('redacted');
+        const stream = await redacted.chat.completions.create({
+            model: 'gpt-4o-mini',
+            messages: [{ role: 'user', content: 'my secret is hunter2 okay' }],
+            stream: true,
+            stream_options: { include_usage: true },
+        });
+        const { text, finishReason, usage } = await readChatStream(stream);
+        assert.match(text, /^\[primary-mock\] .* You said: my secret is \[REDACTED\] okay \(AI\)$/);
+        assert.ok(!text.includes('hunter2'), text);
+        assert.equal(finishReason, 'stop');
+        assert.ok(usage && usage.completion_tokens > 0, 'usage is the upstream\'s');
+
+        const plain = await redacted.chat.completions.create({
+            model: 'gpt-4o-mini',
+            messages: [{ role: 'user', content: 'the secret is swordfish' }],
+        });
+        assert.match(plain.choices[0].message.content,
+            /You said: the secret is \[REDACTED\] \(AI\)$/);
     });
 
 test('embeddings come back as vectors', { timeout: kTimeoutMs }, async () => {

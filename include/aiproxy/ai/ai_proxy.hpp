@@ -23,6 +23,8 @@ class logger;
 
 namespace aiproxy::ai {
 
+struct ResponseRewrite;
+
 // A route's ai-proxy or ai-proxy-multi settings with its upstreams resolved, built once per
 // snapshot. Both plugins run the same stage: only the sets the balancers pick from differ.
 struct AiProxyRoute {
@@ -43,6 +45,8 @@ struct AiProxyRoute {
     std::size_t max_response_header_bytes = 64 * 1024;
     std::size_t max_response_body_bytes = 256 * 1024 * 1024;
     std::shared_ptr<const PriceTable> prices;  // never null once built
+    // ai-response-rewrite (response_rewrite.hpp); null: answers pass as they come.
+    std::shared_ptr<const ResponseRewrite> response_rewrite;
     RouteMetrics metrics;
 };
 

@@ -55,6 +55,8 @@ struct RouteMetrics {
     metrics::HistogramCell* duration = nullptr;
     metrics::HistogramCell* time_to_first_token = nullptr;
     metrics::GaugeCell* active_streams = nullptr;
+    // aiproxy_response_redactions_total{route}; only routes with ai-response-rewrite have it.
+    metrics::CounterCell* redactions = nullptr;
     std::vector<const UpstreamMetrics*> upstreams;  // [slot]
     // Keyed by the price table's model names; anything else counts as "other", so clients
     // inventing model names cannot grow the label set.
