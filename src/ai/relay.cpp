@@ -148,7 +148,8 @@ http::awaitable<AttemptReport> ProxyCall::relay(upstream::HttpExchange& exchange
     // before the last write, or its next request would wake the watch for nothing.
     if (exchange.done()) responseRead();
     if (!first_out.empty()) {
-        if (auto ec = co_await sink_.write(first_out.data(), first_out.size()); ec) {
+        if (auto ec = co_await sink_.write(first_out.data(), first_out.size(), exchange.done());
+            ec) {
             co_return report;
         }
     }
@@ -177,7 +178,7 @@ http::awaitable<AttemptReport> ProxyCall::relay(upstream::HttpExchange& exchange
         if (read.size == 0) continue;
         auto out = processor_->feed({exchange.chunk(), read.size});
         if (out.empty()) continue;
-        if (auto ec = co_await sink_.write(out.data(), out.size()); ec) {
+        if (auto ec = co_await sink_.write(out.data(), out.size(), exchange.done()); ec) {
             co_return report;  // the client went away: drop the upstream connection
         }
     }
