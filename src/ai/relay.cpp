@@ -179,7 +179,8 @@ http::awaitable<AttemptReport> ProxyCall::relay(upstream::HttpExchange& exchange
     // before the last write, or its next request would wake the watch for nothing.
     if (exchange.done()) responseRead();
     if (!first_out.empty()) {
-        if (auto ec = co_await sink_.write(first_out.data(), first_out.size()); ec) {
+        if (auto ec = co_await sink_.write(first_out.data(), first_out.size(), exchange.done());
+            ec) {
             if (read_running_) co_await settleRead(exchange);
             co_return report;
         }
@@ -216,7 +217,7 @@ http::awaitable<AttemptReport> ProxyCall::relay(upstream::HttpExchange& exchange
         auto out = step.flushed ? processor_->flushHeld()
                                 : processor_->feed({exchange.chunk(), read.size});
         if (out.empty()) continue;
-        if (auto ec = co_await sink_.write(out.data(), out.size()); ec) {
+        if (auto ec = co_await sink_.write(out.data(), out.size(), exchange.done()); ec) {
             if (read_running_) co_await settleRead(exchange);
             co_return report;  // the client went away: drop the upstream connection
         }

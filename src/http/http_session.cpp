@@ -187,6 +187,9 @@ public:
                 }
             }
             tcpStream().expires_never();
+            // The request is parsed out of it: an answer that takes long (a stream) holds no
+            // read buffer meanwhile (8 KiB of every open stream's memory).
+            if (buffer_.size() == 0) buffer_.shrink_to_fit();
 
             ClientRequest request{.message = parser.release(), .peer_address = peer_, .tls = kTls};
             if (trailer_free_head) {

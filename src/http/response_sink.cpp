@@ -219,13 +219,25 @@ void ResponseSink::begin(bhttp::response_header<>&& header,
     head_sent_ = false;
 }
 
-awaitable<error_code> ResponseSink::write(const void* data, std::size_t size) {
+awaitable<error_code> ResponseSink::write(const void* data, std::size_t size, bool body_ends) {
     if (size == 0 || head_) co_return error_code{};
     char chunk_line[24];
     std::size_t chunk_line_size = 0;
     if (chunked_) {
         chunk_line_size =
             static_cast<std::size_t>(std::snprintf(chunk_line, sizeof chunk_line, "%zx\r\n", size));
+    }
+    if (body_ends && chunked_) {
+        // Behind the head if that is still unsent: finish() writes it all with the last chunk.
+        if (head_sent_) head_buffer_.clear();
+        head_buffer_.append(chunk_line, chunk_line_size);
+        head_buffer_.append(static_cast<const char*>(data), size);
+        head_buffer_ += "\r\n";
+        head_sent_ = false;
+        committed_ = true;
+        body_bytes_ += size;
+        capture(data, size);
+        co_return error_code{};
     }
     net::const_buffer buffers[4];
     std::size_t count = 0;

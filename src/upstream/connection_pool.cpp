@@ -1,5 +1,9 @@
 #include "aiproxy/upstream/connection_pool.hpp"
 
+#include <algorithm>
+
+#include <boost/asio/error.hpp>
+
 namespace aiproxy::upstream {
 namespace {
 constexpr auto kTrustIdleFor = std::chrono::seconds(1);
@@ -42,23 +46,29 @@ void ConnectionPool::give(std::unique_ptr<UpstreamConnection> connection,
     connection->reused = false;
     connection->idle_since = now;
     connection->idle_until = now + settings.idle_timeout;
+    auto idle_until = connection->idle_until;
     list.push_back(std::move(connection));
     changeIdle(+1);
-    armSweep();
+    armSweep(idle_until);
 }
 
-void ConnectionPool::armSweep() {
-    if (sweep_armed_) return;
+void ConnectionPool::armSweep(Clock::time_point when) {
+    // Sweeps stay sweep_interval_ apart, so connections expiring one after another cost one
+    // wake-up a second at most, and none when nothing is due.
+    if (sweep_armed_ && sweep_timer_.expiry() <= when) return;
+    when = std::max(when, Clock::now() + sweep_interval_);
     sweep_armed_ = true;
-    sweep_timer_.expires_after(sweep_interval_);
+    sweep_timer_.expires_at(when);  // a later wait still pending ends aborted, touching nothing
     sweep_timer_.async_wait([this](const error_code& ec) {
+        if (ec == boost::asio::error::operation_aborted) return;
         sweep_armed_ = false;
-        if (!ec) sweep();
+        sweep();
     });
 }
 
 void ConnectionPool::sweep() {
     auto now = Clock::now();
+    auto next = Clock::time_point::max();
     for (auto it = idle_.begin(); it != idle_.end();) {
         auto& list = it->second;
         std::erase_if(list, [&](std::unique_ptr<UpstreamConnection>& connection) {
@@ -66,9 +76,11 @@ void ConnectionPool::sweep() {
             if (gone) changeIdle(-1);
             return gone;
         });
+        for (const auto& connection : list)
+            next = std::min(next, connection->idle_until);
         it = list.empty() ? idle_.erase(it) : std::next(it);
     }
-    if (!idle_.empty()) armSweep();
+    if (next != Clock::time_point::max()) armSweep(next);
 }
 
 void ConnectionPool::retain(const std::unordered_set<std::string>& keys) {
@@ -85,6 +97,11 @@ void ConnectionPool::retain(const std::unordered_set<std::string>& keys) {
 void ConnectionPool::clear() {
     retain({});
     sweep_timer_.cancel();
+    sweep_armed_ = false;
+}
+
+Clock::time_point ConnectionPool::nextSweep() const {
+    return sweep_armed_ ? sweep_timer_.expiry() : Clock::time_point::max();
 }
 
 }  // namespace aiproxy::upstream

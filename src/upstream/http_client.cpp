@@ -88,6 +88,11 @@ awaitable<ExchangeStart> HttpExchange::send(Stream& stream, std::string_view hea
                                             Clock::time_point deadline) {
     auto& tcp = connection_->tcp();
     parser_.reset();
+    filled_last_ = false;
+    // The head is read into this too, and whatever part of the body came with it.
+    if (connection_->buffer().capacity() < kInitialReadBytes) {
+        connection_->buffer().reserve(kInitialReadBytes);
+    }
     std::array<net::const_buffer, 2> request{net::buffer(head), net::buffer(body)};
     sent_at_ = Clock::now();
     tcp.expires_at(std::min(deadline, sent_at_ + upstream_->config().timeout.send));
@@ -128,22 +133,60 @@ awaitable<ExchangeStart> HttpExchange::send(Stream& stream, std::string_view hea
     }
 }
 
-awaitable<BodyRead> HttpExchange::read(Clock::time_point deadline) {
-    auto& body = parser_->get().body();
-    body.data = chunk_.data();
-    body.size = chunk_.size();
-    connection_->tcp().expires_at(deadline);
+BodyRead decodeBuffered(ResponseParser& parser, boost::beast::flat_buffer& buffered) {
+    auto& body = parser.get().body();
+    auto data = buffered.data();
+    body.begin = static_cast<char*>(data.data());
+    body.size = 0;
+    if (data.size() == 0 || parser.is_done()) return {};
+    parser.eager(true);
     error_code ec;
-    if (auto* plain = std::get_if<UpstreamConnection::Plain>(&connection_->stream())) {
-        std::tie(ec, std::ignore) =
-            co_await bhttp::async_read_some(*plain, connection_->buffer(), *parser_, use_nothrow);
-    } else {
-        std::tie(ec, std::ignore) = co_await bhttp::async_read_some(
-            std::get<UpstreamConnection::Tls>(connection_->stream()), connection_->buffer(),
-            *parser_, use_nothrow);
+    std::size_t used = parser.put(net::const_buffer(data.data(), data.size()), ec);
+    // Consuming resets the buffer's positions, not its bytes: the piece stays where it is.
+    buffered.consume(used);
+    if (ec == bhttp::error::need_more) ec = {};
+    return BodyRead{.error = ec, .size = ec ? 0 : body.size};
+}
+
+std::size_t nextReadSize(std::size_t capacity, std::size_t buffered, bool filled_last,
+                         std::size_t initial, std::size_t max) {
+    std::size_t want = capacity - buffered;
+    if (filled_last && 2 * capacity <= max) want = 2 * capacity - buffered;
+    // Leftover framing takes a few bytes: read into the rest rather than reallocate for them.
+    return want >= initial / 4 ? want : initial;
+}
+
+awaitable<BodyRead> HttpExchange::read(Clock::time_point deadline) {
+    auto& buffer = connection_->buffer();
+    connection_->tcp().expires_at(deadline);
+    for (;;) {
+        auto decoded = decodeBuffered(*parser_, buffer);
+        if (decoded.error || decoded.size > 0 || parser_->is_done()) co_return decoded;
+        error_code ec;
+        if (auto* plain = std::get_if<UpstreamConnection::Plain>(&connection_->stream())) {
+            ec = co_await readSome(*plain);
+        } else {
+            ec = co_await readSome(std::get<UpstreamConnection::Tls>(connection_->stream()));
+        }
+        if (ec == net::error::eof) {
+            // The end of a body delimited by the close, or a cut one (as Beast's read_some).
+            ec = {};
+            parser_->put_eof(ec);
+            co_return BodyRead{.error = ec};
+        }
+        if (ec) co_return BodyRead{.error = ec};
     }
-    if (ec == bhttp::error::need_buffer) ec = {};
-    co_return BodyRead{.error = ec, .size = chunk_.size() - body.size};
+}
+
+template <class Stream>
+awaitable<error_code> HttpExchange::readSome(Stream& stream) {
+    auto& buffer = connection_->buffer();
+    std::size_t want = nextReadSize(buffer.capacity(), buffer.size(), filled_last_,
+                                    kInitialReadBytes, kMaxReadBytes);
+    auto [ec, n] = co_await stream.async_read_some(buffer.prepare(want), use_nothrow);
+    buffer.commit(n);
+    filled_last_ = n == want;
+    co_return ec;
 }
 
 std::optional<std::uint64_t> HttpExchange::clientContentLength() const {
@@ -172,6 +215,9 @@ void HttpExchange::finish() {
     if (connection_ && parser_ && parser_->is_done() && parser_->get().keep_alive()) {
         connection_->requests++;
         connection_->tcp().expires_never();
+        // A large answer grew the buffer; an idle connection keeps only the initial size.
+        auto& buffer = connection_->buffer();
+        if (buffer.capacity() > kInitialReadBytes && buffer.size() == 0) buffer.shrink_to_fit();
         if (active_) active_->add(metrics_slot_, -1);
         pool_.give(std::move(connection_), upstream_->config().keepalive_pool);
         return;

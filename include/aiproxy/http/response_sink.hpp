@@ -43,7 +43,10 @@ public:
     // content_length: the exact body size when known; otherwise chunked (HTTP/1.1) or
     // close-delimited (HTTP/1.0).
     void begin(bhttp::response_header<>&& header, std::optional<std::uint64_t> content_length);
-    awaitable<error_code> write(const void* data, std::size_t size);
+    // body_ends: the upstream's body is complete, finish() comes next (after at most a tail
+    // write). A chunked piece is then kept (copied) and leaves with the terminating chunk in
+    // one write instead of two; nothing waits on the network meanwhile.
+    awaitable<error_code> write(const void* data, std::size_t size, bool body_ends = false);
     awaitable<error_code> finish();
     // Ends the response abruptly (upstream failed after the commit point): the connection is
     // closed without a terminating chunk, so the client sees an incomplete body.
@@ -88,8 +91,8 @@ private:
     unsigned status_ = 0;
     std::uint64_t body_bytes_ = 0;
     bool chunked_ = false;
-    bool head_sent_ = false;
-    std::string head_buffer_;
+    bool head_sent_ = false;   // false while head_buffer_ holds bytes not yet written
+    std::string head_buffer_;  // the serialized head, then a piece kept for finish()
     std::shared_ptr<CloseWatch> watch_;
     std::vector<std::pair<std::string, std::string>> extra_headers_;
     std::optional<std::size_t> payload_limit_;
