@@ -32,6 +32,7 @@
 #include "aiproxy/server/worker.hpp"
 #include "aiproxy/upstream/active_health_checker.hpp"
 #include "health_report.hpp"
+#include "listeners.hpp"
 #include "server_metrics.hpp"
 #include "single_instance.hpp"
 #include "status_board.hpp"
@@ -148,7 +149,7 @@ public:
         store_ = config::makeFileStore(config_.storage.data_dir);
         store_->load();  // a damaged state file stops the start with its name and offset
         effective_ = effectiveConfigLogged(config_);
-        bind();
+        bindListeners(config_.server.listen, workers_, tls_ != nullptr);
         if (config_.status.enabled) {
             const auto& listen = config_.status.listen;
             // Its own thread: /healthz must answer while the control thread is busy (a state
@@ -167,9 +168,10 @@ public:
         shareForScrapes(snapshot_);
         // The status page's history is sampled off the control thread when there is a status
         // thread (a long admin write must not leave a gap in the charts).
-        sample_timer_ = std::make_unique<net::steady_timer>(status_ ? status_context_ : control_);
-        net::post(sample_timer_->get_executor(),
-                  [this] { sampleStatus(std::chrono::steady_clock::now()); });
+        sampler_ = std::make_unique<StatusSampler>(
+            status_board_, status_ ? status_context_.get_executor() : control_.get_executor(),
+            [this] { return scrapeSnapshot(); });
+        sampler_->start();
         for (auto& worker : workers_)
             worker->start(snapshot_);
         updateHealthChecks();
@@ -280,19 +282,6 @@ private:
         return scrape_snapshot_;
     }
 
-    // One reading every StatusBoard::kSlot, on the sample timer's thread; due times stay on
-    // their grid unless the thread fell a whole slot behind.
-    void sampleStatus(std::chrono::steady_clock::time_point due) {
-        auto now = std::chrono::steady_clock::now();
-        if (auto snapshot = scrapeSnapshot()) status_board_.sample(*snapshot, now);
-        auto next = due + StatusBoard::kSlot;
-        if (next <= now) next = now + StatusBoard::kSlot;
-        sample_timer_->expires_at(next);
-        sample_timer_->async_wait([this, next](const boost::system::error_code& ec) {
-            if (!ec) sampleStatus(next);
-        });
-    }
-
     void registerServerMetrics() {
         auto& registry = *registry_;
         // Scrapes run on the status thread: they read the snapshot last published.
@@ -305,27 +294,6 @@ private:
         reloads_failed_ = registry.counter("aiproxy_config_reloads_total",
                                            "Config reloads, by result.", {{"result", "failure"}});
         addProcessMetrics(registry, AIPROXY_VERSION);
-    }
-
-    void bind() {
-        for (const auto& address : config_.server.listen) {
-            std::uint16_t port = address.port;
-            refuseServedAddress(address.host, port);
-            for (auto& worker : workers_) {
-                try {
-                    auto acceptor =
-                        http::openAcceptor(worker->context().get_executor(), address.host, port);
-                    if (port == 0) port = acceptor.local_endpoint().port();
-                    worker->addAcceptor(std::move(acceptor));
-                } catch (const boost::system::system_error& error) {
-                    throw std::runtime_error("cannot listen on " +
-                                             displayAddress(address.host, port) + ": " +
-                                             error.code().message());
-                }
-            }
-            spdlog::info("listening on {}{}", displayAddress(address.host, port),
-                         tls_ ? " (TLS)" : "");
-        }
     }
 
     void waitForSignal() {
@@ -503,7 +471,7 @@ private:
     std::unique_ptr<admin::StatusServer> status_;  // declared after its context: destroyed first
     StatusBoard status_board_{std::chrono::steady_clock::now()};
     // On status_context_, else control_; declared after both, so destroyed before them.
-    std::unique_ptr<net::steady_timer> sample_timer_;
+    std::unique_ptr<StatusSampler> sampler_;
     std::unique_ptr<admin::AdminApi> admin_api_;
     std::unique_ptr<admin::AdminServer> admin_;
     bool draining_ = false;

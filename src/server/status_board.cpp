@@ -1,5 +1,7 @@
 #include "status_board.hpp"
 
+#include <boost/asio/post.hpp>
+
 #include <cmath>
 #include <optional>
 #include <set>
@@ -316,6 +318,25 @@ std::string StatusBoard::json(const Snapshot* snapshot, Clock::time_point now) c
     out["routes"] = std::move(routes);
     out["usage"] = std::move(usage);
     return out.dump();
+}
+
+StatusSampler::StatusSampler(StatusBoard& board, boost::asio::any_io_executor executor,
+                             std::function<std::shared_ptr<const Snapshot>()> current)
+    : board_(board), current_(std::move(current)), timer_(std::move(executor)) {}
+
+void StatusSampler::start() {
+    boost::asio::post(timer_.get_executor(), [this] { sample(StatusBoard::Clock::now()); });
+}
+
+void StatusSampler::sample(StatusBoard::Clock::time_point due) {
+    auto now = StatusBoard::Clock::now();
+    if (auto snapshot = current_()) board_.sample(*snapshot, now);
+    auto next = due + StatusBoard::kSlot;
+    if (next <= now) next = now + StatusBoard::kSlot;
+    timer_.expires_at(next);
+    timer_.async_wait([this, next](const boost::system::error_code& ec) {
+        if (!ec) sample(next);
+    });
 }
 
 }  // namespace aiproxy::server

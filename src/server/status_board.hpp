@@ -16,10 +16,15 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "aiproxy/server/snapshot.hpp"
 
@@ -73,6 +78,23 @@ private:
     mutable std::mutex mutex_;
     std::deque<Reading> recent_;     // every kSlot, the newest kChartSlots
     std::deque<UsageSample> usage_;  // every kUsageSlot, enough to reach kUsageWindow back
+};
+
+// Calls board.sample() every StatusBoard::kSlot on the executor's thread, with the snapshot
+// `current` returns (null: nothing to read yet). Due times stay on their grid unless the thread
+// fell a whole slot behind. Stops when destroyed or when its executor's context stops.
+class StatusSampler {
+public:
+    StatusSampler(StatusBoard& board, boost::asio::any_io_executor executor,
+                  std::function<std::shared_ptr<const Snapshot>()> current);
+    void start();
+
+private:
+    void sample(StatusBoard::Clock::time_point due);
+
+    StatusBoard& board_;
+    std::function<std::shared_ptr<const Snapshot>()> current_;
+    boost::asio::steady_timer timer_;
 };
 
 }  // namespace aiproxy::server
