@@ -102,8 +102,10 @@ fuzz: deps
 # The container image: build with podman (../shared/tools/container-check.sh), run it with mock
 # backends, check size, user, health check, fallback and a clean SIGTERM exit. Needs root;
 # minutes, so `make test` leaves it out.
+# PREBUILT=<build dir> (CI) puts that tree's binaries in the image instead of compiling them again
+# in the container (tests/container/image_test.sh says what is checked instead).
 test-container:
-	$(SUDO) bash tests/container/image_test.sh
+	$(SUDO) env PREBUILT="$(PREBUILT)" bash tests/container/image_test.sh
 
 # Installs aiproxyd, aiproxy-mock-llm, the systemd unit, the man page and the example configs
 # under PREFIX (DESTDIR for staging). A real install as root also creates the service user.

@@ -13,6 +13,12 @@
 #      exits 0.
 # Needs root. Knobs: CONTAINER_CHECK (path of container-check.sh), TAG, WORKDIR (its scratch
 # dir), CLEANUP=1 (remove the image afterwards; containers are always removed).
+# PREBUILT=<build dir> (CI): the image's build stage is replaced by the binaries that build dir
+# already holds (same Debian 12, same compiler), installed and stripped as the stage would; the
+# image itself (its final stage, unchanged) is what steps 1-4 test. That saves CI the second
+# full compile of the daemon; in exchange step 0 checks that the build stage installs every
+# development package the Makefile builds the daemon with, the usual way that stage breaks.
+# Without PREBUILT everything is built in the container, as users do.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -32,8 +38,6 @@ step() { printf '\n=== %s  [%ss]\n' "$*" "$(($(date +%s) - started))"; }
 [ -f "$CONTAINER_CHECK" ] || fail "container-check.sh not found at $CONTAINER_CHECK"
 command -v curl >/dev/null || fail "curl is needed (make deps)"
 
-# ---- 1. build, and a first run of the image ---------------------------------------------------
-step "build $TAG with $(basename "$CONTAINER_CHECK")"
 build_log=$(mktemp)
 names=()
 cleanup() {
@@ -48,6 +52,8 @@ cleanup() {
         podman rm -f -t 0 "${names[@]}" >/dev/null 2>&1 || true
     fi
     rm -f "$build_log"
+    [ -z "${prebuilt_dockerfile:-}" ] || rm -f "$prebuilt_dockerfile"
+    [ -z "${prebuilt_stage:-}" ] || rm -rf "$prebuilt_stage"
     [ -z "${stream_pid:-}" ] || kill "$stream_pid" 2>/dev/null || true
     rm -rf "${scratch:-}"
     if [ "${CLEANUP:-}" = 1 ]; then podman rmi -f "$TAG" >/dev/null 2>&1 || true; fi
@@ -55,8 +61,38 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# ---- 0. with PREBUILT: the build stage is skipped, so check what it would install --------------
+dockerfile="$repo/docker/Dockerfile"
+prebuilt_stage=""
+prebuilt_dockerfile=""
+if [ -n "${PREBUILT:-}" ]; then
+    step "prebuilt binaries from $PREBUILT; checking the build stage's packages"
+    [ -x "$PREBUILT/aiproxyd" ] || fail "PREBUILT=$PREBUILT has no aiproxyd"
+    build_stage=$(sed -n '/^FROM .* AS build/,/^FROM /p' "$dockerfile")
+    # The daemon's -dev packages: the Makefile's, less those only the tests and fuzzers use.
+    needed=$(sed -n '/^PACKAGES :=/,/^$/p' "$repo/Makefile" | tr ' \\' '\n\n' |
+        grep -- '-dev$' | grep -v -e '^libgtest-dev$' -e '^libgmock-dev$' -e '^libclang-rt')
+    for package in $needed; do
+        grep -qw -- "$package" <<<"$build_stage" ||
+            fail "docker/Dockerfile's build stage does not install $package (the Makefile builds with it)"
+    done
+    prebuilt_stage="$repo/.image-prebuilt"
+    rm -rf "$prebuilt_stage"
+    DESTDIR="$prebuilt_stage" cmake --install "$PREBUILT" --prefix /usr --strip >/dev/null
+    prebuilt_dockerfile=$(mktemp)
+    {
+        echo "FROM scratch AS build"
+        echo "COPY .image-prebuilt/ /out/"
+        sed -n '/^FROM .* AS build/,$p' "$dockerfile" | sed -n '2,$p' | sed -n '/^FROM /,$p'
+    } >"$prebuilt_dockerfile"
+    dockerfile="$prebuilt_dockerfile"
+fi
+
+# ---- 1. build, and a first run of the image ---------------------------------------------------
+step "build $TAG with $(basename "$CONTAINER_CHECK")"
+
 # --format docker keeps HEALTHCHECK (OCI image configs have no such field).
-DOCKERFILE="$repo/docker/Dockerfile" TAG="$TAG" WORKDIR="$WORKDIR" \
+DOCKERFILE="$dockerfile" TAG="$TAG" WORKDIR="$WORKDIR" \
     BUILD_ARGS="--format docker ${BUILD_ARGS:-}" \
     bash "$CONTAINER_CHECK" "$repo" -- --version 2>&1 | tee "$build_log" ||
     fail "container-check.sh failed"
