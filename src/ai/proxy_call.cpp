@@ -1,6 +1,8 @@
 #include "proxy_call.hpp"
 
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
+
 #include <cmath>
 
 #include "aiproxy/ai/error_answer.hpp"
@@ -82,7 +84,17 @@ http::awaitable<void> ProxyCall::run() {
         if (exchange_) exchange_->cancel();
     });
     bool fell_back = false;
+    auto& budget = route_.primary_set->runtime->retryBudget();
+    int sent = 0;
     while (auto target = plan.next()) {
+        if (plan.attempts() == 1) {
+            budget.recordRequest(Clock::now());
+        } else if (!budget.tryRetry(route_.primary_set->balancing.retry_budget, Clock::now())) {
+            count(route_.metrics.retry_budget_exhausted);
+            retry_budget_spent_ = true;
+            break;
+        }
+        sent = plan.attempts();
         std::size_t slot = slotOf(*target);
         last_upstream = target->upstream;
         context_.outcome.upstream = target->upstream->id();
@@ -137,8 +149,7 @@ http::awaitable<void> ProxyCall::run() {
         if (plan.record(last.outcome) == Verdict::Done) break;
     }
     sink_.stopWatching();
-    co_await answerFailure(last, std::move(kept), *last_upstream, plan.attempts(),
-                           plan.deadlineSpent());
+    co_await answerFailure(last, std::move(kept), *last_upstream, sent, plan.deadlineSpent());
 }
 
 // ai-proxy: 0 primary, 1 fallback; ai-proxy-multi: the instance's index.
@@ -157,8 +168,20 @@ std::string ProxyCall::hashKey(const upstream::BalancedSet& set) const {
         .query = request_.query,
         .header = [&message](std::string_view name) { return message[name]; },
         .consumer = context_.consumer,
+        .body_field = [this](std::string_view name) { return bodyField(name); },
     };
     return upstream::chashKey(set.balancing, facts);
+}
+
+// A top-level string or integer of the client's JSON body ("" otherwise), for session keys.
+std::string ProxyCall::bodyField(std::string_view name) const {
+    const nlohmann::json* body = request_.jsonBody();
+    if (!body || !body->is_object()) return {};
+    auto found = body->find(name);
+    if (found == body->end()) return {};
+    if (found->is_string()) return found->get<std::string>();
+    if (found->is_number_integer()) return found->dump();
+    return {};
 }
 
 // The request for one upstream, shaped once and reused by every attempt on it.
@@ -175,6 +198,10 @@ http::awaitable<AttemptReport> ProxyCall::attempt(const AttemptTarget& target,
     const auto& upstream = *target.upstream;
     const auto& node = upstream.nodes()[target.node];
     attempts_so_far_ = plan.attempts();
+    const auto& strategy = target.set->balancing.latency_strategy;
+    latency_strategy_ = strategy == "tpot"    ? LatencyStrategy::Tpot
+                        : strategy == "total" ? LatencyStrategy::Total
+                                              : LatencyStrategy::Ttft;
     auto deadline = attemptDeadline(Clock::now(), route_.config.timeout, deadline_);
     const PreparedRequest& prepared = prepare(upstream, slotOf(target));
     std::string head =
@@ -293,6 +320,10 @@ http::awaitable<void> ProxyCall::answerFailure(const AttemptReport& last,
         message = "the request's deadline of " + std::to_string(route_.deadline->count()) +
                   " ms ran out after " + std::to_string(attempts) +
                   " upstream attempt(s); last: " + last.detail;
+    }
+    if (retry_budget_spent_) {
+        message += "; no retry sent: the retry budget of " + route_.primary_set->runtime->id() +
+                   " is spent";
     }
     switch (finalAnswer(kept.has_value(), last.outcome.failure, deadline_spent)) {
         case FinalAnswer::GatewayTimeout:

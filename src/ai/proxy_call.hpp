@@ -28,6 +28,9 @@ namespace aiproxy::ai {
 
 enum class StreamOutcome { None, Complete, ClientCancel, UpstreamCut };
 
+// An ewma upstream's latency_strategy (config::UpstreamConfig).
+enum class LatencyStrategy { Ttft, Tpot, Total };
+
 // One step of a stream's relay: an upstream read, or, with ai-response-rewrite, the upstream
 // paused past max_holdback_ms while text was held (flushed: BodyProcessor::flushHeld() is due).
 struct BodyStep {
@@ -66,6 +69,7 @@ private:
     // proxy_call.cpp
     std::size_t slotOf(const AttemptTarget& target) const;
     std::string hashKey(const upstream::BalancedSet& set) const;
+    std::string bodyField(std::string_view name) const;
     const PreparedRequest& prepare(const upstream::Upstream& upstream, std::size_t slot);
     http::awaitable<AttemptReport> attempt(const AttemptTarget& target, const AttemptPlan& plan);
     void reportFailure(const AttemptReport& report);
@@ -102,6 +106,8 @@ private:
         const http::bhttp::response_header<>& upstream_header, const upstream::Upstream& upstream,
         bool event_stream, double ttft_seconds, const PreparedRequest& prepared);
     void responseRead();
+    void latencyAtCommit();
+    void latencyAtEnd(Clock::time_point sent_at, Clock::time_point tokens_from, const Usage& usage);
 
     // accounting.cpp
     void account(const PreparedRequest& prepared);
@@ -134,6 +140,8 @@ private:
     upstream::HttpExchange* exchange_ = nullptr;  // the attempt in progress, once it runs
     int attempts_so_far_ = 0;
     bool client_gone_ = false;
+    bool retry_budget_spent_ = false;                           // a retry was due and not sent
+    LatencyStrategy latency_strategy_ = LatencyStrategy::Ttft;  // of the attempt's upstream
     std::string trace_;  // failed attempts, for X-AIProxy-Trace
     // For metrics, beside context_.outcome.
     std::size_t upstream_slot_ = 0;

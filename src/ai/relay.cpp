@@ -85,7 +85,7 @@ http::awaitable<AttemptReport> ProxyCall::relay(upstream::HttpExchange& exchange
     }
     if (!event_stream &&
         (prepared.plan.translation != Translation::None || rewritesWholeAnswer(response))) {
-        guard_.firstByte();
+        latencyAtCommit();
         guard_.responded(static_cast<int>(status), retry_after);
         co_return co_await relayWhole(exchange, upstream, prepared, deadline);
     }
@@ -162,7 +162,15 @@ http::awaitable<AttemptReport> ProxyCall::relay(upstream::HttpExchange& exchange
 
     // Committed: the node answered. A stream's health is judged by its start, not by how long
     // the client keeps it open.
-    guard_.firstByte();
+    latencyAtCommit();
+    const auto committed_at = Clock::now();
+    // total and tpot: sampled when the upstream's last byte is in, before it is written on.
+    auto sampleIfComplete = [&] {
+        if (exchange.done()) {
+            latencyAtEnd(sent_at, event_stream ? committed_at : sent_at, processor_->usage());
+        }
+    };
+    sampleIfComplete();
     guard_.responded(static_cast<int>(status), retry_after);
     sink_.begin(clientHeader(response, upstream, event_stream, secondsSince(sent_at), prepared),
                 rewrites ? std::nullopt : exchange.clientContentLength());
@@ -212,10 +220,15 @@ http::awaitable<AttemptReport> ProxyCall::relay(upstream::HttpExchange& exchange
             if (event_stream && !client_gone_) report.stream = StreamOutcome::UpstreamCut;
             co_return report;
         }
-        if (exchange.done()) responseRead();
-        if (!step.flushed && read.size == 0) continue;
-        auto out = step.flushed ? processor_->flushHeld()
-                                : processor_->feed({exchange.chunk(), read.size});
+        std::string_view out;
+        if (step.flushed || read.size > 0) {
+            out = step.flushed ? processor_->flushHeld()
+                               : processor_->feed({exchange.chunk(), read.size});
+        }
+        if (exchange.done()) {
+            sampleIfComplete();  // before the guard goes: with the usage of the last read
+            responseRead();
+        }
         if (out.empty()) continue;
         if (auto ec = co_await sink_.write(out.data(), out.size(), exchange.done()); ec) {
             if (read_running_) co_await settleRead(exchange);
@@ -292,6 +305,7 @@ http::awaitable<AttemptReport> ProxyCall::relayWhole(upstream::HttpExchange& exc
         body.append(exchange.chunk(), read.size);
     }
     double ttft = secondsSince(exchange.sentAt());
+    bool answered = status >= 200 && status < 300;
     std::string answer;
     std::size_t redactions = 0;
     if (status >= 200 && status < 300) {
@@ -325,6 +339,7 @@ http::awaitable<AttemptReport> ProxyCall::relayWhole(upstream::HttpExchange& exc
         header.set(bhttp::field::content_type, "application/json");
         header.erase(bhttp::field::content_encoding);
     }
+    if (answered && whole_usage_) latencyAtEnd(exchange.sentAt(), exchange.sentAt(), *whole_usage_);
     sink_.stopWatching();
     sink_.begin(std::move(header), answer.size());
     redactions_ += redactions;
@@ -335,6 +350,32 @@ http::awaitable<AttemptReport> ProxyCall::relayWhole(upstream::HttpExchange& exc
     if (auto ec = co_await sink_.finish(); ec) co_return report;
     exchange.finish();
     co_return report;
+}
+
+// ewma's latency sample, by the upstream's latency_strategy: ttft at the commit point (the
+// first content byte), total and tpot once the answer is complete (tpot: the time after the
+// first content, or after sending for a plain answer, per output token; no sample without a
+// token count, rather than one in another unit).
+void ProxyCall::latencyAtCommit() {
+    if (latency_strategy_ == LatencyStrategy::Ttft) guard_.firstByte();
+}
+
+void ProxyCall::latencyAtEnd(Clock::time_point sent_at, Clock::time_point tokens_from,
+                             const Usage& usage) {
+    auto now = Clock::now();
+    switch (latency_strategy_) {
+        case LatencyStrategy::Ttft:
+            break;
+        case LatencyStrategy::Total:
+            guard_.sample(now - sent_at, now);
+            break;
+        case LatencyStrategy::Tpot:
+            if (usage.completion_tokens && *usage.completion_tokens > 0) {
+                guard_.sample((now - tokens_from) / static_cast<long>(*usage.completion_tokens),
+                              now);
+            }
+            break;
+    }
 }
 
 // ai-response-rewrite changes a plain answer of the client's chat API: a successful JSON body.

@@ -3,7 +3,7 @@
 #include <limits>
 #include <set>
 
-#include "schema.hpp"
+#include "upstream_schema.hpp"
 
 namespace aiproxy::config::detail {
 namespace {
@@ -25,10 +25,12 @@ void readBalancer(const Value& value, AiProxyMultiConfig& multi) {
             [&](const Value& v) {
                 auto text = v.string();
                 if (!text) return;
-                static const std::set<std::string> kAllowed{"vars", "header", "cookie", "consumer",
-                                                            "vars_combinations"};
+                static const std::set<std::string> kAllowed{
+                    "vars", "header", "cookie", "consumer", "vars_combinations", "session"};
                 if (!kAllowed.contains(*text)) {
-                    v.error("must be one of: vars, header, cookie, consumer, vars_combinations");
+                    v.error(
+                        "must be one of: vars, header, cookie, consumer, vars_combinations, "
+                        "session");
                     return;
                 }
                 multi.hash_on = *text;
@@ -37,8 +39,13 @@ void readBalancer(const Value& value, AiProxyMultiConfig& multi) {
             if (auto key = v.string()) multi.key = *key;
         });
     if (!reader.read(value)) return;
-    if (multi.algorithm == "chash" && multi.hash_on != "consumer" && multi.key.empty()) {
+    if (multi.algorithm == "chash" && multi.hash_on != "consumer" && multi.hash_on != "session" &&
+        multi.key.empty()) {
         value.sink().error(memberPath(value.path(), "key"), "missing key");
+    }
+    if (multi.hash_on == "session" && multi.algorithm != "chash") {
+        value.sink().error(memberPath(value.path(), "hash_on"),
+                           "session needs algorithm chash (it pins sessions on the hash ring)");
     }
 }
 
@@ -121,6 +128,7 @@ void readAiProxyMulti(const Value& value, AiProxyMultiConfig& multi,
             [&](const Value& v) {
                 if (auto hold = v.boolean()) multi.hold_preamble = *hold;
             })
+        .on("retry_budget", [&](const Value& v) { readRetryBudget(v, multi.retry_budget); })
         .on("preamble_max_bytes", [&](const Value& v) { readSize(v, multi.preamble_max_bytes); })
         .on("expose_upstream_headers",
             [&](const Value& v) { expose_upstream_headers = v.boolean(); });

@@ -4,8 +4,10 @@
 
 #include "upstream_schema.hpp"
 
+#include <cmath>
 #include <initializer_list>
 #include <limits>
+#include <optional>
 
 #include "aiproxy/config/provider_defaults.hpp"
 #include "host_port.hpp"
@@ -179,6 +181,16 @@ void readEndpoint(const Value& value, UpstreamConfig& upstream, bool& base_path_
     }
 }
 
+// A finite number >= 0.
+std::optional<double> readShare(const Value& value) {
+    const Json& json = value.json();
+    if (!json.is_number() || !std::isfinite(json.get<double>()) || json.get<double>() < 0) {
+        value.error("must be a number >= 0");
+        return std::nullopt;
+    }
+    return json.get<double>();
+}
+
 enum class UpstreamKind { Upstream, Instance };
 
 void readUpstreamOf(const Value& value, UpstreamConfig& upstream, UpstreamKind kind) {
@@ -219,12 +231,18 @@ void readUpstreamOf(const Value& value, UpstreamConfig& upstream, UpstreamKind k
                 })
             .on("hash_on",
                 [&](const Value& v) {
-                    readOneOf(v, {"vars", "header", "cookie", "consumer", "vars_combinations"},
-                              upstream.hash_on);
+                    readOneOf(
+                        v, {"vars", "header", "cookie", "consumer", "vars_combinations", "session"},
+                        upstream.hash_on);
                 })
             .on("key",
                 [&](const Value& v) {
                     if (auto key = v.string()) upstream.key = *key;
+                })
+            .on("retry_budget", [&](const Value& v) { readRetryBudget(v, upstream.retry_budget); })
+            .on("latency_strategy",
+                [&](const Value& v) {
+                    readOneOf(v, {"ttft", "tpot", "total"}, upstream.latency_strategy);
                 })
             .ignore("name")
             .ignore("desc")
@@ -301,8 +319,18 @@ void readUpstreamOf(const Value& value, UpstreamConfig& upstream, UpstreamKind k
     }
     // With its own credentials, an upstream does not see the client's (unless asked to).
     if (!reader.seen("pass_client_auth")) upstream.pass_client_auth = upstream.auth.empty();
-    if (upstream.type == "chash" && upstream.hash_on != "consumer" && upstream.key.empty()) {
+    if (upstream.type == "chash" && upstream.hash_on != "consumer" &&
+        upstream.hash_on != "session" && upstream.key.empty()) {
         value.sink().error(memberPath(value.path(), "key"), "missing key");
+    }
+    if (reader.seen("latency_strategy") && upstream.type != "ewma") {
+        value.sink().error(memberPath(value.path(), "latency_strategy"),
+                           "needs type ewma (the only balancer that reads latency)");
+    }
+    // Session affinity is a property of the hashing balancer: anything else would ignore it.
+    if (upstream.hash_on == "session" && upstream.type != "chash") {
+        value.sink().error(memberPath(value.path(), "hash_on"),
+                           "session needs type chash (it pins sessions on the hash ring)");
     }
     std::uint16_t default_port = upstream.scheme == Scheme::Https ? 443 : 80;
     for (NodeConfig& node : upstream.nodes) {
@@ -315,6 +343,23 @@ void readUpstreamOf(const Value& value, UpstreamConfig& upstream, UpstreamKind k
 }
 
 }  // namespace
+
+void readRetryBudget(const Value& value, RetryBudgetConfig& budget) {
+    ObjectReader{}
+        .on("enabled",
+            [&](const Value& v) {
+                if (auto on = v.boolean()) budget.enabled = *on;
+            })
+        .on("ratio",
+            [&](const Value& v) {
+                if (auto ratio = readShare(v)) budget.ratio = *ratio;
+            })
+        .on("min_per_second",
+            [&](const Value& v) {
+                if (auto rate = readShare(v)) budget.min_per_second = *rate;
+            })
+        .read(value);
+}
 
 void readUpstream(const Value& value, UpstreamConfig& upstream) {
     readUpstreamOf(value, upstream, UpstreamKind::Upstream);

@@ -26,6 +26,9 @@ void readStringMap(const Value& value, bool names_are_tokens, StringPairs& out);
 void readAuth(const Value& value, UpstreamAuth& auth);
 void readOptions(const Value& value, StringPairs& options);
 
+// retry_budget: {enabled, ratio >= 0, min_per_second >= 0} (upstream_schema.cpp).
+void readRetryBudget(const Value& value, RetryBudgetConfig& budget);
+
 // health_check_schema.cpp
 void readChecks(const Value& value, HealthChecksConfig& checks);
 

@@ -48,6 +48,10 @@ ai::RouteMetrics routeMetrics(observe::MetricsRegistry& registry, const config::
             "aiproxy_retries_total", "Attempts after the first, by the upstream retried.",
             {{"route", route.id}, {"upstream", upstream->id()}}));
     }
+    out.retry_budget_exhausted = registry.counter(
+        "aiproxy_retry_budget_exhausted_total",
+        "Retries and hedges not sent because the upstream's retry budget was spent.",
+        {{"upstream", compiled.primary_set->runtime->id()}});
     if (compiled.fallback_set) {
         out.fallbacks = registry.counter(
             "aiproxy_fallbacks_total", "Requests that moved on to the fallback upstream.",
@@ -127,6 +131,7 @@ std::shared_ptr<const upstream::BalancedSet> instanceSet(const config::RouteConf
     set->balancing.type = multi.algorithm;
     set->balancing.hash_on = multi.hash_on;
     set->balancing.key = multi.key;
+    set->balancing.retry_budget = multi.retry_budget;
     std::vector<std::shared_ptr<upstream::NodeRuntime>> nodes;
     for (const auto& instance : instances) {
         set->balancing.nodes.push_back(instance->config().nodes.front());

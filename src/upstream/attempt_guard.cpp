@@ -49,6 +49,12 @@ void AttemptGuard::firstByte(Clock::time_point now) {
     node_->latency().observe(now - started_, now);
 }
 
+void AttemptGuard::sample(Clock::duration latency, Clock::time_point now) {
+    if (!node_ || sampled_) return;
+    sampled_ = true;
+    node_->latency().observe(latency, now);
+}
+
 void AttemptGuard::responded(int status, std::string_view retry_after, Clock::time_point now,
                              WallClock::time_point wall_now) {
     if (!node_) return;

@@ -17,7 +17,9 @@ std::unique_ptr<Balancer> makeBalancer(const config::UpstreamConfig& upstream,
     if (upstream.type == "ewma") {
         return std::make_unique<EwmaBalancer>(std::move(runtime), options.seed);
     }
-    if (upstream.type == "chash") return std::make_unique<ChashBalancer>(std::move(runtime));
+    if (upstream.type == "chash") {
+        return std::make_unique<ChashBalancer>(std::move(runtime), upstream.hash_on == "session");
+    }
     return std::make_unique<RoundRobinBalancer>(std::move(runtime));
 }
 

@@ -85,6 +85,12 @@ std::string chashKey(const config::UpstreamConfig& upstream, const RequestFacts&
         key = cookieValue(header(request, "Cookie"), upstream.key);
     } else if (hash_on == "consumer") {
         key = request.consumer;
+    } else if (hash_on == "session") {
+        key = header(request, upstream.key.empty() ? kDefaultSessionHeader : upstream.key);
+        if (key.empty() && request.body_field) {
+            key = request.body_field("session_id");
+            if (key.empty()) key = request.body_field("conversation_id");
+        }
     } else if (hash_on == "vars_combinations") {
         key = combination(request, upstream.key);
     } else {

@@ -1,6 +1,7 @@
 #include "aiproxy/upstream/upstream_runtime.hpp"
 
 #include "aiproxy/upstream/hash_ring.hpp"
+#include "aiproxy/upstream/session_pins.hpp"
 
 namespace aiproxy::upstream {
 
@@ -51,6 +52,17 @@ bool UpstreamRuntime::matches(const config::UpstreamConfig& upstream) const {
 std::shared_ptr<const HashRing> UpstreamRuntime::hashRing() const {
     std::call_once(ring_once_, [this] { ring_ = std::make_shared<const HashRing>(nodes_); });
     return ring_;
+}
+
+SessionPins& UpstreamRuntime::sessionPins() const {
+    std::call_once(pins_once_, [this] {
+        std::vector<int> weights;
+        weights.reserve(nodes_.size());
+        for (const auto& node : nodes_)
+            weights.push_back(node.weight);
+        pins_ = std::make_unique<SessionPins>(std::move(weights));
+    });
+    return *pins_;
 }
 
 std::vector<NodeReport> UpstreamRuntime::report(Clock::time_point now,

@@ -137,6 +137,107 @@ TEST_F(BalancingTest, ConsistentHashKeepsEachKeyOnOneNode) {
     EXPECT_GE(used.size(), 2U) << "12 keys should not all hash to one of three nodes";
 }
 
+// Issue 20, item 4: hash_on session pins each conversation to one node (shared by both
+// workers), no node takes more than 1.25x the average share, and when a node dies only its
+// sessions move, each to one new node where it stays.
+TEST_F(BalancingTest, SessionAffinityPinsConversationsAndMovesOnlyADeadNodesSessions) {
+    MockBackend d{"d"};
+    ASSERT_TRUE(start(header() + "upstreams:\n  - id: pool\n    type: chash\n" +
+                      "    hash_on: session\n    nodes: {\"" + a_.address() + "\": 1, \"" +
+                      b_.address() + "\": 1, \"" + c_.address() + "\": 1, \"" + d.address() +
+                      "\": 1}\n" + route(aiProxy("pool", 1))));
+    constexpr int kSessions = 200;
+    // Half the sessions name themselves in the header, half in the body's session_id.
+    auto ask = [&](int i) {
+        Request request = chatRequest("/llm/chat/completions");
+        std::string id = "conversation-" + std::to_string(i);
+        if (i % 2 == 0) {
+            request.headers.add("X-Session-Id", id);
+        } else {
+            request.body = R"({"model":"gpt-4o-mini","session_id":")" + id +
+                           R"(","messages":[{"role":"user","content":"hi"}]})";
+        }
+        auto response = sendRequest(daemon_.port(), request);
+        EXPECT_EQ(response.status, 200) << response.body;
+        return servedBy(response);
+    };
+    std::vector<std::string> home;
+    std::map<std::string, int> share;
+    for (int i = 0; i < kSessions; ++i) {
+        home.push_back(ask(i));
+        ++share[home.back()];
+    }
+    for (int i = 0; i < kSessions; ++i)
+        ASSERT_EQ(ask(i), home[i]) << "session " << i;
+    EXPECT_EQ(share.size(), 4U);
+    for (const auto& [node, count] : share)
+        EXPECT_LE(count, 63) << node;  // ceil(1.25 x 50)
+
+    d.setDefault(Reply::reset());
+    std::vector<std::string> moved;
+    for (int i = 0; i < kSessions; ++i) {
+        auto now = ask(i);
+        if (home[i] != "d") {
+            EXPECT_EQ(now, home[i]) << "session " << i << " moved without reason";
+        }
+        EXPECT_NE(now, "d");
+    }
+    // Once d is ejected, each of its sessions has one new home and keeps it.
+    for (int i = 0; i < kSessions; ++i)
+        moved.push_back(ask(i));
+    for (int i = 0; i < kSessions; ++i) {
+        ASSERT_EQ(ask(i), moved[i]) << "session " << i;
+        if (home[i] != "d") {
+            EXPECT_EQ(moved[i], home[i]);
+        }
+    }
+}
+
+// Issue 20, item 5: what ewma's latency sample measures. A stream whose events come 100 ms
+// apart: the first content after >= 100 ms, the end >= 500 ms after it, 8 output tokens. The
+// node's estimate (admin health, read at once) is the one sample taken.
+struct LatencyCase {
+    std::string strategy;
+    double at_least;  // seconds
+    double below;
+};
+
+void PrintTo(const LatencyCase& c, std::ostream* out) {
+    *out << c.strategy;
+}
+
+class LatencyStrategyTest : public BalancingTest,
+                            public ::testing::WithParamInterface<LatencyCase> {};
+
+TEST_P(LatencyStrategyTest, EwmaSamplesWhatTheStrategyNames) {
+    ASSERT_TRUE(start(header(1) + "upstreams:\n  - id: pool\n    type: ewma\n" +
+                      "    latency_strategy: " + GetParam().strategy + "\n    nodes: {\"" +
+                      a_.address() + "\": 1}\n" + route(aiProxy("pool", 0))));
+    Reply stream = Reply::sse(
+        {R"({"choices":[{"delta":{"content":"a"}}]})", R"({"choices":[{"delta":{"content":"b"}}]})",
+         R"({"choices":[{"delta":{"content":"c"}}]})", R"({"choices":[{"delta":{"content":"d"}}]})",
+         R"({"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":8,"total_tokens":11}})",
+         "[DONE]"});
+    stream.interval = std::chrono::milliseconds(100);
+    a_.enqueue(stream);
+    auto response = sendRequest(daemon_.port(), chatRequest("/llm/chat/completions", true));
+    ASSERT_EQ(response.status, 200) << response.body;
+    auto report = health("upstreams/pool");
+    ASSERT_TRUE(report.is_object() && report["nodes"].size() == 1U) << report.dump();
+    double latency = report["nodes"][0]["latency_ms"].get<double>() / 1000;
+    // The estimate decays towards zero with the time since its sample (10 s scale): ttft's is
+    // read about 0.5 s after it was taken.
+    EXPECT_GE(latency, GetParam().at_least * 0.9) << GetParam().strategy;
+    EXPECT_LT(latency, GetParam().below) << GetParam().strategy;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Strategies, LatencyStrategyTest,
+    ::testing::Values(LatencyCase{"ttft", 0.1, 0.35},     // the first content event
+                      LatencyCase{"total", 0.6, 3.0},     // the whole stream
+                      LatencyCase{"tpot", 0.0625, 0.3}),  // 500 ms after it over 8 tokens
+    [](const auto& test) { return test.param.strategy; });
+
 TEST_F(BalancingTest, LeastConnAvoidsTheNodeBusyWithALongStream) {
     ASSERT_TRUE(start(header() + "upstreams:\n  - id: pool\n    type: least_conn\n" +
                       "    nodes: {\"" + a_.address() + "\": 1, \"" + b_.address() + "\": 1}\n" +

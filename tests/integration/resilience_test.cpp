@@ -522,3 +522,57 @@ TEST_F(ResilienceTest, AStreamLongerThanTimeoutReadIsCut) {
 
 }  // namespace
 }  // namespace aiproxy::test
+
+namespace aiproxy::test {
+namespace {
+
+// Issue 20, item 3: past the upstream's retry budget a failing request is not retried (the client
+// gets the failure it already has, named in the log and counted), so an outage cannot multiply
+// the load on the fallback. 0.1 retries per second over the 10 s window: exactly one retry.
+TEST_F(ResilienceTest, RetriesBeyondTheUpstreamsBudgetAreNotSent) {
+    a_.setDefault(Reply::json(500, R"({"error":{"message":"primary is down"}})"));
+    ASSERT_TRUE(start(
+        header(1) + "upstreams:\n" +
+        upstream("prim", {a_.address()}, "    retry_budget: {ratio: 0, min_per_second: 0.1}\n") +
+        upstream("fb", {fallback_.address()}) +
+        route("        upstream_id: prim\n        upstream_fallback_id: fb\n"
+              "        retry: 1\n")));
+
+    auto retried = sendRequest(daemon_.port(), chatRequest("/llm/chat/completions"));
+    ASSERT_TRUE(retried.ok()) << retried.error;
+    EXPECT_EQ(retried.status, 200);
+    EXPECT_EQ(retried.headers.get("X-AIProxy-Upstream"), "fb");
+
+    auto refused = sendRequest(daemon_.port(), chatRequest("/llm/chat/completions"));
+    ASSERT_TRUE(refused.ok()) << refused.error;
+    EXPECT_EQ(refused.status, 500);
+    EXPECT_EQ(refused.headers.get("X-AIProxy-Upstream"), "prim");
+    EXPECT_EQ(refused.headers.get("X-AIProxy-Attempts"), "1");
+    EXPECT_NE(refused.body.find("primary is down"), std::string::npos) << refused.body;
+
+    EXPECT_EQ(fallback_.requestCount(), 1U);
+    EXPECT_EQ(a_.requestCount(), 2U);
+    EXPECT_EQ(metric(R"(aiproxy_retry_budget_exhausted_total{upstream="prim"})"), 1);
+}
+
+// The budget is on by default: a route whose every request fails over still reaches the fallback
+// for the first min_per_second x 10 retries, and a budget turned off never refuses one.
+TEST_F(ResilienceTest, ATurnedOffRetryBudgetNeverRefusesARetry) {
+    a_.setDefault(Reply::json(503, R"({"error":{"message":"busy"}})"));
+    ASSERT_TRUE(start(header(1) + "upstreams:\n" +
+                      upstream("prim", {a_.address()},
+                               "    retry_budget: {enabled: false, ratio: 0, min_per_second: 0}\n"
+                               "    checks: {passive: {unhealthy: {http_failures: 254}}}\n") +
+                      upstream("fb", {fallback_.address()}) +
+                      route("        upstream_id: prim\n        upstream_fallback_id: fb\n"
+                            "        retry: 1\n")));
+    for (int i = 0; i < 5; ++i) {
+        auto response = sendRequest(daemon_.port(), chatRequest("/llm/chat/completions"));
+        ASSERT_TRUE(response.ok()) << response.error;
+        EXPECT_EQ(response.headers.get("X-AIProxy-Upstream"), "fb") << i;
+    }
+    EXPECT_EQ(metric(R"(aiproxy_retry_budget_exhausted_total{upstream="prim"})"), 0);
+}
+
+}  // namespace
+}  // namespace aiproxy::test

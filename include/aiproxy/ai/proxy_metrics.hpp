@@ -52,6 +52,8 @@ struct RouteMetrics {
     std::vector<std::array<metrics::CounterCell*, 5>> requests;  // [slot][status class]
     std::vector<metrics::CounterCell*> retries;  // retries_total{route,upstream}, [slot]
     metrics::CounterCell* fallbacks = nullptr;   // fallbacks_total{route,from,to}
+    // aiproxy_retry_budget_exhausted_total{upstream}: the primary set's upstream
+    metrics::CounterCell* retry_budget_exhausted = nullptr;
     metrics::HistogramCell* duration = nullptr;
     metrics::HistogramCell* time_to_first_token = nullptr;
     metrics::GaugeCell* active_streams = nullptr;

@@ -210,6 +210,16 @@ struct UpstreamAuth {
     bool operator==(const UpstreamAuth&) const = default;
 };
 
+// upstreams[].retry_budget and ai-proxy-multi's: retries and hedges sent on behalf of the
+// upstream's requests stay within ratio x its requests of the last 10 s + min_per_second x 10
+// (upstream/retry_budget.hpp). On by default.
+struct RetryBudgetConfig {
+    bool enabled = true;
+    double ratio = 0.2;
+    double min_per_second = 5;
+    bool operator==(const RetryBudgetConfig&) const = default;
+};
+
 struct UpstreamConfig {
     std::string id;
     std::vector<NodeConfig> nodes;
@@ -220,6 +230,9 @@ struct UpstreamConfig {
     std::string type = "roundrobin";  // roundrobin | least_conn | chash | ewma
     std::string hash_on = "vars";  // chash: vars | header | cookie | consumer | vars_combinations
     std::string key;               // chash: "remote_addr", "uri", "arg_user", header name, ...
+    // ewma: what a latency sample measures. ttft: time to the first content byte; tpot: time per
+    // output token after it (from the answer's usage); total: the whole response.
+    std::string latency_strategy = "ttft";
     HealthChecksConfig checks;
     std::string base_path = "/v1";  // our extension: prefix of every forwarded path
     // LLM awareness (issue 5). provider: openai | azure-openai | anthropic | deepseek | gemini |
@@ -231,6 +244,7 @@ struct UpstreamConfig {
     StringPairs options;           // body field -> JSON text of its new value (flat overwrite)
     StringPairs model_map;         // client model -> upstream model
     std::string api_version;       // azure-openai: ?api-version=
+    RetryBudgetConfig retry_budget;
     bool operator==(const UpstreamConfig&) const = default;
 };
 
@@ -304,6 +318,7 @@ struct AiProxyMultiConfig {
     std::optional<Milliseconds> deadline;                 // the whole request, as ai-proxy's
     bool hold_preamble = true;                            // as ai-proxy's
     std::size_t preamble_max_bytes = 16 * 1024;           // as ai-proxy's
+    RetryBudgetConfig retry_budget;                       // of the instances as one set
     bool operator==(const AiProxyMultiConfig&) const = default;
 };
 

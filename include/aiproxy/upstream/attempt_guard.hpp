@@ -31,6 +31,9 @@ public:
     // The first response byte arrived: one latency sample (time since the guard started).
     // Only the first call counts.
     void firstByte(Clock::time_point now = Clock::now());
+    // A latency sample measured by the caller (ewma's latency_strategy tpot and total).
+    // Only the first sample of an attempt counts.
+    void sample(Clock::duration latency, Clock::time_point now = Clock::now());
     // The upstream answered with status (Retry-After header value, if any, verbatim).
     void responded(int status, std::string_view retry_after = {},
                    Clock::time_point now = Clock::now(),

@@ -14,16 +14,20 @@
 
 namespace aiproxy::upstream {
 
+class SessionPins;
+
 class ChashBalancer final : public PriorityBalancer {
 public:
-    explicit ChashBalancer(std::shared_ptr<UpstreamRuntime> runtime);
+    // sessions: `hash_on: session`, whose conversations stay pinned (session_pins.hpp).
+    explicit ChashBalancer(std::shared_ptr<UpstreamRuntime> runtime, bool sessions = false);
 
 private:
     std::size_t choose(std::span<const std::size_t> candidates,
                        const PickContext& context) override;
 
     std::shared_ptr<const HashRing> ring_;
-    std::vector<char> member_;  // scratch: member_[i] while i is a candidate
+    std::vector<char> member_;     // scratch: member_[i] while i is a candidate
+    SessionPins* pins_ = nullptr;  // the runtime's, with `hash_on: session`
 };
 
 }  // namespace aiproxy::upstream

@@ -9,6 +9,9 @@
 //   consumer          the authenticated consumer's name (key unused)
 //   vars_combinations key is a template such as "$remote_addr-$arg_user": each $name is
 //                     replaced by that variable, the rest is kept
+//   session           (ours) key names the header carrying the conversation's id (default
+//                     x-session-id); without it, the body's top-level session_id or
+//                     conversation_id. The balancer pins sessions (session_pins.hpp).
 // An empty result (unknown variable, absent header, no consumer) falls back to remote_addr, so a
 // client always lands somewhere stable.
 
@@ -29,7 +32,11 @@ struct RequestFacts {
     // Cookies are read from its "Cookie". May be empty when the key needs no header.
     std::function<std::string_view(std::string_view name)> header;
     std::string_view consumer;  // authenticated consumer name, "" when none
+    // A top-level string (or integer) field of the JSON body, "" when absent. May be empty.
+    std::function<std::string(std::string_view name)> body_field;
 };
+
+inline constexpr std::string_view kDefaultSessionHeader = "x-session-id";
 
 std::string chashKey(const config::UpstreamConfig& upstream, const RequestFacts& request);
 

@@ -19,10 +19,12 @@
 #include "aiproxy/upstream/log_throttle.hpp"
 #include "aiproxy/upstream/node_health.hpp"
 #include "aiproxy/upstream/peak_ewma.hpp"
+#include "aiproxy/upstream/retry_budget.hpp"
 
 namespace aiproxy::upstream {
 
 class HashRing;
+class SessionPins;
 
 // One node's shared counters, on its own cache line so workers updating different nodes do not
 // contend.
@@ -100,6 +102,8 @@ public:
 
     // The consistent-hash ring of these nodes, built on first use and shared by all workers.
     std::shared_ptr<const HashRing> hashRing() const;
+    // `hash_on: session`'s pins of these nodes, made on first use and shared by all workers.
+    SessionPins& sessionPins() const;
 
     // Fail-open episodes: enterFailOpen() is true only for the call that starts one (across all
     // workers); leaveFailOpen() ends it when a pick finds an eligible node again.
@@ -111,6 +115,9 @@ public:
     }
     bool failingOpen() const { return fail_open_.load(std::memory_order_relaxed); }
 
+    // Retries on behalf of requests that started on this set (its policy is the config's).
+    RetryBudget& retryBudget() const { return retry_budget_; }
+
     std::vector<NodeReport> report(Clock::time_point now, WallClock::time_point wall_now) const;
 
 private:
@@ -119,8 +126,11 @@ private:
     config::HealthChecksConfig checks_;
     std::vector<std::shared_ptr<NodeRuntime>> node_state_;
     std::atomic<bool> fail_open_{false};
+    mutable RetryBudget retry_budget_;
     mutable std::once_flag ring_once_;
     mutable std::shared_ptr<const HashRing> ring_;
+    mutable std::once_flag pins_once_;
+    mutable std::unique_ptr<SessionPins> pins_;
 };
 
 // "host:port", with brackets around an IPv6 host.

@@ -352,3 +352,85 @@ TEST(ConfigValuesTest, ExpandedEnvironmentValuesAreTypedLikeWrittenOnes) {
 
 }  // namespace
 }  // namespace aiproxy::config
+
+namespace aiproxy::config {
+namespace {
+
+TEST(RetryBudgetConfigTest, OnByDefaultWithEnvoysShareAndAFloor) {
+    Config config = load("upstreams:\n  - {id: u, nodes: {\"127.0.0.1:1\": 1}}\n");
+    ASSERT_EQ(config.upstreams.size(), 1u);
+    EXPECT_EQ(config.upstreams[0].retry_budget,
+              (RetryBudgetConfig{.enabled = true, .ratio = 0.2, .min_per_second = 5}));
+}
+
+TEST(RetryBudgetConfigTest, UpstreamAndAiProxyMultiTakeTheirOwn) {
+    Config config = load(
+        "upstreams:\n  - {id: u, nodes: {\"127.0.0.1:1\": 1},"
+        " retry_budget: {ratio: 0.5, min_per_second: 0}}\n"
+        "routes:\n  - {id: r, uri: /m/*, plugins: {ai-proxy-multi: {instances: ["
+        "{name: a, provider: openai-compatible, weight: 1,"
+        " override: {endpoint: 'http://127.0.0.1:9/v1'}}],"
+        " retry_budget: {enabled: false}}}}\n");
+    ASSERT_EQ(config.upstreams.size(), 1u);
+    EXPECT_EQ(config.upstreams[0].retry_budget.ratio, 0.5);
+    EXPECT_EQ(config.upstreams[0].retry_budget.min_per_second, 0);
+    ASSERT_EQ(config.routes.size(), 1u);
+    ASSERT_TRUE(config.routes[0].ai_proxy_multi);
+    EXPECT_FALSE(config.routes[0].ai_proxy_multi->retry_budget.enabled);
+}
+
+TEST(RetryBudgetConfigTest, MistakesNameTheirField) {
+    LoadResult result = parseConfig(
+        "upstreams:\n  - {id: u, nodes: {\"127.0.0.1:1\": 1},"
+        " retry_budget: {ratio: -1, min_per_second: x, burst: 3}}\n",
+        Format::Yaml, noEnvironment());
+    auto errors = messages(result.errors);
+    EXPECT_THAT(errors, ::testing::Contains(::testing::HasSubstr(
+                            "upstreams[0].retry_budget.ratio: must be a number >= 0")));
+    EXPECT_THAT(errors, ::testing::Contains(::testing::HasSubstr(
+                            "upstreams[0].retry_budget.min_per_second: must be a number >= 0")));
+    EXPECT_THAT(errors,
+                ::testing::Contains(::testing::HasSubstr("upstreams[0].retry_budget.burst")));
+}
+
+}  // namespace
+}  // namespace aiproxy::config
+
+namespace aiproxy::config {
+namespace {
+
+TEST(SessionAffinityConfigTest, SessionHashingNeedsNoKeyButNeedsChash) {
+    Config config = load(
+        "upstreams:\n  - {id: u, type: chash, hash_on: session,"
+        " nodes: {\"127.0.0.1:1\": 1}}\n");
+    ASSERT_EQ(config.upstreams.size(), 1u);
+    EXPECT_EQ(config.upstreams[0].hash_on, "session");
+    EXPECT_EQ(config.upstreams[0].key, "");  // read as x-session-id
+
+    LoadResult wrong =
+        parseConfig("upstreams:\n  - {id: u, hash_on: session, nodes: {\"127.0.0.1:1\": 1}}\n",
+                    Format::Yaml, noEnvironment());
+    EXPECT_THAT(messages(wrong.errors), ::testing::Contains(::testing::HasSubstr(
+                                            "upstreams[0].hash_on: session needs type chash")));
+}
+
+TEST(LatencyStrategyConfigTest, EwmaTakesOneOfThreeSignals) {
+    Config config = load(
+        "upstreams:\n  - {id: u, type: ewma, latency_strategy: tpot,"
+        " nodes: {\"127.0.0.1:1\": 1}}\n");
+    ASSERT_EQ(config.upstreams.size(), 1u);
+    EXPECT_EQ(config.upstreams[0].latency_strategy, "tpot");
+
+    LoadResult bad = parseConfig(
+        "upstreams:\n  - {id: u, type: ewma, latency_strategy: p99, nodes: {\"127.0.0.1:1\": 1}}\n"
+        "  - {id: v, latency_strategy: total, nodes: {\"127.0.0.1:2\": 1}}\n",
+        Format::Yaml, noEnvironment());
+    auto errors = messages(bad.errors);
+    EXPECT_THAT(errors, ::testing::Contains(
+                            ::testing::HasSubstr("upstreams[0].latency_strategy: must be one of")));
+    EXPECT_THAT(errors, ::testing::Contains(::testing::HasSubstr(
+                            "upstreams[1].latency_strategy: needs type ewma")));
+}
+
+}  // namespace
+}  // namespace aiproxy::config
