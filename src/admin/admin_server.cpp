@@ -7,6 +7,10 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
+#include <optional>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
@@ -42,6 +46,26 @@ bhttp::response<bhttp::string_body> jsonResponse(
     response.keep_alive(keep_alive);
     response.prepare_payload();
     return response;
+}
+
+// Waits, without blocking the thread, for an answer the store gives later (an etcd commit).
+net::awaitable<AdminResponse> awaitAnswer(std::function<void(AdminReply)> pending) {
+    auto executor = co_await net::this_coro::executor;
+    co_return co_await net::async_initiate<decltype(net::use_awaitable), void(AdminResponse)>(
+        [executor, pending = std::move(pending)](auto handler) mutable {
+            using Handler = decltype(handler);
+            auto slot = std::make_shared<std::optional<Handler>>(std::move(handler));
+            pending([executor, slot](AdminResponse answer) {
+                if (!*slot) return;
+                Handler resume = std::move(**slot);
+                slot->reset();
+                net::post(executor, [resume = std::move(resume),
+                                     answer = std::move(answer)]() mutable {
+                    std::move(resume)(std::move(answer));
+                });
+            });
+        },
+        net::use_awaitable);
 }
 
 }  // namespace
@@ -180,6 +204,10 @@ struct AdminServer::Impl {
                 .body = std::move(request.body()),
             };
             AdminResponse answer = api.handle(admin_request);
+            if (answer.pending) {
+                auto pending = std::move(answer.pending);
+                answer = co_await awaitAnswer(std::move(pending));
+            }
             if (answer.status == 401 &&  // AdminApi answers 401 for a missing or wrong key only
                 auth_failures.recordFailure(address, AuthFailureLimiter::Clock::now())) {
                 spdlog::warn(
