@@ -8,8 +8,7 @@
 
 #include <array>
 #include <optional>
-#include <boost/asio/async_result.hpp>
-#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -48,24 +47,27 @@ bhttp::response<bhttp::string_body> jsonResponse(
     return response;
 }
 
-// Waits, without blocking the thread, for an answer the store gives later (an etcd commit).
-net::awaitable<AdminResponse> awaitAnswer(std::function<void(AdminReply)> pending) {
+// Waits, without blocking the thread, for an answer the store gives later (an etcd commit): a
+// timer that never expires serves as the signal, cancelled when the answer is in. `pending` by
+// reference: GCC 12 destroys a coroutine's by-value std::function parameter twice.
+net::awaitable<AdminResponse> awaitAnswer(const std::function<void(AdminReply)>& pending) {
+    struct Wait {
+        explicit Wait(const net::any_io_executor& executor)
+            : signal(executor, net::steady_timer::time_point::max()) {}
+        net::steady_timer signal;
+        std::optional<AdminResponse> answer;
+    };
     auto executor = co_await net::this_coro::executor;
-    co_return co_await net::async_initiate<decltype(net::use_awaitable), void(AdminResponse)>(
-        [executor, pending = std::move(pending)](auto handler) mutable {
-            using Handler = decltype(handler);
-            auto slot = std::make_shared<std::optional<Handler>>(std::move(handler));
-            pending([executor, slot](AdminResponse answer) {
-                if (!*slot) return;
-                Handler resume = std::move(**slot);
-                slot->reset();
-                net::post(executor, [resume = std::move(resume),
-                                     answer = std::move(answer)]() mutable {
-                    std::move(resume)(std::move(answer));
-                });
-            });
-        },
-        net::use_awaitable);
+    auto wait = std::make_shared<Wait>(executor);
+    AdminReply deliver = [wait](AdminResponse answer) {
+        wait->answer = std::move(answer);
+        wait->signal.cancel();
+    };
+    pending(deliver);
+    while (!wait->answer) {
+        co_await wait->signal.async_wait(use_nothrow);
+    }
+    co_return std::move(*wait->answer);
 }
 
 }  // namespace
@@ -206,7 +208,7 @@ struct AdminServer::Impl {
             AdminResponse answer = api.handle(admin_request);
             if (answer.pending) {
                 auto pending = std::move(answer.pending);
-                answer = co_await awaitAnswer(std::move(pending));
+                answer = co_await awaitAnswer(pending);
             }
             if (answer.status == 401 &&  // AdminApi answers 401 for a missing or wrong key only
                 auth_failures.recordFailure(address, AuthFailureLimiter::Clock::now())) {

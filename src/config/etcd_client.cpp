@@ -110,8 +110,9 @@ awaitable<Reply> EtcdClient::exchange(const std::string& path, const std::string
 }
 
 awaitable<std::optional<std::string>> EtcdClient::authenticate() {
-    auto reply = co_await exchange("/v3/auth/authenticate",
-                                   authenticateRequest(settings_.user, settings_.password), false);
+    const std::string path = "/v3/auth/authenticate";
+    const std::string body = authenticateRequest(settings_.user, settings_.password);
+    auto reply = co_await exchange(path, body, false);
     if (!reply.ok) co_return "authentication failed: " + reply.error;
     std::string error;
     auto token = parseToken(reply.body, error);
@@ -139,7 +140,7 @@ void EtcdClient::cancelWatch() {
 }
 
 awaitable<std::string> EtcdClient::watch(std::uint64_t start_revision,
-                                         std::function<bool(const WatchMessage&)> on_message) {
+                                         const std::function<bool(const WatchMessage&)>& on_message) {
     bool auth = !settings_.user.empty();
     if (auth && token_.empty()) {
         if (auto error = co_await authenticate()) co_return std::move(*error);

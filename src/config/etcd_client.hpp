@@ -31,7 +31,7 @@ public:
     // message must arrive within the timeout; after that the stream may stay quiet for ever (the
     // store's probe notices a hung etcd and calls cancelWatch()).
     common::awaitable<std::string> watch(std::uint64_t start_revision,
-                                         std::function<bool(const WatchMessage&)> on_message);
+                                         const std::function<bool(const WatchMessage&)>& on_message);
     void cancelWatch();
 
     const EtcdConfig& settings() const { return settings_; }

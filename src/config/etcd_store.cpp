@@ -212,8 +212,9 @@ private:
                 });
             }
             bool compacted = false;
-            std::string why = co_await client_.watch(
-                revision + 1, [&](const etcd::WatchMessage& message) {
+            // Named: GCC 12 double-frees a temporary passed by value into a coroutine.
+            std::function<bool(const etcd::WatchMessage&)> on_message =
+                [&](const etcd::WatchMessage& message) {
                     if (message.canceled) {
                         compacted = message.compact_revision > 0;
                         return false;
@@ -229,7 +230,8 @@ private:
                                          message.events)] { applyEvents(*events); });
                     }
                     return true;
-                });
+                };
+            std::string why = co_await client_.watch(revision + 1, on_message);
             watching_ = false;
             if (compacted) {
                 spdlog::warn("etcd: revision {} was compacted away; reading everything again",
