@@ -11,7 +11,8 @@ CMAKE_FLAGS ?=
 
 PACKAGES := g++ cmake ninja-build ccache pkg-config libboost1.81-dev libssl-dev \
             nlohmann-json3-dev libspdlog-dev libyaml-cpp-dev libpcre2-dev libgtest-dev libgmock-dev \
-            curl jq ca-certificates prometheus clang libclang-rt-14-dev llvm
+            curl jq ca-certificates prometheus clang libclang-rt-14-dev llvm \
+            etcd-server etcd-client
 # Node.js and npm (end-to-end tests with the official openai SDK) count as present when the
 # commands exist: a Node.js from elsewhere bundles npm and conflicts with Debian's npm package.
 NODE_PACKAGES := $(if $(shell command -v node),,nodejs) $(if $(shell command -v npm),,npm)

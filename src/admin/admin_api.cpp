@@ -74,6 +74,35 @@ std::string AdminApi::presentedKey(const AdminRequest& request) {
 }
 
 AdminResponse AdminApi::handle(const AdminRequest& request) {
+    AdminResponse answer = handleNow(request);
+    if (!answer.pending) return answer;
+    // The commit starts now. The file store answers in place; the etcd store later, on this
+    // thread, when the caller may or may not have asked for it yet.
+    struct Relay {
+        std::optional<AdminResponse> early;
+        AdminReply reply;
+    };
+    auto relay = std::make_shared<Relay>();
+    answer.pending([relay](AdminResponse done) {
+        if (relay->reply) {
+            relay->reply(std::move(done));
+        } else {
+            relay->early = std::move(done);
+        }
+    });
+    if (relay->early) return std::move(*relay->early);
+    AdminResponse later;
+    later.pending = [relay](AdminReply reply) {
+        if (relay->early) {
+            reply(std::move(*relay->early));
+        } else {
+            relay->reply = std::move(reply);
+        }
+    };
+    return later;
+}
+
+AdminResponse AdminApi::handleNow(const AdminRequest& request) {
     std::string presented = presentedKey(request);
     if (presented.empty()) {
         return json(401, Document{{"error_msg", "failed to check token"},

@@ -75,6 +75,18 @@ std::optional<Document::json_pointer> subPointer(std::string_view sub_path) {
     return Document::json_pointer{pointer};
 }
 
+// A write the store did not commit: nothing changed.
+AdminResponse storeFailure(const config::WriteResult& result) {
+    switch (result.status) {
+        case config::WriteResult::Status::Conflict:
+            return errorMessage(409, "the object was not changed: " + result.error);
+        case config::WriteResult::Status::Unavailable:
+            return errorMessage(503, "the config store is unavailable: " + result.error);
+        default:
+            return errorMessage(500, "cannot store the change: " + result.error);
+    }
+}
+
 }  // namespace
 
 void mergePatch(Document& target, const Document& patch) {
@@ -154,14 +166,20 @@ AdminResponse AdminApi::write(const config::Resource& resource, const std::strin
     if (auto failure = host_.prepare(candidate)) {
         return errorMessage(400, "invalid configuration: " + *failure);
     }
-    const config::StoredObject* stored = nullptr;
-    try {
-        stored = &store_.put(resource.name, id, std::move(object));
-    } catch (const config::StoreError& error) {
-        return errorMessage(500, std::string{"cannot store the change: "} + error.what());
-    }
-    host_.publish();
-    return json(existing ? 200 : 201, entry(resource.name, *stored));
+    unsigned status = existing ? 200 : 201;
+    const std::string& name = resource.name;  // resources() lives as long as the process
+    AdminResponse answer;
+    answer.pending = [this, &name, id, status, object = std::move(object)](AdminReply reply) {
+        store_.putAsync(name, id, object, [this, &name, status, reply](config::WriteResult result) {
+            if (result.status != config::WriteResult::Status::Committed) {
+                reply(storeFailure(result));
+                return;
+            }
+            if (!result.published) host_.publish();
+            reply(json(status, entry(name, *result.object)));
+        });
+    };
+    return answer;
 }
 
 AdminResponse AdminApi::patch(const config::Resource& resource, const std::string& id,
@@ -246,13 +264,19 @@ AdminResponse AdminApi::remove(const config::Resource& resource, const std::stri
     if (auto failure = host_.prepare(candidate)) {
         return errorMessage(400, "cannot apply the change: " + *failure);
     }
-    try {
-        store_.remove(resource.name, id);
-    } catch (const config::StoreError& error) {
-        return errorMessage(500, std::string{"cannot store the change: "} + error.what());
-    }
-    host_.publish();
-    return json(200, Document{{"deleted", id}, {"key", keyOf(resource.name, id)}});
+    const std::string& name = resource.name;
+    AdminResponse answer;
+    answer.pending = [this, &name, id](AdminReply reply) {
+        store_.removeAsync(name, id, [this, &name, id, reply](config::WriteResult result) {
+            if (result.status != config::WriteResult::Status::Committed) {
+                reply(storeFailure(result));
+                return;
+            }
+            if (!result.published) host_.publish();
+            reply(json(200, Document{{"deleted", id}, {"key", keyOf(name, id)}}));
+        });
+    };
+    return answer;
 }
 
 AdminResponse AdminApi::exportConfig() const {

@@ -7,6 +7,9 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
+#include <optional>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
@@ -42,6 +45,29 @@ bhttp::response<bhttp::string_body> jsonResponse(
     response.keep_alive(keep_alive);
     response.prepare_payload();
     return response;
+}
+
+// Waits, without blocking the thread, for an answer the store gives later (an etcd commit): a
+// timer that never expires serves as the signal, cancelled when the answer is in. `pending` by
+// reference: GCC 12 destroys a coroutine's by-value std::function parameter twice.
+net::awaitable<AdminResponse> awaitAnswer(const std::function<void(AdminReply)>& pending) {
+    struct Wait {
+        explicit Wait(const net::any_io_executor& executor)
+            : signal(executor, net::steady_timer::time_point::max()) {}
+        net::steady_timer signal;
+        std::optional<AdminResponse> answer;
+    };
+    auto executor = co_await net::this_coro::executor;
+    auto wait = std::make_shared<Wait>(executor);
+    AdminReply deliver = [wait](AdminResponse answer) {
+        wait->answer = std::move(answer);
+        wait->signal.cancel();
+    };
+    pending(deliver);
+    while (!wait->answer) {
+        co_await wait->signal.async_wait(use_nothrow);
+    }
+    co_return std::move(*wait->answer);
 }
 
 }  // namespace
@@ -180,6 +206,10 @@ struct AdminServer::Impl {
                 .body = std::move(request.body()),
             };
             AdminResponse answer = api.handle(admin_request);
+            if (answer.pending) {
+                auto pending = std::move(answer.pending);
+                answer = co_await awaitAnswer(pending);
+            }
             if (answer.status == 401 &&  // AdminApi answers 401 for a missing or wrong key only
                 auth_failures.recordFailure(address, AuthFailureLimiter::Clock::now())) {
                 spdlog::warn(

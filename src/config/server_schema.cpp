@@ -295,8 +295,83 @@ void readAdmin(const Value& value, AdminConfig& admin) {
         .read(value);
 }
 
+// An etcd endpoint: http://host:port (the gateway speaks plain HTTP to etcd's JSON gateway).
+static bool isEtcdEndpoint(std::string_view url) {
+    constexpr std::string_view kScheme = "http://";
+    if (url.substr(0, kScheme.size()) != kScheme) return false;
+    url.remove_prefix(kScheme.size());
+    while (!url.empty() && url.back() == '/')
+        url.remove_suffix(1);
+    auto colon = url.rfind(':');
+    if (colon == std::string_view::npos || colon == 0 || hasSpace(url)) return false;
+    auto port = url.substr(colon + 1);
+    return !port.empty() && port.size() <= 5 && isAllDigits(port) &&
+           std::stoi(std::string{port}) > 0 && std::stoi(std::string{port}) <= 65535 &&
+           url.find('/') == std::string_view::npos;
+}
+
+void readEtcd(const Value& value, EtcdConfig& etcd) {
+    ObjectReader reader;
+    reader
+        .on("endpoints",
+            [&](const Value& v) {
+                std::vector<std::string> endpoints;
+                bool is_list = v.forEachElement([&](const Value& element) {
+                    auto url = element.string();
+                    if (!url) return;
+                    if (!isEtcdEndpoint(*url)) {
+                        element.error("must be http://host:port (etcd's client URL)");
+                        return;
+                    }
+                    endpoints.push_back(*url);
+                });
+                if (!is_list) return;
+                if (v.json().empty()) {
+                    v.error("must list at least one endpoint");
+                    return;
+                }
+                etcd.endpoints = std::move(endpoints);
+            })
+        .on("prefix",
+            [&](const Value& v) {
+                auto prefix = v.string();
+                if (!prefix) return;
+                if (prefix->size() < 2 || prefix->front() != '/' || prefix->back() == '/' ||
+                    hasSpace(*prefix)) {
+                    v.error("must start with '/' and not end with it (like /apisix)");
+                    return;
+                }
+                etcd.prefix = *prefix;
+            })
+        .on("timeout", [&](const Value& v) { readSeconds(v, etcd.timeout); })
+        .on("user",
+            [&](const Value& v) {
+                if (auto user = v.string()) etcd.user = *user;
+            })
+        .on("password", [&](const Value& v) {
+            if (auto password = v.string()) etcd.password = *password;
+        });
+    if (!reader.read(value)) return;
+    if (etcd.user.empty() != etcd.password.empty()) {
+        value.error("user and password go together: give both or neither");
+    }
+}
+
 void readStorage(const Value& value, StorageConfig& storage) {
     ObjectReader{}
+        .on("type",
+            [&](const Value& v) {
+                auto type = v.string();
+                if (!type) return;
+                if (*type == "file") {
+                    storage.type = StorageConfig::Type::File;
+                } else if (*type == "etcd") {
+                    storage.type = StorageConfig::Type::Etcd;
+                } else {
+                    v.error("must be one of: file, etcd");
+                }
+            })
+        .on("etcd", [&](const Value& v) { readEtcd(v, storage.etcd); })
         .on("data_dir",
             [&](const Value& v) {
                 auto dir = v.string();

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <set>
 
 #include <spdlog/async.h>
 #include <spdlog/async_logger.h>
@@ -146,8 +147,7 @@ public:
                                                         open_connections_, &metrics_, tls_.get()));
         }
         data_dir_lock_ = lockDataDir(config_.storage.data_dir);
-        store_ = config::makeFileStore(config_.storage.data_dir);
-        store_->load();  // a damaged state file stops the start with its name and offset
+        openStore();
         effective_ = effectiveConfigLogged(config_);
         bindListeners(config_.server.listen, workers_, tls_ != nullptr);
         if (config_.status.enabled) {
@@ -174,6 +174,7 @@ public:
         sampler_->start();
         for (auto& worker : workers_)
             worker->start(snapshot_);
+        store_->watch([this](std::string_view, std::string_view) { applyStoreChange(); });
         updateHealthChecks();
         if (config_.admin.enabled) startAdmin();
         status_state_.ready = true;
@@ -191,14 +192,48 @@ public:
     }
 
 private:
-    // The file's objects plus the store's; stored objects that no longer check are logged.
-    config::Config effectiveConfigLogged(const config::Config& file) const {
+    // The file's objects plus the store's; stored objects that no longer check are logged and,
+    // once per object version, counted.
+    config::Config effectiveConfigLogged(const config::Config& file) {
         std::vector<config::Diagnostic> skipped;
         config::Config effective = config::effectiveConfig(file, *store_, &skipped);
         for (const auto& problem : skipped) {
-            spdlog::warn("admin-managed object left out: {}", problem.toString());
+            std::string text = problem.toString();
+            if (counted_skips_.insert(text).second) {
+                spdlog::warn("admin-managed object left out: {}", text);
+                ++skipped_objects_;
+            }
         }
         return effective;
+    }
+
+    // storage.type: the state file (one node), or etcd (every node shares and watches it).
+    void openStore() {
+        if (config_.storage.type == config::StorageConfig::Type::Etcd) {
+            store_ = config::makeEtcdStore(config_.storage.etcd, [this](std::function<void()> fn) {
+                net::post(control_, std::move(fn));
+            });
+        } else {
+            store_ = config::makeFileStore(config_.storage.data_dir);
+        }
+        store_->load();  // a damaged state file stops the start with its name and offset
+    }
+
+    // Another node (or etcd coming back) changed the stored objects: the same build and
+    // publish as an admin write.
+    void applyStoreChange() {
+        try {
+            config::Config effective = effectiveConfigLogged(config_);
+            auto snapshot =
+                Snapshot::build(effective, snapshot_.get(), registry_.get(), limit_store_);
+            publishSnapshot(std::move(snapshot));
+            effective_ = std::move(effective);
+            spdlog::info("config store change applied: {} route(s), {} upstream(s)",
+                         effective_.routes.size(), effective_.upstreams.size());
+        } catch (const std::exception& error) {
+            spdlog::error("config store change rejected: {}; the previous configuration stays",
+                          error.what());
+        }
     }
 
     void startAdmin() {
@@ -294,6 +329,20 @@ private:
         reloads_failed_ = registry.counter("aiproxy_config_reloads_total",
                                            "Config reloads, by result.", {{"result", "failure"}});
         addProcessMetrics(registry, AIPROXY_VERSION);
+        registry.addCollector([this](std::string& out) {
+            out +=
+                "# HELP aiproxy_config_store_up Whether the config store (storage.type) takes "
+                "writes: 0 while etcd is unreachable (the last configuration keeps serving).\n"
+                "# TYPE aiproxy_config_store_up gauge\naiproxy_config_store_up ";
+            out += store_ && !store_->up() ? "0\n" : "1\n";
+            out +=
+                "# HELP aiproxy_config_store_invalid_objects_total Stored objects left out because "
+                "they do not validate (each problem once).\n"
+                "# TYPE aiproxy_config_store_invalid_objects_total counter\n"
+                "aiproxy_config_store_invalid_objects_total ";
+            out += std::to_string(skipped_objects_.load() + (store_ ? store_->invalidValues() : 0));
+            out += "\n";
+        });
     }
 
     void waitForSignal() {
@@ -449,13 +498,16 @@ private:
     config::Config config_;  // the file's: static settings and file-declared objects
     std::shared_ptr<const nlohmann::ordered_json> file_document_;
     config::Config effective_;  // config_ plus admin-managed objects: what the snapshot serves
-    std::unique_ptr<config::Store> store_;
     std::shared_ptr<const Snapshot> prepared_;
     config::Config prepared_config_;
     http::SessionLimits limits_;
     net::io_context control_{1};
     net::signal_set signals_{control_, SIGINT, SIGTERM,
                              SIGHUP};  // + SIGUSR1, added in the constructor
+    // After control_: the etcd store's thread posts to it, so it stops first.
+    std::unique_ptr<config::Store> store_;
+    std::set<std::string> counted_skips_;
+    std::atomic<std::uint64_t> skipped_objects_{0};
     net::steady_timer drain_timer_{control_};
     upstream::ActiveHealthChecker health_checker_{control_};
     std::atomic<std::size_t> open_connections_{0};

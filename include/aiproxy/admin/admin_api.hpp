@@ -31,10 +31,16 @@ struct AdminRequest {
     std::string body;
 };
 
+struct AdminResponse;
+using AdminReply = std::function<void(AdminResponse)>;
+
 struct AdminResponse {
     unsigned status = 200;
     std::string body;  // JSON, except for the status page
     std::string_view content_type = "application/json";
+    // Set when the answer comes later (a write to the etcd store, committed on its own thread):
+    // call it with where the answer goes; that runs on the calling thread once etcd answered.
+    std::function<void(AdminReply)> pending;
 };
 
 // What the API needs from the process around it.
@@ -66,6 +72,7 @@ class AdminApi {
 public:
     AdminApi(config::Store& store, AdminHost& host, std::vector<config::AdminKey> keys);
 
+    // The answer, or one with `pending` set when the store commits asynchronously.
     AdminResponse handle(const AdminRequest& request);
 
     // The key a request presents: X-API-KEY, else ?api_key=, else the x_api_key cookie.
@@ -73,6 +80,7 @@ public:
 
 private:
     struct Target;
+    AdminResponse handleNow(const AdminRequest& request);
     AdminResponse dispatch(const AdminRequest& request, const Target& target);
     AdminResponse getOne(const config::Resource& resource, const std::string& id) const;
     AdminResponse getList(const config::Resource& resource, const Target& target) const;

@@ -102,9 +102,22 @@ struct AdminConfig {
     bool operator==(const AdminConfig&) const = default;
 };
 
+// storage.etcd.*: the cluster store (APISIX's deployment.etcd keys).
+struct EtcdConfig {
+    std::vector<std::string> endpoints{"http://127.0.0.1:2379"};  // http://host:port, tried in turn
+    std::string prefix = "/apisix";  // keys are <prefix>/<resource>/<id>
+    Milliseconds timeout{5000};      // per request; etcd counts as down after it
+    std::string user;                // with password: etcd's auth (a token per connection)
+    std::string password;
+    bool operator==(const EtcdConfig&) const = default;
+};
+
 // storage.*: where admin-managed objects live (ARCHITECTURE.md section 3).
 struct StorageConfig {
-    std::string data_dir = "./data";  // relative to the working directory
+    enum class Type { File, Etcd };
+    Type type = Type::File;
+    std::string data_dir = "./data";  // relative to the working directory; also holds the admin key
+    EtcdConfig etcd;
     bool operator==(const StorageConfig&) const = default;
 };
 
