@@ -36,6 +36,7 @@
 #include "server_metrics.hpp"
 #include "single_instance.hpp"
 #include "status_board.hpp"
+#include "tracing_setup.hpp"
 
 namespace aiproxy::server {
 namespace {
@@ -136,6 +137,7 @@ public:
             access_log_ = std::make_unique<observe::AccessLog>(config_.log.access_log);
             metrics_.access_log = access_log_.get();
         }
+        trace_exporter_ = startTracing(config_.tracing, metrics_);
         if (config_.server.tls) {
             // A file that is not a usable certificate or key stops the start, naming it.
             tls_ = std::make_unique<http::TlsContextHolder>(tlsFiles(*config_.server.tls));
@@ -185,6 +187,8 @@ public:
         control_.run();
         for (auto& worker : workers_)
             worker->stop();
+        // After the workers, which submitted their last spans as their requests ended.
+        if (trace_exporter_) trace_exporter_->stop(kTraceFlushBound);
         stopStatusThread();
         spdlog::info("aiproxyd stopped");
         return 0;
@@ -294,6 +298,7 @@ private:
         reloads_failed_ = registry.counter("aiproxy_config_reloads_total",
                                            "Config reloads, by result.", {{"result", "failure"}});
         addProcessMetrics(registry, AIPROXY_VERSION);
+        addTraceMetrics(registry, trace_exporter_);
     }
 
     void waitForSignal() {
@@ -339,10 +344,11 @@ private:
         };
         if (!(without_tls(next.server) == without_tls(config_.server)) ||
             !(next.status == config_.status) || !(next.admin == config_.admin) ||
-            !(next.storage == config_.storage) || next.log.access_log != config_.log.access_log) {
+            !(next.storage == config_.storage) || next.log.access_log != config_.log.access_log ||
+            !(next.tracing == config_.tracing)) {
             spdlog::warn(
-                "reload: changes under server, status, admin, storage and log.access_log take "
-                "effect only after a restart");
+                "reload: changes under server, status, admin, storage, tracing and log.access_log "
+                "take effect only after a restart");
         }
         if (next.log.level != config_.log.level) {
             spdlog::set_level(spdlog::level::from_str(next.log.level));
@@ -436,6 +442,7 @@ private:
 
     std::unique_ptr<observe::MetricsRegistry> registry_;
     std::unique_ptr<observe::AccessLog> access_log_;       // outlives the workers that write to it
+    std::unique_ptr<observe::TraceExporter> trace_exporter_;  // as access_log_; null: tracing off
     std::shared_ptr<spdlog::async_logger> data_path_log_;  // outlives the workers too
     // The logger holds its thread pool only weakly. Declared after it, so it goes first: its
     // thread writes what is queued and the logger is then freed on this thread.
