@@ -70,7 +70,7 @@ TEST(TracingConfigTest, MistakesAreReportedWithTheirPaths) {
                     "tracing.headers[\"bad name\"]: must be a header name (letters, digits, "
                     "'-', '_', '.')",
                     "tracing.sample_ratio: must be a number from 0 to 1",
-                    "tracing.batch.max_spans: must be >= 1",
+                    "tracing.batch.max_spans: must be > 0",
                     "tracing.batch.max_delay_ms: must be > 0",
                     "tracing.extra: unknown key"));
 }
