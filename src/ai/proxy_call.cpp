@@ -9,6 +9,7 @@
 #include "aiproxy/common/ascii.hpp"
 #include "aiproxy/upstream/chash_key.hpp"
 #include "aiproxy/upstream/upstream_runtime.hpp"
+#include "attempt_trace.hpp"
 
 namespace aiproxy::ai {
 
@@ -206,6 +207,7 @@ http::awaitable<AttemptReport> ProxyCall::attempt(const AttemptTarget& target,
     const PreparedRequest& prepared = prepare(upstream, slotOf(target));
     std::string head =
         requestHead(prepared, node, request_.message, route_.config.enable_upstream_host);
+    auto trace_span = traceAttemptStart(context_, target, plan.attempts(), head);
     std::string_view body = prepared.body ? *prepared.body : request_.message.body();
     upstream::HttpExchange exchange{services_.pool, services_.dns, metricsOf().connections_active,
                                     services_.metrics_slot};
@@ -224,6 +226,7 @@ http::awaitable<AttemptReport> ProxyCall::attempt(const AttemptTarget& target,
         report = co_await relay(exchange, target, plan, prepared, deadline);
     }
     exchange_ = nullptr;
+    report.trace_span = trace_span;
     co_return report;
 }
 
@@ -252,6 +255,7 @@ void ProxyCall::recordAttempt(const AttemptTarget& target, const AttemptReport& 
     const auto& node = target.upstream->nodes()[target.node];
     auto label = labelOf(report.outcome.failure, report.status, report.client_cancel);
     double seconds = secondsSince(started);
+    traceAttemptEnd(context_, report, attemptLabelName(label));
     auto& outcome = context_.outcome;
     outcome.node = node.address;
     outcome.attempts.push_back(http::AttemptFacts{.upstream = target.upstream->id(),

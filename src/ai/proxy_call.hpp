@@ -56,6 +56,7 @@ struct AttemptReport {
     unsigned status = 0;  // the upstream's status, when a response header arrived
     std::optional<double> time_to_first_token;  // seconds from sending to the first body byte
     StreamOutcome stream = StreamOutcome::None;
+    std::optional<std::size_t> trace_span;  // the attempt's span, when the request is traced
 };
 
 class ProxyCall {

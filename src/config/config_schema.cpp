@@ -121,6 +121,7 @@ std::optional<Config> readConfig(const Json& document, DiagnosticSink& sink) {
             .on("log", [&](const Value& v) { readLog(v, config.log); })
             .on("admin", [&](const Value& v) { readAdmin(v, config.admin); })
             .on("storage", [&](const Value& v) { readStorage(v, config.storage); })
+            .on("tracing", [&](const Value& v) { readTracing(v, config.tracing); })
             .on("pricing", [&](const Value& v) { readPricing(v, config.pricing); })
             .on("pricing_file",
                 [&](const Value& v) {

@@ -17,6 +17,7 @@ void readStatus(const Value& value, StatusConfig& status);
 void readLog(const Value& value, LogConfig& log);
 void readAdmin(const Value& value, AdminConfig& admin);
 void readStorage(const Value& value, StorageConfig& storage);
+void readTracing(const Value& value, TracingConfig& tracing);
 // pricing: {model: {...}}; an entry for a model already present replaces it.
 void readPricing(const Value& value, std::vector<std::pair<std::string, ModelPrice>>& pricing);
 void readUpstream(const Value& value, UpstreamConfig& upstream);

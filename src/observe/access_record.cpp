@@ -89,6 +89,9 @@ void appendAccessLine(std::string& out, const AccessRecord& record) {
     out += "{\"time\":";
     appendTime(out, record.time);
     appendString(out, "request_id", record.request_id);
+    // Only with tracing on, so every other line stays as it was.
+    if (record.trace_id) appendString(out, "trace_id", record.trace_id);
+    if (record.span_id) appendString(out, "span_id", record.span_id);
     appendString(out, "client", record.client);
     appendString(out, "peer", record.peer);
     appendString(out, "method", record.method);

@@ -9,6 +9,7 @@
 #include "aiproxy/http/header_rules.hpp"
 #include "aiproxy/http/json_error.hpp"
 #include "aiproxy/observe/access_record.hpp"
+#include "request_tracer.hpp"
 
 namespace aiproxy::server {
 namespace {
@@ -77,7 +78,8 @@ std::optional<router::RouteMatch> RequestFlow::matchRoute(
 
 http::awaitable<void> RequestFlow::answerUnrouted(http::ClientRequest& request,
                                                   http::ResponseSink& sink,
-                                                  std::chrono::steady_clock::time_point started) {
+                                                  std::chrono::steady_clock::time_point started,
+                                                  RequestTracer* tracer) {
     auto message = "no route matches " + std::string(request.message.method_string()) + " " +
                    std::string(request.path);
     auto response =
@@ -85,7 +87,8 @@ http::awaitable<void> RequestFlow::answerUnrouted(http::ClientRequest& request,
     response.set("X-Request-Id", request.request_id);
     co_await sink.send(std::move(response));
     if (metrics_ && metrics_->unrouted) metrics_->unrouted->add(services_.metrics_slot);
-    writeAccessLog(request, nullptr, nullptr, sink, started);
+    if (tracer) tracer->finish(request, nullptr, nullptr, sink);
+    writeAccessLog(request, nullptr, nullptr, sink, started, tracer);
 }
 
 http::awaitable<bool> RequestFlow::admitHead(const Snapshot& snapshot, http::ClientRequest& request,
@@ -118,9 +121,18 @@ http::awaitable<bool> RequestFlow::admitHead(const Snapshot& snapshot, http::Cli
 http::awaitable<void> RequestFlow::handle(const Snapshot& snapshot, http::ClientRequest& request,
                                           http::ResponseSink& sink) {
     auto started = std::chrono::steady_clock::now();
+    // Tracing off: nothing is built; only a malformed trace context is kept from the upstream.
+    std::optional<RequestTracer> tracer;
+    if (metrics_ && metrics_->trace_exporter) {
+        tracer.emplace(*metrics_->trace_exporter, metrics_->trace_sample_ratio, trace_ids_,
+                       request.message);
+    } else {
+        dropMalformedTraceContext(request.message);
+    }
+    RequestTracer* trace = tracer ? &*tracer : nullptr;
     auto match = matchRoute(snapshot, request, [&request] { return request.jsonBody(); });
     if (!match) {
-        co_await answerUnrouted(request, sink, started);
+        co_await answerUnrouted(request, sink, started, trace);
         co_return;
     }
     const auto& route = snapshot.compiled[match->route_index];
@@ -135,25 +147,35 @@ http::awaitable<void> RequestFlow::handle(const Snapshot& snapshot, http::Client
                                  .sink = sink,
                                  .services = services_,
                                  .started = started,
-                                 .api_path = apiPath(*match, request)};
+                                 .api_path = apiPath(*match, request),
+                                 .trace = trace};
+    if (trace) trace->setApiPath(context.api_path);
     co_await runStages(route, context, false);
     context.finish();
     recordConsumerUsage(snapshot, context, services_.metrics_slot);
-    writeAccessLog(request, &route, &context, sink, started);
+    if (trace) trace->finish(request, &route, &context, sink);
+    writeAccessLog(request, &route, &context, sink, started, trace);
 }
 
 http::awaitable<http::StageVerdict> RequestFlow::runStages(const CompiledRoute& route,
                                                            http::RequestContext& context,
                                                            bool head_only) {
+    // Spans follow the stages: one per stage that runs, whatever the plugin.
+    auto* tracer = static_cast<RequestTracer*>(context.trace);
     for (const auto& stage : route.stages) {
         if (head_only && !stage->decidesOnHead()) co_return http::StageVerdict::Continue;
+        std::size_t span = tracer ? tracer->beginStage(stage->name()) : 0;
         auto verdict = co_await stage->handle(context);
+        if (tracer) tracer->endStage(span, verdict, context);
         if (verdict == http::StageVerdict::Continue) continue;
         if (verdict == http::StageVerdict::Refuse) co_await sendRefusal(route, context);
         co_return verdict;
     }
     if (head_only) co_return http::StageVerdict::Continue;
-    co_return co_await route.proxy->handle(context);
+    std::size_t span = tracer ? tracer->beginStage(route.proxy->name()) : 0;
+    auto verdict = co_await route.proxy->handle(context);
+    if (tracer) tracer->endStage(span, verdict, context);
+    co_return verdict;
 }
 
 http::awaitable<void> RequestFlow::sendRefusal(const CompiledRoute& route,
@@ -185,7 +207,8 @@ http::awaitable<void> RequestFlow::sendRefusal(const CompiledRoute& route,
 void RequestFlow::writeAccessLog(const http::ClientRequest& request, const CompiledRoute* route,
                                  const http::RequestContext* context,
                                  const http::ResponseSink& sink,
-                                 std::chrono::steady_clock::time_point started) {
+                                 std::chrono::steady_clock::time_point started,
+                                 const RequestTracer* tracer) {
     if (!access_log_.enabled()) return;
     observe::AccessRecord record{.time = std::chrono::system_clock::now(),
                                  .request_id = request.request_id,
@@ -200,6 +223,10 @@ void RequestFlow::writeAccessLog(const http::ClientRequest& request, const Compi
                                                     .count(),
                                  .request_model = ai::findRequestModel(request.message.body())};
     if (route) record.route = route->id;
+    if (tracer) {
+        record.trace_id = tracer->traceIdHex();
+        record.span_id = tracer->spanIdHex();
+    }
     if (context) {
         record.consumer = unlessEmpty(context->consumer);
         if (context->refusal) record.refused_by = unlessEmpty(context->refusal->plugin);

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <optional>
+#include <random>
 
 #include "aiproxy/ai/ai_proxy.hpp"
 #include "aiproxy/observe/access_log_batch.hpp"
@@ -14,12 +15,17 @@
 
 namespace aiproxy::server {
 
+class RequestTracer;
+
 class RequestFlow {
 public:
     // metrics (may be null) and services outlive the flow.
     RequestFlow(const ServerMetrics* metrics, ai::WorkerServices& services,
                 observe::AccessLogBatch& access_log)
-        : metrics_(metrics), services_(services), access_log_(access_log) {}
+        : metrics_(metrics),
+          services_(services),
+          access_log_(access_log),
+          trace_ids_(std::random_device{}()) {}
 
     http::awaitable<void> handle(const Snapshot& snapshot, http::ClientRequest& request,
                                  http::ResponseSink& sink);
@@ -34,7 +40,8 @@ private:
         const Snapshot& snapshot, http::ClientRequest& request,
         const std::function<const nlohmann::json*()>& json_body) const;
     http::awaitable<void> answerUnrouted(http::ClientRequest& request, http::ResponseSink& sink,
-                                         std::chrono::steady_clock::time_point started);
+                                         std::chrono::steady_clock::time_point started,
+                                         RequestTracer* tracer = nullptr);
     // Runs the route's stages in order; head_only stops at the first that needs the body.
     http::awaitable<http::StageVerdict> runStages(const CompiledRoute& route,
                                                   http::RequestContext& context, bool head_only);
@@ -43,11 +50,13 @@ private:
     http::awaitable<void> sendRefusal(const CompiledRoute& route, http::RequestContext& context);
     void writeAccessLog(const http::ClientRequest& request, const CompiledRoute* route,
                         const http::RequestContext* context, const http::ResponseSink& sink,
-                        std::chrono::steady_clock::time_point started);
+                        std::chrono::steady_clock::time_point started,
+                        const RequestTracer* tracer = nullptr);
 
     const ServerMetrics* metrics_;
     ai::WorkerServices& services_;
     observe::AccessLogBatch& access_log_;
+    std::mt19937_64 trace_ids_;  // trace and span ids of this worker's requests
 };
 
 }  // namespace aiproxy::server

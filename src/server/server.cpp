@@ -10,7 +10,6 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
-#include <set>
 
 #include <spdlog/async.h>
 #include <spdlog/async_logger.h>
@@ -32,11 +31,13 @@
 #include "aiproxy/server/process_metrics.hpp"
 #include "aiproxy/server/worker.hpp"
 #include "aiproxy/upstream/active_health_checker.hpp"
+#include "config_store.hpp"
 #include "health_report.hpp"
 #include "listeners.hpp"
 #include "server_metrics.hpp"
 #include "single_instance.hpp"
 #include "status_board.hpp"
+#include "tracing_setup.hpp"
 
 namespace aiproxy::server {
 namespace {
@@ -137,6 +138,7 @@ public:
             access_log_ = std::make_unique<observe::AccessLog>(config_.log.access_log);
             metrics_.access_log = access_log_.get();
         }
+        trace_exporter_ = startTracing(config_.tracing, metrics_);
         if (config_.server.tls) {
             // A file that is not a usable certificate or key stops the start, naming it.
             tls_ = std::make_unique<http::TlsContextHolder>(tlsFiles(*config_.server.tls));
@@ -147,8 +149,8 @@ public:
                                                         open_connections_, &metrics_, tls_.get()));
         }
         data_dir_lock_ = lockDataDir(config_.storage.data_dir);
-        openStore();
-        effective_ = effectiveConfigLogged(config_);
+        store_ = openStore(config_.storage, control_);
+        effective_ = left_out_.effective(config_, *store_);
         bindListeners(config_.server.listen, workers_, tls_ != nullptr);
         if (config_.status.enabled) {
             const auto& listen = config_.status.listen;
@@ -186,44 +188,19 @@ public:
         control_.run();
         for (auto& worker : workers_)
             worker->stop();
+        // After the workers, which submitted their last spans as their requests ended.
+        if (trace_exporter_) trace_exporter_->stop(kTraceFlushBound);
         stopStatusThread();
         spdlog::info("aiproxyd stopped");
         return 0;
     }
 
 private:
-    // The file's objects plus the store's; stored objects that no longer check are logged and,
-    // once per object version, counted.
-    config::Config effectiveConfigLogged(const config::Config& file) {
-        std::vector<config::Diagnostic> skipped;
-        config::Config effective = config::effectiveConfig(file, *store_, &skipped);
-        for (const auto& problem : skipped) {
-            std::string text = problem.toString();
-            if (counted_skips_.insert(text).second) {
-                spdlog::warn("admin-managed object left out: {}", text);
-                ++skipped_objects_;
-            }
-        }
-        return effective;
-    }
-
-    // storage.type: the state file (one node), or etcd (every node shares and watches it).
-    void openStore() {
-        if (config_.storage.type == config::StorageConfig::Type::Etcd) {
-            store_ = config::makeEtcdStore(config_.storage.etcd, [this](std::function<void()> fn) {
-                net::post(control_, std::move(fn));
-            });
-        } else {
-            store_ = config::makeFileStore(config_.storage.data_dir);
-        }
-        store_->load();  // a damaged state file stops the start with its name and offset
-    }
-
     // Another node (or etcd coming back) changed the stored objects: the same build and
     // publish as an admin write.
     void applyStoreChange() {
         try {
-            config::Config effective = effectiveConfigLogged(config_);
+            config::Config effective = left_out_.effective(config_, *store_);
             auto snapshot =
                 Snapshot::build(effective, snapshot_.get(), registry_.get(), limit_store_);
             publishSnapshot(std::move(snapshot));
@@ -329,20 +306,11 @@ private:
         reloads_failed_ = registry.counter("aiproxy_config_reloads_total",
                                            "Config reloads, by result.", {{"result", "failure"}});
         addProcessMetrics(registry, AIPROXY_VERSION);
-        registry.addCollector([this](std::string& out) {
-            out +=
-                "# HELP aiproxy_config_store_up Whether the config store (storage.type) takes "
-                "writes: 0 while etcd is unreachable (the last configuration keeps serving).\n"
-                "# TYPE aiproxy_config_store_up gauge\naiproxy_config_store_up ";
-            out += store_ && !store_->up() ? "0\n" : "1\n";
-            out +=
-                "# HELP aiproxy_config_store_invalid_objects_total Stored objects left out because "
-                "they do not validate (each problem once).\n"
-                "# TYPE aiproxy_config_store_invalid_objects_total counter\n"
-                "aiproxy_config_store_invalid_objects_total ";
-            out += std::to_string(skipped_objects_.load() + (store_ ? store_->invalidValues() : 0));
-            out += "\n";
-        });
+        addStoreMetrics(registry, [this] { return !store_ || store_->up(); },
+                        [this] {
+                            return left_out_.count() + (store_ ? store_->invalidValues() : 0);
+                        });
+        addTraceMetrics(registry, trace_exporter_);
     }
 
     void waitForSignal() {
@@ -388,10 +356,11 @@ private:
         };
         if (!(without_tls(next.server) == without_tls(config_.server)) ||
             !(next.status == config_.status) || !(next.admin == config_.admin) ||
-            !(next.storage == config_.storage) || next.log.access_log != config_.log.access_log) {
+            !(next.storage == config_.storage) || next.log.access_log != config_.log.access_log ||
+            !(next.tracing == config_.tracing)) {
             spdlog::warn(
-                "reload: changes under server, status, admin, storage and log.access_log take "
-                "effect only after a restart");
+                "reload: changes under server, status, admin, storage, tracing and log.access_log "
+                "take effect only after a restart");
         }
         if (next.log.level != config_.log.level) {
             spdlog::set_level(spdlog::level::from_str(next.log.level));
@@ -409,7 +378,7 @@ private:
             applied.pricing = next.pricing;
             applied.server.real_ip = next.server.real_ip;
             // The file wins for the ids it declares; admin-managed objects stay.
-            config::Config effective = effectiveConfigLogged(applied);
+            config::Config effective = left_out_.effective(applied, *store_);
             auto snapshot =
                 Snapshot::build(effective, snapshot_.get(), registry_.get(), limit_store_);
             publishSnapshot(std::move(snapshot));
@@ -485,6 +454,7 @@ private:
 
     std::unique_ptr<observe::MetricsRegistry> registry_;
     std::unique_ptr<observe::AccessLog> access_log_;       // outlives the workers that write to it
+    std::unique_ptr<observe::TraceExporter> trace_exporter_;  // as access_log_; null: tracing off
     std::shared_ptr<spdlog::async_logger> data_path_log_;  // outlives the workers too
     // The logger holds its thread pool only weakly. Declared after it, so it goes first: its
     // thread writes what is queued and the logger is then freed on this thread.
@@ -506,8 +476,7 @@ private:
                              SIGHUP};  // + SIGUSR1, added in the constructor
     // After control_: the etcd store's thread posts to it, so it stops first.
     std::unique_ptr<config::Store> store_;
-    std::set<std::string> counted_skips_;
-    std::atomic<std::uint64_t> skipped_objects_{0};
+    LeftOutObjects left_out_;
     net::steady_timer drain_timer_{control_};
     upstream::ActiveHealthChecker health_checker_{control_};
     std::atomic<std::size_t> open_connections_{0};

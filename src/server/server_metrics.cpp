@@ -27,4 +27,22 @@ void registerDataPathMetrics(observe::MetricsRegistry& registry, ServerMetrics& 
                                         {{"route", ""}, {"upstream", ""}, {"status_class", "4xx"}});
 }
 
+void addStoreMetrics(observe::MetricsRegistry& registry, std::function<bool()> up,
+                     std::function<std::uint64_t()> invalid) {
+    registry.addCollector([up = std::move(up), invalid = std::move(invalid)](std::string& out) {
+        out +=
+            "# HELP aiproxy_config_store_up Whether the config store (storage.type) takes "
+            "writes: 0 while etcd is unreachable (the last configuration keeps serving).\n"
+            "# TYPE aiproxy_config_store_up gauge\naiproxy_config_store_up ";
+        out += up() ? "1\n" : "0\n";
+        out +=
+            "# HELP aiproxy_config_store_invalid_objects_total Stored objects left out because "
+            "they do not validate (each problem once).\n"
+            "# TYPE aiproxy_config_store_invalid_objects_total counter\n"
+            "aiproxy_config_store_invalid_objects_total ";
+        out += std::to_string(invalid());
+        out += "\n";
+    });
+}
+
 }  // namespace aiproxy::server

@@ -297,6 +297,7 @@ std::shared_ptr<const Snapshot> Snapshot::build(const config::Config& config,
                 proxy.metrics.upstreams.push_back(upstreamMetricsOf(*upstream));
         }
         compiled.proxy = std::make_unique<ai::ProxyStage>(std::move(proxy));
+        compiled.proxy->setName(route.ai_proxy_multi ? "ai-proxy-multi" : "ai-proxy");
     }
     if (registry) {
         for (const auto& consumer : config.consumers) {

@@ -520,12 +520,35 @@ struct ModelPrice {
     bool operator==(const ModelPrice&) const = default;
 };
 
+// tracing.*: OpenTelemetry traces sent to an OTLP/HTTP collector (JSON encoding). Without an
+// endpoint tracing is off and costs nothing.
+struct TracingBatchConfig {
+    std::size_t max_spans = 512;  // per export
+    Milliseconds max_delay{5000};  // a span waits at most this long for its batch
+    std::size_t max_queue = 2048;  // spans waiting; more are dropped and counted
+    bool operator==(const TracingBatchConfig&) const = default;
+};
+
+struct TracingConfig {
+    std::string endpoint;  // as written: "http://collector:4318"; "" when tracing is off
+    // The endpoint split for the exporter; target ends in /v1/traces (appended unless present).
+    std::string host;
+    std::uint16_t port = 0;
+    std::string target;
+    StringPairs headers;  // sent with every export (authorization, tenant)
+    double sample_ratio = 1.0;  // for traces that start here; a caller's sampled flag decides its own
+    TracingBatchConfig batch;
+    bool enabled() const { return !endpoint.empty(); }
+    bool operator==(const TracingConfig&) const = default;
+};
+
 struct Config {
     ServerConfig server;
     StatusConfig status;
     LogConfig log;
     AdminConfig admin;
     StorageConfig storage;
+    TracingConfig tracing;
     // pricing_file (relative to the config file) is read first; pricing: entries override it.
     std::string pricing_file;
     std::vector<std::pair<std::string, ModelPrice>> pricing;  // model -> price, file order

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "aiproxy/http/http_session.hpp"
+#include "aiproxy/http/request_trace.hpp"
 
 namespace aiproxy::http {
 
@@ -112,6 +113,7 @@ struct RequestContext {
     // Work that waits for the response to end, newest first: a concurrency slot given back, a
     // token budget booked. Runs on every path, refused or served.
     std::vector<std::function<void(RequestContext&)>> on_done{};
+    RequestTrace* trace = nullptr;  // null when the request is not traced
 
     void finish() {
         while (!on_done.empty()) {
@@ -135,6 +137,13 @@ public:
     // of an Expect: 100-continue request is read, so no client sends a body only to be refused.
     virtual bool decidesOnHead() const { return false; }
     virtual awaitable<StageVerdict> handle(RequestContext& context) = 0;
+
+    // The plugin's name ("key-auth"), given by whoever builds the stage: trace spans carry it.
+    std::string_view name() const { return name_; }
+    void setName(std::string_view name) { name_ = name; }  // a literal: the view is kept
+
+private:
+    std::string_view name_ = "stage";
 };
 
 }  // namespace aiproxy::http

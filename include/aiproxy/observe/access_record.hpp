@@ -42,6 +42,8 @@ struct AccessPayloads {
 struct AccessRecord {
     std::chrono::system_clock::time_point time{};  // when the request ended
     std::string_view request_id{};
+    std::optional<std::string_view> trace_id{};  // with tracing on; nullopt: the keys are left out
+    std::optional<std::string_view> span_id{};   // the request's server span
     std::string_view client{};  // the resolved client address (real_ip), else the peer
     std::string_view peer{};
     std::string_view method{};

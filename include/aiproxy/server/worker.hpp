@@ -18,6 +18,7 @@
 #include "aiproxy/http/http_session.hpp"
 #include "aiproxy/observe/access_log.hpp"
 #include "aiproxy/observe/access_log_batch.hpp"
+#include "aiproxy/observe/trace_exporter.hpp"
 #include "aiproxy/server/snapshot.hpp"
 
 namespace spdlog {
@@ -32,6 +33,8 @@ struct ServerMetrics {
     metrics::CounterCell* unrouted = nullptr;  // requests_total{route="",upstream="",4xx}
     observe::AccessLog* access_log = nullptr;  // null when log.access_log is off
     spdlog::logger* data_path_log = nullptr;   // asynchronous; null: spdlog's default
+    observe::TraceExporter* trace_exporter = nullptr;  // null when tracing is off
+    double trace_sample_ratio = 1;                     // tracing.sample_ratio
 };
 
 class RequestFlow;
