@@ -19,7 +19,8 @@ std::string numberText(double value) {
 
 // The scripts, in the order of the indexes below. Each reads the Redis server's clock, so all
 // nodes share one window boundary; fractions travel as strings ("%.17g"), since Redis turns a
-// Lua number reply into a truncated integer.
+// Lua number reply into a truncated integer, and integer arguments as "%d", since Redis may
+// write a large Lua number with an exponent.
 const std::vector<std::string>& scripts() {
     static const std::vector<std::string> kScripts{
         // 0, fixed window: KEYS[1] = hash {start, used}; ARGV = window_ms, limit, amount, mode.
@@ -41,7 +42,7 @@ if ok then
   used = used + amount
   redis.call('HSET', KEYS[1], 'start', string.format('%.17g', start),
              'used', string.format('%.17g', used))
-  redis.call('PEXPIREAT', KEYS[1], start + window + 1000)
+  redis.call('PEXPIREAT', KEYS[1], string.format('%d', start + window + 1000))
 end
 return {ok and 1 or 0, string.format('%.17g', used), start + window - now, start}
 )lua",
@@ -70,7 +71,7 @@ end
 if excess > burst then return {0, math.ceil((excess - burst) / rate * 1000)} end
 redis.call('HSET', KEYS[1], 'mark', string.format('%.17g', now),
            'excess', string.format('%.17g', excess))
-redis.call('PEXPIRE', KEYS[1], math.ceil((excess + 1) / rate * 1000) + 1000)
+redis.call('PEXPIRE', KEYS[1], string.format('%d', math.ceil((excess + 1) / rate * 1000) + 1000))
 return {1, math.ceil(excess / rate * 1000)}
 )lua",
     };

@@ -312,8 +312,8 @@ void AdmissionRun::prepare() {
     }
 }
 
-void AdmissionRun::refuseUnavailable(LimitPlugin plugin, const std::string& error) {
-    (void)error;  // the connection logs it; a client is not told where Redis lives
+// The store's error is logged by its connection; a client is not told where Redis lives.
+void AdmissionRun::refuseUnavailable(LimitPlugin plugin) {
     Rejection out{.plugin = plugin,
                   .status = 503,
                   .message = std::string{limitPluginName(plugin)} + " " + limits_->where_ +
@@ -343,7 +343,7 @@ void AdmissionRun::record(const CounterAnswer& answer) {
             store_ = limits.local_;
             return;
         }
-        refuseUnavailable(plugin, answer.error);
+        refuseUnavailable(plugin);
         return;
     }
     finishStep(answer);

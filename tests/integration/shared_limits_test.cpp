@@ -224,8 +224,8 @@ TEST_P(ConcurrentBudgetTest, TwentyRequestsAgainstABudgetForFiveAdmitExactlyFive
 
 INSTANTIATE_TEST_SUITE_P(OneNodeLocallyAndThreeOverRedis, ConcurrentBudgetTest,
                          ::testing::Values(1, 3),
-                         [](const auto& info) {
-                             return info.param == 1 ? std::string{"Local"}
+                         [](const auto& param_info) {
+                             return param_info.param == 1 ? std::string{"Local"}
                                                     : std::string{"ThreeNodesOverRedis"};
                          });
 

@@ -120,7 +120,7 @@ private:
                  Millis now);
     void prepare();  // op_ and store_ for step_, skipping plugins that are not set
     void finishStep(const CounterAnswer& answer);
-    void refuseUnavailable(LimitPlugin plugin, const std::string& error);
+    void refuseUnavailable(LimitPlugin plugin);
 
     const RouteLimits* limits_;
     RequestKeys keys_;
