@@ -10,9 +10,9 @@ CONFIG ?= config/aiproxy.yaml
 CMAKE_FLAGS ?=
 
 PACKAGES := g++ cmake ninja-build ccache pkg-config libboost1.81-dev libssl-dev \
-            nlohmann-json3-dev libspdlog-dev libyaml-cpp-dev libpcre2-dev libgtest-dev libgmock-dev \
-            curl jq ca-certificates prometheus clang libclang-rt-14-dev llvm \
-            etcd-server etcd-client
+            nlohmann-json3-dev libspdlog-dev libyaml-cpp-dev libpcre2-dev libhiredis-dev \
+            libgtest-dev libgmock-dev redis-server etcd-server etcd-client \
+            curl jq ca-certificates prometheus clang libclang-rt-14-dev llvm
 # Node.js and npm (end-to-end tests with the official openai SDK) count as present when the
 # commands exist: a Node.js from elsewhere bundles npm and conflicts with Debian's npm package.
 NODE_PACKAGES := $(if $(shell command -v node),,nodejs) $(if $(shell command -v npm),,npm)

@@ -19,6 +19,7 @@ void ProxyCall::account(const PreparedRequest& prepared) {
     } else if (processor_) {
         usage = processor_->usage();
         redactions_ += processor_->redactions();
+        context_.outcome.relayed_text_bytes = processor_->relayedTextBytes();
     }
     auto& outcome = context_.outcome;
     outcome.served_model = !usage.model.empty() ? usage.model : prepared.plan.upstream_model;

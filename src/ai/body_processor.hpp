@@ -81,6 +81,20 @@ public:
         return {};
     }
 
+    // Generated text seen in a stream so far (StreamUsage::text_bytes); 0 for whole bodies.
+    std::uint64_t relayedTextBytes() const {
+        switch (mode_) {
+            case Mode::Raw:
+                return 0;
+            case Mode::Filter:
+                return filter_.usage().text_bytes;
+            case Mode::SideParse:
+            case Mode::Translate:
+                return accumulator_.result().text_bytes;
+        }
+        return 0;
+    }
+
 private:
     std::string_view feedMode(std::string_view chunk) {
         switch (mode_) {

@@ -117,6 +117,31 @@ void applyAnthropicUsage(const Json& usage_json, std::optional<std::uint64_t>& i
 // Whether a "usage" key holds an object: the prefilter that spares content chunks a parse.
 // `"usage"` cannot occur inside a JSON string (its quotes would be escaped), so a match is a
 // key or a whole string value; either way a false positive only costs one parse.
+// Bytes of generated text in one stream event: the string values of the fields that carry it
+// (OpenAI's delta "content" and "reasoning_content", Anthropic's "text" and "thinking" deltas,
+// the Responses API's "delta"), escapes counted as written. A scan, not a parse: content chunks
+// are the bulk of a stream.
+std::uint64_t textBytes(std::string_view data) {
+    static constexpr std::string_view kFields[] = {"\"content\":", "\"reasoning_content\":",
+                                                   "\"text\":", "\"thinking\":", "\"delta\":"};
+    std::uint64_t total = 0;
+    for (auto field : kFields) {
+        for (auto at = data.find(field); at != std::string_view::npos;
+             at = data.find(field, at + 1)) {
+            std::size_t i = at + field.size();
+            while (i < data.size() && data[i] == ' ')
+                ++i;
+            if (i >= data.size() || data[i] != '"') continue;
+            std::size_t end = ++i;
+            while (end < data.size() && data[end] != '"') {
+                end += data[end] == '\\' ? 2 : 1;
+            }
+            total += std::min(end, data.size()) - i;
+        }
+    }
+    return total;
+}
+
 bool mayCarryUsage(std::string_view data) {
     constexpr std::string_view kKey = "\"usage\"";
     const auto isSpace = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
@@ -157,6 +182,7 @@ Usage usageFromAnthropicBody(std::string_view body) {
 }
 
 StreamEventKind StreamUsageAccumulator::add(const SseEvent& event) {
+    result_.text_bytes += textBytes(event.data);
     if (event.event.empty() || event.event == "message") return addOpenAiChunk(event.data);
     return addNamedEvent(event.event, event.data);
 }

@@ -66,12 +66,86 @@ void checkKey(const Value& plugin, const LimitKey& key) {
                         "must be remote_addr, consumer_name or http_<header> (key_type var)");
 }
 
-// policy: only the per-process store exists for now.
-void readPolicy(const Value& value) {
+// policy and the redis_* fields, as read; applied by finishPolicy once the whole object is
+// read, whatever the order of its fields.
+struct PolicyFields {
+    std::string policy = "local";
+    RedisPolicyConfig redis;
+    bool ssl = false;
+};
+
+void readPolicy(const Value& value, PolicyFields& fields) {
     auto policy = value.string();
-    if (policy && *policy != "local") {
-        value.error("only \"local\" is supported (counters are per process, shared by workers)");
+    if (!policy) return;
+    if (*policy == "local" || *policy == "redis") {
+        fields.policy = *policy;
+    } else if (*policy == "redis-cluster" || *policy == "redis-sentinel") {
+        value.error(*policy + " is not supported; use redis (one server or a proxy in front)");
+    } else {
+        value.error("must be local or redis");
     }
+}
+
+void readRedisFields(ObjectReader& reader, PolicyFields& fields, LimitPolicyConfig& policy) {
+    reader.on("policy", [&fields](const Value& v) { readPolicy(v, fields); })
+        .on("redis_host",
+            [&fields](const Value& v) {
+                auto host = v.string();
+                if (!host) return;
+                if (host->empty()) {
+                    v.error("must not be empty");
+                    return;
+                }
+                fields.redis.host = *host;
+            })
+        .on("redis_port",
+            [&fields](const Value& v) {
+                if (auto port = v.integer(1, 65535)) fields.redis.port = static_cast<int>(*port);
+            })
+        .on("redis_username",
+            [&fields](const Value& v) {
+                if (auto name = v.string()) fields.redis.username = *name;
+            })
+        .on("redis_password",
+            [&fields](const Value& v) {
+                if (auto password = v.string()) fields.redis.password = *password;
+            })
+        .on("redis_database",
+            [&fields](const Value& v) {
+                if (auto db = v.integer(0, 1'000'000)) fields.redis.database = static_cast<int>(*db);
+            })
+        .on("redis_timeout",
+            [&fields](const Value& v) {
+                if (auto ms = v.integer(1, 3'600'000)) fields.redis.timeout = Milliseconds{*ms};
+            })
+        .on("redis_ssl",
+            [&fields](const Value& v) {
+                if (auto ssl = v.boolean()) fields.ssl = *ssl;
+            })
+        .on("allow_degradation",
+            [&policy](const Value& v) {
+                if (auto allow = v.boolean()) policy.allow_degradation = *allow;
+            })
+        // APISIX pool settings: one pipelined connection per worker makes them moot.
+        .ignore("redis_keepalive_timeout")
+        .ignore("redis_keepalive_pool")
+        .ignore("redis_ssl_verify");
+}
+
+void finishPolicy(const Value& plugin, const ObjectReader& reader, PolicyFields& fields,
+                  LimitPolicyConfig& policy) {
+    if (fields.policy != "redis") return;
+    if (!reader.seen("redis_host")) {
+        plugin.sink().error(memberPath(plugin.path(), "redis_host"), "required with policy redis");
+        return;
+    }
+    if (fields.ssl) {
+        plugin.sink().error(memberPath(plugin.path(), "redis_ssl"),
+                            "TLS to Redis is not supported yet; reach Redis over a trusted "
+                            "network or a local TLS tunnel (stunnel) and set redis_ssl: false");
+        return;
+    }
+    policy.redis = std::move(fields.redis);
 }
 
 void readWindowType(const Value& value) {
@@ -88,13 +162,13 @@ void requireKeys(const Value& value, const ObjectReader& reader,
 
 // The fields every limit plugin has: its key, how it refuses, and the counter store.
 void readSharedFields(ObjectReader& reader, LimitKey& key, int& rejected_code,
-                      std::string& rejected_msg) {
+                      std::string& rejected_msg, PolicyFields& fields, LimitPolicyConfig& policy) {
+    readRedisFields(reader, fields, policy);
     reader.on("key_type", [&key](const Value& v) { readKeyType(v, key); })
         .on("key", [&key](const Value& v) { readKeyName(v, key.var); })
         .on("rejected_code",
             [&rejected_code](const Value& v) { readRejectedCode(v, rejected_code); })
         .on("rejected_msg", [&rejected_msg](const Value& v) { readRejectedMsg(v, rejected_msg); })
-        .on("policy", readPolicy)
         .ignore("_meta");
 }
 
@@ -126,9 +200,10 @@ void readLimitCount(const Value& value, LimitCountConfig& limit, LimitScope scop
             [&](const Value& v) {
                 if (auto show = v.boolean()) limit.show_limit_quota_header = *show;
             })
-        .on("window_type", readWindowType)
-        .ignore("allow_degradation");
-    readSharedFields(reader, limit.key, limit.rejected_code, limit.rejected_msg);
+        .on("window_type", readWindowType);
+    PolicyFields policy;
+    readSharedFields(reader, limit.key, limit.rejected_code, limit.rejected_msg, policy,
+                     limit.policy);
     notSupported(reader, "rules", "rules are not supported; use one count and time_window");
     if (scope == LimitScope::ConsumerGroup) {
         reader.ignore("group");
@@ -138,6 +213,7 @@ void readLimitCount(const Value& value, LimitCountConfig& limit, LimitScope scop
     if (!reader.read(value)) return;
     groupDefaultKey(reader, scope, limit.key);
     requireKeys(value, reader, {"count", "time_window"});
+    finishPolicy(value, reader, policy, limit.policy);
     checkKey(value, limit.key);
 }
 
@@ -155,12 +231,14 @@ void readLimitReq(const Value& value, LimitReqConfig& limit, LimitScope scope) {
         .on("nodelay",
             [&](const Value& v) {
                 if (auto nodelay = v.boolean()) limit.nodelay = *nodelay;
-            })
-        .ignore("allow_degradation");
-    readSharedFields(reader, limit.key, limit.rejected_code, limit.rejected_msg);
+            });
+    PolicyFields policy;
+    readSharedFields(reader, limit.key, limit.rejected_code, limit.rejected_msg, policy,
+                     limit.policy);
     if (!reader.read(value)) return;
     groupDefaultKey(reader, scope, limit.key);
     requireKeys(value, reader, {"rate"});
+    finishPolicy(value, reader, policy, limit.policy);
     checkKey(value, limit.key);
 }
 
@@ -190,10 +268,16 @@ void readAiRateLimiting(const Value& value, AiRateLimitingConfig& limit) {
                 }
                 limit.limit_strategy = *strategy;
             })
-        .on("show_limit_quota_header", [&](const Value& v) {
-            if (auto show = v.boolean()) limit.show_limit_quota_header = *show;
+        .on("show_limit_quota_header",
+            [&](const Value& v) {
+                if (auto show = v.boolean()) limit.show_limit_quota_header = *show;
+            })
+        .on("reserve_tokens", [&](const Value& v) {
+            if (auto tokens = v.integer(0, kMaxCount)) limit.reserve_tokens = *tokens;
         });
-    readSharedFields(reader, limit.key, limit.rejected_code, limit.rejected_msg);
+    PolicyFields policy;
+    readSharedFields(reader, limit.key, limit.rejected_code, limit.rejected_msg, policy,
+                     limit.policy);
     notSupported(reader, "instances",
                  "per-instance budgets are not supported; one budget per route (or key)");
     notSupported(reader, "rules", "rules are not supported; use one limit and time_window");
@@ -203,6 +287,7 @@ void readAiRateLimiting(const Value& value, AiRateLimitingConfig& limit) {
     // consumer.
     if (reader.seen("key") && !reader.seen("key_type")) limit.key.type = "var";
     requireKeys(value, reader, {"limit", "time_window"});
+    finishPolicy(value, reader, policy, limit.policy);
     // Tokens are counted whole; a budget in USD may have cents.
     if (limit_value && limit.limit_strategy != "cost" && std::trunc(limit.limit) != limit.limit) {
         limit_value->error("must be a whole number of tokens");

@@ -1,8 +1,8 @@
 #pragma once
 // Readers of the traffic plugins (limit-count, limit-req, ai-rate-limiting) and of the route's
 // max_concurrent key. APISIX field names and defaults; what this gateway cannot honour yet
-// (redis policies, sliding windows, rules, per-instance budgets) is an error, not a silent
-// difference.
+// (redis-cluster and -sentinel policies, TLS to Redis, sliding windows, rules, per-instance
+// budgets) is an error, not a silent difference.
 
 #include "aiproxy/config/config.hpp"
 #include "json_reader.hpp"

@@ -66,30 +66,59 @@ WindowUse LimitStore::take(const std::string& key, Millis window, double limit, 
     if (use.allowed) entry.value += amount;
     use.used = entry.value;
     use.reset = Millis{entry.expires - now.count()};
+    use.start = Millis{entry.mark};
     return use;
 }
 
-WindowUse LimitStore::peek(const std::string& key, Millis window, double limit, Millis now) {
-    auto& shard = shardOf(key);
-    std::lock_guard lock{shard.mutex};
-    std::int64_t ms = window.count();
-    std::int64_t start = now.count() - ((now.count() % ms) + ms) % ms;
-    WindowUse use{.reset = Millis{start + ms - now.count()}};
-    if (auto found = shard.index.find(key);
-        found != shard.index.end() && found->second->mark == start) {
-        use.used = found->second->value;
-    }
-    use.allowed = use.used < limit;
-    return use;
-}
-
-WindowUse LimitStore::add(const std::string& key, Millis window, double amount, Millis now) {
+WindowUse LimitStore::reserve(const std::string& key, Millis window, double limit, double amount,
+                              Millis now) {
     auto& shard = shardOf(key);
     std::lock_guard lock{shard.mutex};
     Entry& entry = touch(shard, key, now.count());
     roll(entry, window.count(), now.count());
-    entry.value += amount;
-    return {.allowed = true, .used = entry.value, .reset = Millis{entry.expires - now.count()}};
+    WindowUse use{.allowed = entry.value < limit && (entry.value + amount <= limit ||
+                                                     entry.value == 0)};
+    if (use.allowed) entry.value += amount;
+    use.used = entry.value;
+    use.reset = Millis{entry.expires - now.count()};
+    use.start = Millis{entry.mark};
+    return use;
+}
+
+bool LimitStore::settle(const std::string& key, Millis window, Millis start, double delta,
+                        Millis now) {
+    auto& shard = shardOf(key);
+    std::lock_guard lock{shard.mutex};
+    auto found = shard.index.find(key);
+    if (found == shard.index.end()) return false;
+    Entry& entry = *found->second;
+    roll(entry, window.count(), now.count());
+    if (entry.mark != start.count()) return false;
+    entry.value = std::max(entry.value + delta, 0.0);
+    return true;
+}
+
+CounterAnswer LimitStore::applyNow(const CounterOp& op) {
+    CounterAnswer answer;
+    switch (op.kind) {
+        case CounterOp::Kind::Take:
+            answer.window = take(op.key, op.window, op.limit, op.amount, op.now);
+            break;
+        case CounterOp::Kind::Reserve:
+            answer.window = reserve(op.key, op.window, op.limit, op.amount, op.now);
+            break;
+        case CounterOp::Kind::Settle:
+            answer.window.allowed = settle(op.key, op.window, op.start, op.amount, op.now);
+            break;
+        case CounterOp::Kind::Leak:
+            answer.bucket = leak(op.key, op.limit, op.amount, op.now);
+            break;
+    }
+    return answer;
+}
+
+common::awaitable<CounterAnswer> LimitStore::apply(CounterOp op, http::StageServices& /*worker*/) {
+    co_return applyNow(op);
 }
 
 BucketUse LimitStore::leak(const std::string& key, double rate, double burst, Millis now) {

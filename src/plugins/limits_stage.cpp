@@ -2,10 +2,13 @@
 // then those of the consumer's group, limit-req's delay, and max_concurrent's queue. The
 // decisions are RouteLimits' (pure); this file only waits and answers.
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "aiproxy/plugins/concurrency_gate.hpp"
+#include "prompt_body.hpp"
 #include "stage_factories.hpp"
 
 namespace aiproxy::plugins {
@@ -34,6 +37,65 @@ struct QueuedTicket {
     }
 };
 
+// Performs the run's counter operations: at once on the local store, over the network on a
+// shared one.
+http::awaitable<Admission> runAdmission(AdmissionRun run, LimitStore& local,
+                                        http::StageServices& services) {
+    while (const CounterOp* op = run.next()) {
+        if (run.local()) {
+            run.record(local.applyNow(*op));
+        } else {
+            CounterOp shared_op = *op;
+            CounterAnswer answer = co_await run.store().apply(std::move(shared_op), services);
+            run.record(answer);
+        }
+    }
+    co_return std::move(run.result());
+}
+
+// What ai-rate-limiting reserves from: the text of the messages, max_tokens (or its newer
+// names), and the requested model's price.
+RequestEstimate estimateOf(http::RequestContext& context, const SharedState& shared) {
+    RequestEstimate estimate;
+    const auto* body = context.request.jsonBody();
+    if (!body || !body->is_object()) return estimate;
+    std::uint64_t bytes = 0;
+    for (const auto& message : conversationOf(*body, promptApiOf(context.api_path)))
+        bytes += message.text.size();
+    estimate.prompt_tokens = tokensOfText(bytes);
+    for (const char* name : {"max_completion_tokens", "max_tokens", "max_output_tokens"}) {
+        auto found = body->find(name);
+        if (found != body->end() && found->is_number_unsigned()) {
+            estimate.max_tokens = found->get<std::uint64_t>();
+            break;
+        }
+    }
+    auto model = body->find("model");
+    if (shared.price_of && model != body->end() && model->is_string()) {
+        estimate.price = shared.price_of(model->get_ref<const std::string&>());
+    }
+    return estimate;
+}
+
+// Replaces a reservation with what the request is charged: at once locally; on a shared store
+// in the background (the answer has gone; the operation is bounded by its timeout).
+void settle(const RouteLimits& limits, const Admission& admission, const Usage& usage,
+            LimitStore& local, http::StageServices& services) {
+    auto op = limits.settlement(admission, usage, wallClock());
+    if (!op) return;
+    if (!admission.budget_store) {
+        local.applyNow(*op);
+        return;
+    }
+    net::co_spawn(
+        services.executor,
+        [store = admission.budget_store, op = std::move(*op),
+         &services]() mutable -> http::awaitable<void> {
+            co_await store->apply(std::move(op), services);
+        },
+        net::detached);
+}
+
 http::StageVerdict refuse(http::RequestContext& context, const RouteLimits& limits,
                           Rejection&& rejection) {
     if (auto* cell = limits.rejected[static_cast<std::size_t>(rejection.plugin)]) {
@@ -47,11 +109,18 @@ http::StageVerdict refuse(http::RequestContext& context, const RouteLimits& limi
     return http::StageVerdict::Refuse;
 }
 
+struct Held {
+    Admission route;
+    Admission group;
+    GateSlot slot;
+};
+
 class LimitsStage final : public http::Stage {
 public:
     LimitsStage(const config::RouteConfig& route, const SharedState& shared,
                 metrics::CellSource* cells)
-        : route_id_(route.id), limits_(route, *shared.limit_store), shared_(shared) {
+        : route_id_(route.id), limits_(route, *shared.limit_store, shared.redisStores()),
+          shared_(shared) {
         if (!cells) return;
         auto cell = [&](LimitPlugin plugin) {
             limits_.rejected[static_cast<std::size_t>(plugin)] = cells->counter(
@@ -78,13 +147,38 @@ public:
                 return std::string_view{field->value()};
             }};
         auto now = wallClock();
-        Admission admission = limits_.admit(keys, now);
+        RequestEstimate estimate;
+        if (limits_.hasBudget() || (group && group->hasBudget())) {
+            estimate = estimateOf(context, shared_);
+        }
+        auto& local = *shared_.limit_store;
+        // What this request holds until it ends, whichever way: reservations to settle (a
+        // request refused after its reservation settles to nothing), a concurrency slot.
+        auto held = std::make_shared<Held>();
+        // Named, not temporaries: GCC 12 mishandles temporaries passed by value to coroutines.
+        AdmissionRun route_run = limits_.start(keys, estimate, now);
+        held->route = co_await runAdmission(std::move(route_run), local, context.services);
+        context.on_done.push_back([this, group, held](http::RequestContext& done) {
+            held->slot.release();
+            unsigned status = done.sink.status();
+            Usage usage{.prompt_tokens = done.outcome.prompt_tokens,
+                        .completion_tokens = done.outcome.completion_tokens,
+                        .cost_usd = done.outcome.cost_usd,
+                        .stream = !done.outcome.stream.empty(),
+                        .relayed_text_bytes = done.outcome.relayed_text_bytes,
+                        .succeeded = done.outcome.proxied && status >= 200 && status < 300};
+            auto& store = *shared_.limit_store;
+            settle(limits_, held->route, usage, store, done.services);
+            if (group) settle(*group, held->group, usage, store, done.services);
+        });
+        Admission& admission = held->route;
         if (admission.rejection)
             co_return refuse(context, limits_, std::move(*admission.rejection));
-        Admission group_admission;
+        Admission& group_admission = held->group;
         auto delay = admission.delay;
         if (group) {
-            group_admission = group->admit(keys, now);
+            AdmissionRun group_run = group->start(keys, estimate, now);
+            group_admission = co_await runAdmission(std::move(group_run), local, context.services);
             if (auto& rejection = group_admission.rejection) {
                 // The route's quota headers go out too, before the group's.
                 rejection->headers.insert(rejection->headers.begin(), admission.headers.begin(),
@@ -101,9 +195,8 @@ public:
             timer.expires_after(delay);
             co_await timer.async_wait(http::use_nothrow);
         }
-        GateSlot slot;
         if (limits_.gate()) {
-            auto verdict = co_await enterGate(context, admission, group_admission, slot);
+            auto verdict = co_await enterGate(context, admission, group_admission, held->slot);
             if (verdict != http::StageVerdict::Continue) co_return verdict;
         }
         // The quota left goes out with the answer, as with APISIX (refusals carry it already);
@@ -112,19 +205,6 @@ public:
             for (auto& [name, value] : *quota)
                 context.sink.addHeader(std::move(name), std::move(value));
         }
-        context.on_done.push_back(
-            [this, group, admission = std::move(admission),
-             group_admission = std::move(group_admission),
-             slot = std::make_shared<GateSlot>(std::move(slot))](http::RequestContext& done) {
-                slot->release();
-                Usage usage{.prompt_tokens = done.outcome.prompt_tokens,
-                            .completion_tokens = done.outcome.completion_tokens,
-                            .cost_usd = done.outcome.cost_usd};
-                if (!admission.budget_key.empty()) limits_.deduct(admission, usage, wallClock());
-                if (group && !group_admission.budget_key.empty()) {
-                    group->deduct(group_admission, usage, wallClock());
-                }
-            });
         co_return http::StageVerdict::Continue;
     }
 

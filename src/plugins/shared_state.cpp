@@ -1,5 +1,6 @@
 #include <stdexcept>
 
+#include "aiproxy/plugins/redis_counter_store.hpp"
 #include "aiproxy/plugins/stages.hpp"
 
 namespace aiproxy::plugins {
@@ -8,6 +9,13 @@ const RouteLimits* SharedState::groupLimits(const std::string& consumer) const {
     if (consumer.empty() || group_of_consumer.empty()) return nullptr;
     auto found = group_of_consumer.find(consumer);
     return found == group_of_consumer.end() ? nullptr : &group_limits[found->second];
+}
+
+StoreResolver SharedState::redisStores() const {
+    return [this](const config::RedisPolicyConfig& redis) -> std::shared_ptr<CounterStore> {
+        auto found = redis_stores.find(redisStoreName(redis));
+        return found == redis_stores.end() ? nullptr : found->second;
+    };
 }
 
 namespace {
@@ -31,8 +39,10 @@ void groupLimitMetrics(metrics::CellSource& cells, const config::ConsumerGroupCo
 
 std::shared_ptr<const SharedState> buildSharedState(const config::Config& config,
                                                     std::shared_ptr<LimitStore> limit_store,
-                                                    metrics::CellSource* cells) {
+                                                    metrics::CellSource* cells,
+                                                    PriceLookup price_of) {
     auto shared = std::make_shared<SharedState>();
+    shared->price_of = std::move(price_of);
     for (const auto& consumer : config.consumers) {
         if (consumer.key_sha256.empty()) continue;
         auto [it, added] = shared->consumers_by_key.emplace(consumer.key_sha256, consumer.id);
@@ -42,9 +52,24 @@ std::shared_ptr<const SharedState> buildSharedState(const config::Config& config
         }
     }
     shared->limit_store = std::move(limit_store);
+    auto addStore = [&](const auto& plugin) {
+        if (!plugin || !plugin->policy.redis) return;
+        auto store = std::make_shared<RedisCounterStore>(*plugin->policy.redis);
+        shared->redis_stores.emplace(store->name(), store);
+    };
+    for (const auto& route : config.routes) {
+        addStore(route.limit_count);
+        addStore(route.limit_req);
+        addStore(route.ai_rate_limiting);
+    }
+    for (const auto& group : config.consumer_groups) {
+        addStore(group.limit_count);
+        addStore(group.limit_req);
+        addStore(group.ai_rate_limiting);
+    }
     std::unordered_map<std::string, std::size_t> group_index;
     for (const auto& group : config.consumer_groups) {
-        RouteLimits limits{group, *shared->limit_store};
+        RouteLimits limits{group, *shared->limit_store, shared->redisStores()};
         if (limits.empty()) continue;
         if (cells) groupLimitMetrics(*cells, group, limits);
         group_index.emplace(group.id, shared->group_limits.size());

@@ -198,12 +198,17 @@ std::shared_ptr<const Snapshot> Snapshot::build(const config::Config& config,
     auto snapshot =
         std::make_shared<Snapshot>(Snapshot{.routes = router::RouteTable{config.routes}});
     snapshot->upstreams = std::move(upstreams);
-    snapshot->plugins = plugins::buildSharedState(config, std::move(limit_store), registry);
+    // Shared by every route; label values for token metrics come from it, and budgets in USD
+    // price their reservations with it.
+    auto prices = std::make_shared<const ai::PriceTable>(config.pricing);
+    auto price_of = [prices](std::string_view model) -> std::optional<config::ModelPrice> {
+        const auto* price = prices->find(model);
+        return price ? std::optional{*price} : std::nullopt;
+    };
+    snapshot->plugins =
+        plugins::buildSharedState(config, std::move(limit_store), registry, price_of);
     for (const auto& upstream : snapshot->upstreams)
         snapshot->balanced_sets.push_back(&upstream->balancedSet());
-
-    // Shared by every route; label values for token metrics come from it.
-    auto prices = std::make_shared<const ai::PriceTable>(config.pricing);
     std::unordered_map<const upstream::Upstream*, const ai::UpstreamMetrics*> metrics_by_upstream;
     auto upstreamMetricsOf = [&](const upstream::Upstream& upstream) {
         auto& cells = metrics_by_upstream[&upstream];

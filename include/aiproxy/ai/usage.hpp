@@ -48,6 +48,7 @@ struct StreamUsage {
     bool usage_reported = false;  // an event with final output counts arrived
     bool done = false;            // the end marker arrived: the stream was complete
     std::uint64_t events = 0;     // data events seen, the end marker excluded
+    std::uint64_t text_bytes = 0;  // generated text in the events (content deltas), as written
     bool operator==(const StreamUsage&) const = default;
 };
 

@@ -344,6 +344,26 @@ struct LimitKey {
     bool operator==(const LimitKey&) const = default;
 };
 
+// policy: redis (APISIX's redis_* fields): the plugin's counters live in one Redis shared by
+// every gateway node, each check-and-update one atomic script. Unset: policy local (per process).
+struct RedisPolicyConfig {
+    std::string host;
+    int port = 6379;
+    std::string username;  // empty: AUTH with the password alone (Redis < 6 style)
+    std::string password;  // empty: no AUTH
+    int database = 0;
+    Milliseconds timeout{1000};  // each command; file: redis_timeout in ms, as APISIX
+    bool operator==(const RedisPolicyConfig&) const = default;
+};
+
+// Where a limit plugin counts. allow_degradation: when Redis cannot answer, admit and count in
+// the process instead of refusing with 503.
+struct LimitPolicyConfig {
+    std::optional<RedisPolicyConfig> redis;
+    bool allow_degradation = false;
+    bool operator==(const LimitPolicyConfig&) const = default;
+};
+
 // routes[].plugins.limit-count: at most `count` requests per fixed window of `time_window`
 // seconds, windows aligned to the clock (so a cluster store can agree on them later).
 struct LimitCountConfig {
@@ -353,6 +373,7 @@ struct LimitCountConfig {
     int rejected_code = 503;
     std::string rejected_msg;  // empty: a message naming the limit
     bool show_limit_quota_header = true;
+    LimitPolicyConfig policy;
     bool operator==(const LimitCountConfig&) const = default;
 };
 
@@ -365,12 +386,14 @@ struct LimitReqConfig {
     int rejected_code = 503;
     std::string rejected_msg;
     bool nodelay = false;
+    LimitPolicyConfig policy;
     bool operator==(const LimitReqConfig&) const = default;
 };
 
 // routes[].plugins.ai-rate-limiting: a budget of tokens (or USD, limit_strategy cost) per fixed
-// window. Dry run before the request (reject once the window's budget is used up), deduct the
-// actual usage after the response. Default key: the whole route (key_type constant).
+// window. Admission reserves an estimate of the request (reserve_tokens, else max_tokens plus a
+// prompt estimate) and refuses what does not fit; the end of the answer replaces the
+// reservation with the actual usage. Default key: the whole route (key_type constant).
 struct AiRateLimitingConfig {
     double limit = 1;                             // tokens, or USD for cost
     std::int64_t time_window = 60;                // seconds
@@ -380,6 +403,8 @@ struct AiRateLimitingConfig {
     int rejected_code = 429;
     std::string rejected_msg;
     bool show_limit_quota_header = true;
+    std::optional<std::int64_t> reserve_tokens;  // a fixed reservation per request (our extension)
+    LimitPolicyConfig policy;
     bool operator==(const AiRateLimitingConfig&) const = default;
 };
 

@@ -8,9 +8,11 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -54,6 +56,9 @@ struct RequestOutcome {
     std::optional<double> cost_usd;
     std::optional<double> time_to_first_token;  // seconds
     std::string_view stream;                    // "", "complete", "client_cancel", "upstream_cut"
+    // Bytes of generated text relayed in a stream (content deltas), so that a stream cut before
+    // its usage event can still be charged an estimate of what it produced.
+    std::uint64_t relayed_text_bytes = 0;
 };
 
 // An LLM a stage asks itself, beside the route's upstreams (ai-request-rewrite's): its upstream
@@ -97,6 +102,10 @@ struct StageServices {
 
     net::any_io_executor executor;
     std::size_t metrics_slot = 0;  // this worker's slot in every metric cell
+    // What a stage keeps for the worker's lifetime, by name (a connection to a shared counter
+    // store): made by the first request that needs it, kept across snapshots, destroyed with
+    // the worker; never touched by another thread.
+    std::unordered_map<std::string, std::shared_ptr<void>> worker_objects;
 };
 
 struct RequestContext {

@@ -22,37 +22,31 @@
 #include <vector>
 
 #include "aiproxy/plugins/concurrency_gate.hpp"
+#include "aiproxy/plugins/counter_store.hpp"
 
 namespace aiproxy::plugins {
 
-using Millis = std::chrono::milliseconds;
-
-// One fixed window of one key after a call.
-struct WindowUse {
-    bool allowed = true;
-    double used = 0;  // in the current window
-    Millis reset{0};  // until the window ends
-};
-
-// One leaky bucket after a request.
-struct BucketUse {
-    bool allowed = true;
-    Millis delay{0};        // allowed: wait this long to fit the rate
-    Millis retry_after{0};  // rejected: until a request would be allowed
-};
-
-class LimitStore {
+class LimitStore final : public CounterStore {
 public:
     explicit LimitStore(std::size_t max_keys = 100'000, std::size_t shards = 16);
 
     // Fixed window: adds `amount` when the window's total stays within `limit` (limit-count).
     WindowUse take(const std::string& key, Millis window, double limit, double amount, Millis now);
-    // Fixed window, dry run: allowed while the window's total is below `limit`; changes nothing.
-    WindowUse peek(const std::string& key, Millis window, double limit, Millis now);
-    // Fixed window: adds `amount` whatever the total (usage known after the response).
-    WindowUse add(const std::string& key, Millis window, double amount, Millis now);
+    // Fixed window: a budget's reservation. As take, except that an empty window admits an
+    // amount larger than the whole limit (else such a request could never pass); nothing is
+    // admitted once the window is used up, whatever the amount.
+    WindowUse reserve(const std::string& key, Millis window, double limit, double amount,
+                      Millis now);
+    // Fixed window: adds `delta` (a reservation replaced by the actual usage; may be negative,
+    // the total stays >= 0) when the window that began at `start` is still the key's; a window
+    // that has ended is left alone. False when nothing was changed.
+    bool settle(const std::string& key, Millis window, Millis start, double delta, Millis now);
     // Leaky bucket of `rate` per second with `burst` (nginx limit_req semantics).
     BucketUse leak(const std::string& key, double rate, double burst, Millis now);
+
+    // Every operation answers at once, under the key's shard lock.
+    CounterAnswer applyNow(const CounterOp& op);
+    common::awaitable<CounterAnswer> apply(CounterOp op, http::StageServices& worker) override;
 
     // The route's gate, shared by every snapshot that has the route while one holds it.
     std::shared_ptr<ConcurrencyGate> gate(const std::string& route_id);

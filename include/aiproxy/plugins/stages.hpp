@@ -5,7 +5,9 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -17,6 +19,8 @@
 
 namespace aiproxy::plugins {
 
+using PriceLookup = std::function<std::optional<config::ModelPrice>(std::string_view model)>;
+
 // What the stages of every route share within one snapshot.
 struct SharedState {
     // key-auth: SHA-256 hex of a consumer's key -> its username.
@@ -27,6 +31,13 @@ struct SharedState {
     // members (consumers of groups without limits are left out).
     std::vector<RouteLimits> group_limits;
     std::unordered_map<std::string, std::size_t> group_of_consumer;
+    // The stores of limits with policy redis, one per Redis target (RedisCounterStore::name).
+    std::unordered_map<std::string, std::shared_ptr<CounterStore>> redis_stores;
+    // The price of a requested model, for budgets in USD; null or nullopt: unpriced.
+    PriceLookup price_of;
+
+    // Finds the store of a policy redis in redis_stores (made for every plugin of the config).
+    StoreResolver redisStores() const;
 
     // The limits of the consumer's group; null when it has none.
     const RouteLimits* groupLimits(const std::string& consumer) const;
@@ -36,7 +47,8 @@ struct SharedState {
 // recorded).
 std::shared_ptr<const SharedState> buildSharedState(const config::Config& config,
                                                     std::shared_ptr<LimitStore> limit_store,
-                                                    metrics::CellSource* cells);
+                                                    metrics::CellSource* cells,
+                                                    PriceLookup price_of = nullptr);
 
 // Makes the LLM a stage asks itself (ai-request-rewrite's `llm`): an upstream of its own, built
 // once per snapshot by whoever builds upstreams. Throws std::runtime_error when it cannot be set

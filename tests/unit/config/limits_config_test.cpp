@@ -81,6 +81,54 @@ TEST(LimitsConfigTest, AiRateLimitingCountsTheWholeRouteByDefault) {
               (LimitKey{.type = "var", .var = "consumer_name"}));
 }
 
+TEST(LimitsConfigTest, RedisPolicyWithApisixFieldsAndDefaults) {
+    auto result = load(
+        R"("limit-count": {"count": 10, "time_window": 60, "policy": "redis",
+             "redis_host": "10.0.0.5", "allow_degradation": true},
+           "limit-req": {"rate": 5, "policy": "redis", "redis_host": "redis", "redis_port": 6380,
+             "redis_username": "gw", "redis_password": "pw", "redis_database": 2,
+             "redis_timeout": 250, "redis_ssl": false, "redis_keepalive_pool": 10},
+           "ai-rate-limiting": {"limit": 1000, "time_window": 60, "reserve_tokens": 200,
+             "policy": "local", "redis_host": "ignored"})");
+    ASSERT_TRUE(result.config) << messages(result.errors).front();
+    const auto& route = onlyRoute(result);
+    EXPECT_EQ(route.limit_count->policy,
+              (LimitPolicyConfig{.redis = RedisPolicyConfig{.host = "10.0.0.5"},
+                                 .allow_degradation = true}));
+    EXPECT_EQ(route.limit_count->policy.redis->port, 6379);
+    EXPECT_EQ(route.limit_count->policy.redis->timeout, 1000ms);
+    EXPECT_EQ(route.limit_req->policy.redis,
+              (RedisPolicyConfig{.host = "redis",
+                                 .port = 6380,
+                                 .username = "gw",
+                                 .password = "pw",
+                                 .database = 2,
+                                 .timeout = 250ms}));
+    EXPECT_FALSE(route.limit_req->policy.allow_degradation);
+    EXPECT_FALSE(route.ai_rate_limiting->policy.redis);
+    EXPECT_EQ(route.ai_rate_limiting->reserve_tokens, 200);
+}
+
+TEST(LimitsConfigTest, RedisPolicyMistakesNameTheirFields) {
+    auto result = load(
+        R"("limit-count": {"count": 1, "time_window": 60, "policy": "redis-cluster"},
+           "limit-req": {"rate": 5, "policy": "redis", "redis_host": "r", "redis_ssl": true},
+           "ai-rate-limiting": {"limit": 10, "time_window": 60, "policy": "redis",
+             "redis_host": "r", "redis_port": 0, "redis_timeout": 0, "reserve_tokens": -1})");
+    ASSERT_FALSE(result.config);
+    const std::string p = "routes[0].plugins.";
+    EXPECT_THAT(
+        messages(result.errors),
+        ElementsAre(p + "limit-count.policy: redis-cluster is not supported; use redis (one "
+                        "server or a proxy in front)",
+                    p + "limit-req.redis_ssl: TLS to Redis is not supported yet; reach Redis "
+                        "over a trusted network or a local TLS tunnel (stunnel) and set "
+                        "redis_ssl: false",
+                    p + "ai-rate-limiting.redis_port: must be > 0",
+                    p + "ai-rate-limiting.redis_timeout: must be > 0",
+                    p + "ai-rate-limiting.reserve_tokens: must be >= 0"));
+}
+
 TEST(LimitsConfigTest, MistakesAreReportedWithTheirPaths) {
     auto result = load(
         R"("limit-count": {"count": 0, "key": "uri", "policy": "redis", "group": "g"},
@@ -95,10 +143,9 @@ TEST(LimitsConfigTest, MistakesAreReportedWithTheirPaths) {
         ElementsAre(
             "routes[0].max_concurrent.queue: must be >= 0",
             "routes[0].max_concurrent.limit: required", p + "limit-count.count: must be > 0",
-            p + R"(limit-count.policy: only "local" is supported (counters are per process, )"
-                "shared by workers)",
             p + "limit-count.group: group is not supported; counters are per route",
             p + "limit-count.time_window: required",
+            p + "limit-count.redis_host: required with policy redis",
             p + "limit-count.key: must be remote_addr, consumer_name or http_<header> "
                 "(key_type var)",
             p + "limit-req.burst: must be >= 0",

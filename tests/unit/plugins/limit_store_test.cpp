@@ -46,20 +46,32 @@ TEST(LimitStoreTest, KeysCountApart) {
     EXPECT_FALSE(store.take("a", 60s, 1, 1, kEpoch).allowed);
 }
 
-TEST(LimitStoreTest, PeekIsADryRunAndAddMayOvershoot) {
+TEST(LimitStoreTest, ReservationsFitTheLimitAndSettleInTheirOwnWindow) {
     LimitStore store;
-    EXPECT_TRUE(store.peek("k", 60s, 100, kEpoch).allowed);
-    EXPECT_EQ(store.size(), 0U);  // a dry run creates nothing
-    store.add("k", 60s, 90, kEpoch + 1s);
-    auto before = store.peek("k", 60s, 100, kEpoch + 2s);
-    EXPECT_TRUE(before.allowed);
-    EXPECT_EQ(before.used, 90);
-    // The next request was let in with 10 left and used 50: the window is overdrawn.
-    EXPECT_EQ(store.add("k", 60s, 50, kEpoch + 3s).used, 140);
-    auto after = store.peek("k", 60s, 100, kEpoch + 4s);
-    EXPECT_FALSE(after.allowed);
-    EXPECT_EQ(after.reset, 56s);
-    EXPECT_TRUE(store.peek("k", 60s, 100, kEpoch + 60s).allowed);
+    // Four reservations of 25 fit a limit of 100; the fifth does not, though the window has
+    // never been charged a real token.
+    for (int i = 0; i < 4; ++i)
+        EXPECT_TRUE(store.reserve("k", 60s, 100, 25, kEpoch + 1s).allowed);
+    auto full = store.reserve("k", 60s, 100, 25, kEpoch + 2s);
+    EXPECT_FALSE(full.allowed);
+    EXPECT_EQ(full.used, 100);
+    EXPECT_EQ(full.start, kEpoch);
+    // One request used 5 of its 25: 20 come back, and a new reservation fits.
+    EXPECT_TRUE(store.settle("k", 60s, kEpoch, -20, kEpoch + 3s));
+    EXPECT_TRUE(store.reserve("k", 60s, 100, 20, kEpoch + 4s).allowed);
+    // A settle for a window that has ended changes nothing in the new one.
+    EXPECT_FALSE(store.settle("k", 60s, kEpoch, -50, kEpoch + 61s));
+    EXPECT_EQ(store.reserve("k", 60s, 100, 0, kEpoch + 62s).used, 0);
+}
+
+TEST(LimitStoreTest, AnEmptyWindowAdmitsOneOversizedReservationAndAUsedUpOneNothing) {
+    LimitStore store;
+    EXPECT_TRUE(store.reserve("k", 60s, 100, 500, kEpoch).allowed);
+    EXPECT_FALSE(store.reserve("k", 60s, 100, 1, kEpoch).allowed);
+    EXPECT_FALSE(store.reserve("k", 60s, 100, 0, kEpoch).allowed);  // used up: even 0
+    // A settle never leaves the window below zero.
+    EXPECT_TRUE(store.settle("k", 60s, kEpoch, -1000, kEpoch + 1s));
+    EXPECT_EQ(store.reserve("k", 60s, 100, 0, kEpoch + 2s).used, 0);
 }
 
 TEST(LimitStoreTest, LeakyBucketDelaysTheBurstAndRefusesBeyondIt) {

@@ -133,12 +133,12 @@ TEST(RouteLimitsTest, TokenBudgetIsADryRunThenDeductsWhatWasUsed) {
     // A second request is admitted before the first one's usage is known.
     auto second = limits.admit(client("10.0.0.2"), kEpoch);
     ASSERT_FALSE(second.rejection);
-    limits.deduct(first, {.prompt_tokens = 60, .completion_tokens = 30}, kEpoch + 1s);
+    limits.settle(first, {.prompt_tokens = 60, .completion_tokens = 30}, kEpoch + 1s);
     auto third = limits.admit(client("10.0.0.3"), kEpoch + 2s);
     ASSERT_FALSE(third.rejection);
     EXPECT_EQ(headerMap(third.headers)["X-AI-RateLimit-Remaining"], "10");
     // The second request overshoots: 90 + 50 = 140 of 100.
-    limits.deduct(second, {.prompt_tokens = 40, .completion_tokens = 10}, kEpoch + 3s);
+    limits.settle(second, {.prompt_tokens = 40, .completion_tokens = 10}, kEpoch + 3s);
     auto refused = limits.admit(client("10.0.0.1"), kEpoch + 4s);
     ASSERT_TRUE(refused.rejection);
     EXPECT_EQ(refused.rejection->status, 429);
@@ -161,7 +161,7 @@ TEST(RouteLimitsTest, TokenStrategiesCountTheirPart) {
             .limit = 100, .time_window = 60, .limit_strategy = strategy};
         RouteLimits limits{config, store};
         auto admission = limits.admit(client("10.0.0.1"), kEpoch);
-        limits.deduct(admission, {.prompt_tokens = 30, .completion_tokens = 10}, kEpoch);
+        limits.settle(admission, {.prompt_tokens = 30, .completion_tokens = 10}, kEpoch);
         EXPECT_EQ(
             headerMap(limits.admit(client("10.0.0.1"), kEpoch).headers)["X-AI-RateLimit-Remaining"],
             expected)
@@ -180,18 +180,18 @@ TEST(RouteLimitsTest, CostBudgetInUsd) {
     RouteLimits limits{config, store};
     auto first = limits.admit(client("10.0.0.1", "alice"), kEpoch);
     EXPECT_EQ(headerMap(first.headers)["X-AI-RateLimit-Limit"], "0.05");
-    limits.deduct(first, {.prompt_tokens = 1000, .completion_tokens = 500, .cost_usd = 0.03},
+    limits.settle(first, {.prompt_tokens = 1000, .completion_tokens = 500, .cost_usd = 0.03},
                   kEpoch);
     auto second = limits.admit(client("10.0.0.1", "alice"), kEpoch);
     ASSERT_FALSE(second.rejection);
     EXPECT_EQ(headerMap(second.headers)["X-AI-RateLimit-Remaining"], "0.02");
-    limits.deduct(second, {.cost_usd = 0.021}, kEpoch);
+    limits.settle(second, {.cost_usd = 0.021}, kEpoch);
     EXPECT_TRUE(limits.admit(client("10.0.0.1", "alice"), kEpoch).rejection);
     // Per consumer: bob's budget is untouched.
     EXPECT_FALSE(limits.admit(client("10.0.0.1", "bob"), kEpoch).rejection);
     // Unknown cost (an unpriced model) deducts nothing.
     auto bob = limits.admit(client("10.0.0.1", "bob"), kEpoch);
-    limits.deduct(bob, {.prompt_tokens = 10}, kEpoch);
+    limits.settle(bob, {.prompt_tokens = 10}, kEpoch);
     EXPECT_EQ(
         headerMap(
             limits.admit(client("10.0.0.1", "bob"), kEpoch).headers)["X-AI-RateLimit-Remaining"],
@@ -231,7 +231,7 @@ TEST(RouteLimitsTest, AnExhaustedBudgetStopsTheChainBeforeCounting) {
     auto first = limits.admit(client("10.0.0.1"), kEpoch);
     ASSERT_FALSE(first.rejection);
     EXPECT_EQ(first.headers.size(), 6U);  // both plugins' quota headers
-    limits.deduct(first, {.prompt_tokens = 10}, kEpoch);
+    limits.settle(first, {.prompt_tokens = 10}, kEpoch);
     auto refused = limits.admit(client("10.0.0.1"), kEpoch);
     ASSERT_TRUE(refused.rejection);
     EXPECT_EQ(refused.rejection->plugin, LimitPlugin::AiRateLimiting);
@@ -329,7 +329,7 @@ TEST(RouteLimitsTest, AGroupTokenBudgetIsDeductedAfterTheResponse) {
     RouteLimits group{config, store};
     auto first = group.admit(client("10.0.0.1", "alice"), kEpoch);
     ASSERT_FALSE(first.rejection);
-    group.deduct(first, {.prompt_tokens = 60, .completion_tokens = 40}, kEpoch);
+    group.settle(first, {.prompt_tokens = 60, .completion_tokens = 40}, kEpoch);
     auto refused = group.admit(client("10.0.0.2", "bob"), kEpoch + 1s);
     ASSERT_TRUE(refused.rejection);
     EXPECT_EQ(refused.rejection->status, 429);
