@@ -20,8 +20,9 @@ bool isPreambleType(std::string_view type) {
 // item carries its name, which is content (as a tool call delta is in chat).
 bool isEmptyResponsesOpening(std::string_view type, const Json& json) {
     auto empty = [](const Json* value) {
-        return value == nullptr || value->is_null() ||
-               ((value->is_array() || value->is_string()) && value->empty());
+        if (value == nullptr || value->is_null()) return true;
+        if (value->is_string()) return value->get_ref<const std::string&>().empty();
+        return value->is_array() && value->empty();  // empty() is false for any string
     };
     if (type == "response.output_item.added") {
         const Json& item = detail::objectMember(json, "item");

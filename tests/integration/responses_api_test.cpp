@@ -304,7 +304,7 @@ TEST_F(ResponsesApiTest, UsageAndCostOfPlainAndStreamedAnswersReachLogAndMetrics
                      R"(model="gpt-4.1-mini",type="completion"})"),
               705);
     EXPECT_NEAR(metric(R"(aiproxy_llm_cost_usd_total{route="llm_route",model="gpt-4.1-mini"})"),
-                2728e-6, 1e-9);
+                2732e-6, 1e-9);  // 720 + 2000 + 12 micro-USD
 }
 
 // Issue 20 item 6: response.created, response.in_progress and the empty item and part told the
