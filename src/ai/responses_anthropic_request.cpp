@@ -23,8 +23,9 @@ std::string rejectUntranslatable(const Json& in) {
     }
     for (std::string_view key : {"previous_response_id", "conversation"}) {
         if (present(member(in, key))) {
-            return std::string(key) + ": stored conversations are not available through an "
-                                      "Anthropic upstream; send the whole input";
+            return std::string(key) +
+                   ": stored conversations are not available through an "
+                   "Anthropic upstream; send the whole input";
         }
     }
     if (boolMember(in, "background").value_or(false)) {
@@ -92,8 +93,7 @@ std::string toAnthropicInput(const Json& input, Json& system, Json& messages) {
                 return stringMember(block, "text").value_or("").empty();
             });
             if (role == "assistant" && empty) continue;  // Anthropic refuses empty turns
-            appendTurn(messages, role,
-                       content->is_string() ? *content : std::move(blocks));
+            appendTurn(messages, role, content->is_string() ? *content : std::move(blocks));
         } else {
             return path + ".role: " + quoted(role) + " cannot be sent to an Anthropic upstream";
         }

@@ -104,10 +104,9 @@ TranslatedBody anthropicToResponsesResponse(std::string_view anthropic_body, std
     if (!parts.empty()) output.push_back(detail::messageItem(id, status, std::move(parts)));
     detail::TokenUsage tokens;
     if (const Json* usage = detail::member(in, "usage")) detail::readAnthropicUsage(*usage, tokens);
-    Json out = detail::responsesObject(detail::responsesId(id), created,
-                                       detail::stringMember(in, "model").value_or(""), status,
-                                       std::move(output), std::move(incomplete),
-                                       detail::responsesUsageJson(tokens));
+    Json out = detail::responsesObject(
+        detail::responsesId(id), created, detail::stringMember(in, "model").value_or(""), status,
+        std::move(output), std::move(incomplete), detail::responsesUsageJson(tokens));
     return {.body = detail::dumpJson(out)};
 }
 

@@ -153,8 +153,7 @@ private:
 
     Json response(std::string_view status, Json output, Json incomplete, Json usage) const {
         return detail::responsesObject(detail::responsesId(message_id_), created_, model_, status,
-                                       std::move(output), std::move(incomplete),
-                                       std::move(usage));
+                                       std::move(output), std::move(incomplete), std::move(usage));
     }
 
     // The fields every event about the open text part carries.

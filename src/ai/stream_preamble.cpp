@@ -77,8 +77,8 @@ bool carriesTextContent(std::string_view data) {
 // Error types and codes that blame the request: every node would answer the same.
 bool blamesTheRequest(const Json& error) {
     static constexpr std::string_view kClientErrors[] = {
-        "invalid_request_error", "authentication_error",    "permission_error",
-        "not_found_error",       "request_too_large",       "context_length_exceeded",
+        "invalid_request_error", "authentication_error",     "permission_error",
+        "not_found_error",       "request_too_large",        "context_length_exceeded",
         "content_filter",        "content_policy_violation", "invalid_prompt"};
     for (const char* key : {"type", "code"}) {
         auto value = detail::stringMember(error, key);

@@ -40,8 +40,8 @@ Json messageItem(const std::string& text, const std::string& status = "completed
 
 Json responseObject(const std::string& status, Json output, Json usage,
                     const std::string& model = "gpt-4.1-mini-2025-04-14") {
-    return {{"id", "resp_1"},      {"object", "response"}, {"created_at", 1700000000},
-            {"status", status},    {"model", model},       {"output", std::move(output)},
+    return {{"id", "resp_1"},           {"object", "response"}, {"created_at", 1700000000},
+            {"status", status},         {"model", model},       {"output", std::move(output)},
             {"usage", std::move(usage)}};
 }
 
@@ -67,16 +67,17 @@ std::string event(const std::string& type, Json fields, int sequence) {
 // The events before the first text delta: all of them carry no content.
 std::vector<std::string> responsesOpening() {
     Json in_progress = responseObject("in_progress", Json::array(), nullptr);
-    return {event("response.created", {{"response", in_progress}}, 0),
-            event("response.in_progress", {{"response", in_progress}}, 1),
-            event("response.output_item.added",
-                  {{"output_index", 0}, {"item", messageItem("", "in_progress")}}, 2),
-            event("response.content_part.added",
-                  {{"item_id", "msg_1"},
-                   {"output_index", 0},
-                   {"content_index", 0},
-                   {"part", {{"type", "output_text"}, {"text", ""}, {"annotations", Json::array()}}}},
-                  3)};
+    return {
+        event("response.created", {{"response", in_progress}}, 0),
+        event("response.in_progress", {{"response", in_progress}}, 1),
+        event("response.output_item.added",
+              {{"output_index", 0}, {"item", messageItem("", "in_progress")}}, 2),
+        event("response.content_part.added",
+              {{"item_id", "msg_1"},
+               {"output_index", 0},
+               {"content_index", 0},
+               {"part", {{"type", "output_text"}, {"text", ""}, {"annotations", Json::array()}}}},
+              3)};
 }
 
 // A whole streamed answer: the opening, one delta per word, the closing events with usage.
@@ -87,12 +88,10 @@ std::vector<std::string> responsesStream(const std::vector<std::string>& words, 
     int sequence = 4;
     for (const auto& word : words) {
         text += word;
-        out.push_back(event("response.output_text.delta",
-                            {{"item_id", "msg_1"},
-                             {"output_index", 0},
-                             {"content_index", 0},
-                             {"delta", word}},
-                            sequence++));
+        out.push_back(event(
+            "response.output_text.delta",
+            {{"item_id", "msg_1"}, {"output_index", 0}, {"content_index", 0}, {"delta", word}},
+            sequence++));
     }
     out.push_back(event("response.output_item.done",
                         {{"output_index", 0}, {"item", messageItem(text)}}, sequence++));
@@ -245,9 +244,10 @@ TEST_F(ResponsesApiTest, ModelMapRenamesTheModelOfAResponsesRequest) {
 // A higher-priority route takes local-* models to the fallback upstream, by the model of a
 // Responses body as of a chat one.
 TEST_F(ResponsesApiTest, PostArgModelRoutesResponsesRequests) {
-    ASSERT_TRUE(start(baseConfig(), "  - id: local_models\n    uri: /llm/*\n    priority: 10\n"
-                                    "    vars: [[\"post_arg.model\", \"~~\", \"^local-\"]]\n"
-                                    "    plugins: {ai-proxy: {upstream_id: fallback, retry: 0}}\n"));
+    ASSERT_TRUE(start(baseConfig(),
+                      "  - id: local_models\n    uri: /llm/*\n    priority: 10\n"
+                      "    vars: [[\"post_arg.model\", \"~~\", \"^local-\"]]\n"
+                      "    plugins: {ai-proxy: {upstream_id: fallback, retry: 0}}\n"));
     fallback_.setDefault(Reply::json(200, responseBody("local", 1, 1)));
     primary_.setDefault(Reply::json(200, responseBody("remote", 1, 1)));
 
@@ -319,11 +319,11 @@ TEST_F(ResponsesApiTest, AResponsesStreamThatFailsBeforeItsFirstDeltaGoesToTheFa
     // The reset last: two TCP failures would eject the node (passive health checks).
     primary_.enqueue(Reply::sse(with(R"({"type":"error","code":"server_error",)"
                                      R"("message":"overloaded","param":null})")));
-    primary_.enqueue(Reply::sse(with(
-        event("response.failed",
-              {{"response", {{"status", "failed"},
-                             {"error", {{"code", "server_error"}, {"message", "boom"}}}}}},
-              4))));
+    primary_.enqueue(Reply::sse(with(event(
+        "response.failed",
+        {{"response",
+          {{"status", "failed"}, {"error", {{"code", "server_error"}, {"message", "boom"}}}}}},
+        4))));
     primary_.enqueue(Reply::sse(opening, StreamEnd::Reset));
     const auto fallback_events = responsesStream({"From", " fallback"}, 4, 2);
     fallback_.setDefault(Reply::sse(fallback_events));
@@ -352,18 +352,19 @@ TEST_F(ResponsesApiTest, AResponsesStreamThatFailsBeforeItsFirstDeltaGoesToTheFa
 TEST_F(ResponsesApiTest, AnAnthropicFallbackAnswersAResponsesClientInItsOwnShape) {
     GatewayConfig config = baseConfig();
     config.fallback_settings = anthropicUpstream();
-    ASSERT_TRUE(start(
-        config, "pricing:\n  claude-test: {input_per_mtok: 3, output_per_mtok: 15}\n"));
+    ASSERT_TRUE(
+        start(config, "pricing:\n  claude-test: {input_per_mtok: 3, output_per_mtok: 15}\n"));
     primary_.setDefault(Reply::json(503, R"({"error":{"message":"down"}})"));
     fallback_.enqueue(Reply::json(200, anthropicMessage("Hello from Claude", 12, 5)));
 
-    Json request{{"model", "gpt-4.1-mini"},
-                 {"instructions", "Be brief."},
-                 {"input", Json::array({{{"role", "user"},
-                                         {"content", Json::array({{{"type", "input_text"},
-                                                                   {"text", "Hi"}}})}}})},
-                 {"max_output_tokens", 64},
-                 {"temperature", 0.5}};
+    Json request{
+        {"model", "gpt-4.1-mini"},
+        {"instructions", "Be brief."},
+        {"input",
+         Json::array({{{"role", "user"},
+                       {"content", Json::array({{{"type", "input_text"}, {"text", "Hi"}}})}}})},
+        {"max_output_tokens", 64},
+        {"temperature", 0.5}};
     Response response = sendRequest(daemon_.port(), responses(request, "a-plain"));
 
     ASSERT_EQ(response.status, 200) << response.error << response.body;
@@ -389,12 +390,13 @@ TEST_F(ResponsesApiTest, AnAnthropicFallbackAnswersAResponsesClientInItsOwnShape
     EXPECT_EQ(seen.headers.get("x-api-key"), "sk-ant-upstream");
     EXPECT_EQ(seen.headers.get("anthropic-version"), "2023-06-01");
     EXPECT_FALSE(seen.headers.has("Authorization"));
-    EXPECT_EQ(Json::parse(seen.body),
-              (Json{{"model", "gpt-4.1-mini"},
-                    {"system", "Be brief."},
-                    {"messages", {{{"role", "user"}, {"content", {{{"type", "text"}, {"text", "Hi"}}}}}}},
-                    {"max_tokens", 64},
-                    {"temperature", 0.5}}));
+    EXPECT_EQ(
+        Json::parse(seen.body),
+        (Json{{"model", "gpt-4.1-mini"},
+              {"system", "Be brief."},
+              {"messages", {{{"role", "user"}, {"content", {{{"type", "text"}, {"text", "Hi"}}}}}}},
+              {"max_tokens", 64},
+              {"temperature", 0.5}}));
     auto line = accessLogLine(daemon_, "a-plain");
     ASSERT_TRUE(line) << daemon_.stderrText();
     EXPECT_EQ((*line)["prompt_tokens"], 12);
@@ -408,8 +410,8 @@ TEST_F(ResponsesApiTest, AnAnthropicFallbackAnswersAResponsesClientInItsOwnShape
 TEST_F(ResponsesApiTest, AStreamFailsOverToAnAnthropicFallbackAndStaysAResponsesStream) {
     GatewayConfig config = baseConfig();
     config.fallback_settings = anthropicUpstream();
-    ASSERT_TRUE(start(
-        config, "pricing:\n  claude-test: {input_per_mtok: 3, output_per_mtok: 15}\n"));
+    ASSERT_TRUE(
+        start(config, "pricing:\n  claude-test: {input_per_mtok: 3, output_per_mtok: 15}\n"));
     auto failing = responsesOpening();
     failing.resize(2);
     failing.push_back(R"({"type":"error","code":"server_error","message":"overloaded"})");
@@ -465,7 +467,8 @@ TEST_F(ResponsesApiTest, AResponsesRequestAnAnthropicUpstreamCannotServeIsRefuse
     EXPECT_EQ(response.status, 400) << response.body;
     Json error = Json::parse(response.body, nullptr, false);
     EXPECT_EQ(error["error"]["code"], "untranslatable_request") << response.body;
-    EXPECT_EQ(error["error"]["message"], "tools: tools are not translated for an Anthropic upstream");
+    EXPECT_EQ(error["error"]["message"],
+              "tools: tools are not translated for an Anthropic upstream");
     EXPECT_EQ(primary_.requestCount(), 0U);
 }
 

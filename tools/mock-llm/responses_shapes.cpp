@@ -129,7 +129,8 @@ ResponsesRequest parseResponsesRequest(std::string_view body, std::string_view b
         }
         request.chat.stream = stream->get<bool>();
     }
-    if (auto limit = doc.find("max_output_tokens"); limit != doc.end() && limit->is_number_integer()) {
+    if (auto limit = doc.find("max_output_tokens");
+        limit != doc.end() && limit->is_number_integer()) {
         request.max_tokens = limit->get<std::int64_t>();
     }
     return request;

@@ -78,9 +78,9 @@ TEST(ResponsesRequestTest, MessageItemsBecomeAlternatingTurnsAndSystemBlocks) {
 TEST(ResponsesRequestTest, WhatCannotBeTranslatedIsRefusedWithItsPath) {
     EXPECT_EQ(refusal({{"input", "x"}, {"tools", {{{"type", "function"}, {"name", "f"}}}}}),
               "tools: tools are not translated for an Anthropic upstream");
-    EXPECT_NE(refusal({{"input", "x"}, {"previous_response_id", "resp_1"}})
-                  .find("previous_response_id:"),
-              std::string::npos);
+    EXPECT_NE(
+        refusal({{"input", "x"}, {"previous_response_id", "resp_1"}}).find("previous_response_id:"),
+        std::string::npos);
     EXPECT_EQ(refusal({{"input",
                         {{{"role", "user"}, {"content", "x"}},
                          {{"type", "function_call_output"}, {"call_id", "c"}, {"output", "1"}}}}}),
@@ -209,12 +209,12 @@ TEST(ResponsesStreamTest, AnthropicEventsBecomeTheResponsesEventSequence) {
         EXPECT_EQ(data["type"], name);  // the name and data.type agree
         EXPECT_EQ(data["sequence_number"], names.size() - 1);
     }
-    EXPECT_EQ(names, (std::vector<std::string>{
-                         "response.created", "response.in_progress", "response.output_item.added",
-                         "response.content_part.added", "response.output_text.delta",
-                         "response.output_text.delta", "response.output_text.done",
-                         "response.content_part.done", "response.output_item.done",
-                         "response.completed"}));
+    EXPECT_EQ(names,
+              (std::vector<std::string>{"response.created", "response.in_progress",
+                                        "response.output_item.added", "response.content_part.added",
+                                        "response.output_text.delta", "response.output_text.delta",
+                                        "response.output_text.done", "response.content_part.done",
+                                        "response.output_item.done", "response.completed"}));
     const Json& created = out.events[0].second["response"];
     EXPECT_EQ(created["id"], "resp_7");
     EXPECT_EQ(created["status"], "in_progress");

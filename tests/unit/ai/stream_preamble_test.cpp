@@ -90,30 +90,30 @@ TEST(StreamPreambleTest, ResponsesApiErrorsBeforeContentFailTheAttempt) {
         "event: response.created\ndata: {\"type\":\"response.created\",\"response\":{}}\n\n";
     std::size_t verified = 0;
     std::string message;
-    EXPECT_EQ(classifyStreamStart(created +
-                                      "event: error\ndata: {\"type\":\"error\",\"code\":"
+    EXPECT_EQ(
+        classifyStreamStart(created + "event: error\ndata: {\"type\":\"error\",\"code\":"
                                       "\"server_error\",\"message\":\"overloaded\",\"param\":null,"
                                       "\"sequence_number\":1}\n\n",
-                                  verified, &message),
-              StreamStart::UpstreamError);
+                            verified, &message),
+        StreamStart::UpstreamError);
     EXPECT_EQ(message, "overloaded");
     verified = 0;
     message.clear();
-    EXPECT_EQ(classifyStreamStart(created +
-                                      "event: response.failed\ndata: {\"type\":\"response.failed\","
+    EXPECT_EQ(
+        classifyStreamStart(created + "event: response.failed\ndata: {\"type\":\"response.failed\","
                                       "\"response\":{\"status\":\"failed\",\"error\":{\"code\":"
                                       "\"server_error\",\"message\":\"boom\"}}}\n\n",
-                                  verified, &message),
-              StreamStart::UpstreamError);
+                            verified, &message),
+        StreamStart::UpstreamError);
     EXPECT_EQ(message, "boom");
     // A prompt every node would refuse is relayed, not retried.
     verified = 0;
-    EXPECT_EQ(classifyStreamStart(created +
-                                      "event: response.failed\ndata: {\"type\":\"response.failed\","
+    EXPECT_EQ(
+        classifyStreamStart(created + "event: response.failed\ndata: {\"type\":\"response.failed\","
                                       "\"response\":{\"error\":{\"code\":\"invalid_prompt\","
                                       "\"message\":\"no\"}}}\n\n",
-                                  verified),
-              StreamStart::Content);
+                            verified),
+        StreamStart::Content);
 }
 
 TEST(StreamPreambleTest, AnEventStillArrivingWaits) {
