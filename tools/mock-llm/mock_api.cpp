@@ -255,17 +255,8 @@ Answer MockApi::messagesRequest(const Request& request) {
     if (!parsed.error.empty()) return jsonAnswer(400, std::move(parsed.error));
     std::string id = "msg_mock_" + std::to_string(next_id_.fetch_add(1));
     MessageReply reply = makeMessageReply(parsed, name_, std::move(id));
-    Answer answer;
-    if (!parsed.chat.stream) {
-        answer.body = messageJson(reply);
-        return answer;
-    }
-    answer.content_type = "text/event-stream";
-    answer.headers.emplace_back("Cache-Control", "no-cache");
-    answer.events = messageEvents(reply);
-    answer.chunk_gap = milliseconds(live_.stream_chunk_ms.load(std::memory_order_relaxed));
-    answer.drop_after_chunks = live_.drop_after_chunks.load(std::memory_order_relaxed);
-    return answer;
+    if (!parsed.chat.stream) return streamOrBody(false, messageJson(reply), {});
+    return streamOrBody(true, {}, messageEvents(reply));
 }
 
 Answer MockApi::responsesRequest(const Request& request) {
@@ -274,7 +265,8 @@ Answer MockApi::responsesRequest(const Request& request) {
     std::string id = "resp_mock_" + std::to_string(next_id_.fetch_add(1));
     ResponsesReply reply = makeResponsesReply(parsed, name_, std::move(id),
                                               static_cast<std::int64_t>(std::time(nullptr)));
-    return streamOrBody(parsed.chat.stream, responseJson(reply), responseEvents(reply));
+    if (!parsed.chat.stream) return streamOrBody(false, responseJson(reply), {});
+    return streamOrBody(true, {}, responseEvents(reply));
 }
 
 Answer MockApi::streamOrBody(bool stream, std::string body, std::vector<std::string> events) {
