@@ -27,10 +27,8 @@ Json textBlock(std::string_view text) {
     return Json{{"type", "text"}, {"text", text}};
 }
 
-namespace {
-
-// Appends a message, merging it into the previous one when the role repeats: Anthropic wants
-// user and assistant turns to alternate. String contents become text blocks when merged.
+// Merges a repeated role into the previous turn: Anthropic wants user and assistant turns to
+// alternate. String contents become text blocks when merged.
 void appendTurn(Json& messages, std::string_view role, Json content) {
     auto asBlocks = [](Json& value) {
         if (value.is_string()) value = Json::array({textBlock(textOf(value))});
@@ -45,6 +43,8 @@ void appendTurn(Json& messages, std::string_view role, Json content) {
     }
     messages.push_back(Json{{"role", role}, {"content", std::move(content)}});
 }
+
+namespace {
 
 // "data:image/png;base64,AAAA" -> {type: base64, media_type, data}; an http(s) URL -> {type: url}.
 std::string imageSource(std::string_view url, std::string_view path, Json& source) {

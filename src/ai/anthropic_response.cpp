@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "aiproxy/ai/anthropic_translation.hpp"
+#include "aiproxy/ai/responses_translation.hpp"
 #include "translation_detail.hpp"
 
 namespace aiproxy::ai {
@@ -240,6 +241,8 @@ TranslatedBody translateResponseBody(Translation translation, std::string_view u
             return anthropicToOpenAiResponse(upstream_body, created);
         case Translation::AnthropicToOpenAi:
             return openAiToAnthropicResponse(upstream_body);
+        case Translation::ResponsesToAnthropic:
+            return anthropicToResponsesResponse(upstream_body, created);
         case Translation::None:
             break;
     }
@@ -270,6 +273,7 @@ std::string translateErrorBody(Translation translation, unsigned status,
                                std::string_view upstream_body) {
     switch (translation) {
         case Translation::OpenAiToAnthropic:
+        case Translation::ResponsesToAnthropic:
             return anthropicErrorToOpenAi(status, upstream_body);
         case Translation::AnthropicToOpenAi:
             return openAiErrorToAnthropic(status, upstream_body);

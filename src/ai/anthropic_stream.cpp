@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "aiproxy/ai/anthropic_translation.hpp"
+#include "aiproxy/ai/responses_translation.hpp"
 #include "translation_detail.hpp"
 
 namespace aiproxy::ai {
@@ -428,6 +429,8 @@ std::unique_ptr<StreamTranslator> makeStreamTranslator(Translation translation,
             return makeAnthropicToOpenAiStream(std::move(options));
         case Translation::AnthropicToOpenAi:
             return makeOpenAiToAnthropicStream(std::move(options));
+        case Translation::ResponsesToAnthropic:
+            return makeAnthropicToResponsesStream(std::move(options));
         case Translation::None:
             break;
     }

@@ -82,6 +82,7 @@ const std::string* mapModel(const config::StringPairs& model_map, std::string_vi
 ClientApi upstreamApi(ClientApi client, Translation translation) {
     switch (translation) {
         case Translation::OpenAiToAnthropic:
+        case Translation::ResponsesToAnthropic:
             return ClientApi::AnthropicMessages;
         case Translation::AnthropicToOpenAi:
             return ClientApi::OpenAiChat;
@@ -138,10 +139,19 @@ void rewriteBody(const config::UpstreamConfig& upstream, const config::ProviderD
 
     if (translation != Translation::None) {
         Json translated;
-        std::string error =
-            translation == Translation::OpenAiToAnthropic
-                ? detail::openAiChatToAnthropic(doc, AnthropicRequestOptions{}, translated)
-                : detail::anthropicToOpenAiChat(doc, translated);
+        std::string error;
+        switch (translation) {
+            case Translation::OpenAiToAnthropic:
+                error = detail::openAiChatToAnthropic(doc, AnthropicRequestOptions{}, translated);
+                break;
+            case Translation::ResponsesToAnthropic:
+                error = detail::responsesToAnthropic(doc, AnthropicRequestOptions{}, translated);
+                break;
+            case Translation::AnthropicToOpenAi:
+            case Translation::None:
+                error = detail::anthropicToOpenAiChat(doc, translated);
+                break;
+        }
         if (!error.empty()) {
             rewrite.error =
                 ShapeError{.message = std::move(error), .code = "untranslatable_request"};
@@ -175,6 +185,7 @@ ClientApi classifyClientApi(std::string_view rest) {
     if (rest.starts_with("v1/")) rest.remove_prefix(3);
     if (rest == "chat/completions") return ClientApi::OpenAiChat;
     if (rest == "messages") return ClientApi::AnthropicMessages;
+    if (rest == "responses") return ClientApi::OpenAiResponses;
     return ClientApi::OpenAiOther;
 }
 
@@ -189,6 +200,8 @@ ShapeResult shapeRequest(const config::UpstreamConfig& upstream, const RequestFa
         plan.translation = Translation::OpenAiToAnthropic;
     } else if (request.api == ClientApi::AnthropicMessages && !anthropic_wire) {
         plan.translation = Translation::AnthropicToOpenAi;
+    } else if (request.api == ClientApi::OpenAiResponses && anthropic_wire) {
+        plan.translation = Translation::ResponsesToAnthropic;
     }
 
     // Body: parse only when a rewrite may apply.
@@ -224,6 +237,7 @@ ShapeResult shapeRequest(const config::UpstreamConfig& upstream, const RequestFa
         case ClientApi::AnthropicMessages:
             rest = "messages";
             break;
+        case ClientApi::OpenAiResponses:
         case ClientApi::OpenAiOther:
             rest = trimRest(request.rest);
             // SDKs given the gateway's URL without /v1 add it themselves: do not double it.

@@ -12,7 +12,31 @@ using detail::Json;
 
 bool isPreambleType(std::string_view type) {
     return type == "message_start" || type == "ping" || type == "response.created" ||
-           type == "response.in_progress";
+           type == "response.in_progress" || type == "response.queued";
+}
+
+// A Responses API output item or content part that opens empty: a message item with no content
+// yet, a reasoning item with no summary yet, an output_text part with no text. A function call
+// item carries its name, which is content (as a tool call delta is in chat).
+bool isEmptyResponsesOpening(std::string_view type, const Json& json) {
+    auto empty = [](const Json* value) {
+        if (value == nullptr || value->is_null()) return true;
+        if (value->is_string()) return value->get_ref<const std::string&>().empty();
+        return value->is_array() && value->empty();  // empty() is false for any string
+    };
+    if (type == "response.output_item.added") {
+        const Json& item = detail::objectMember(json, "item");
+        auto kind = detail::stringMember(item, "type").value_or("");
+        return (kind == "message" || kind == "reasoning") &&
+               empty(detail::member(item, "content")) && empty(detail::member(item, "summary"));
+    }
+    if (type == "response.content_part.added") {
+        const Json& part = detail::objectMember(json, "part");
+        auto kind = detail::stringMember(part, "type").value_or("");
+        return (kind == "output_text" || kind == "reasoning_text") &&
+               empty(detail::member(part, "text"));
+    }
+    return false;
 }
 
 // An OpenAI chat chunk whose choices say nothing yet: no text, tool call, refusal or reasoning,
@@ -53,9 +77,9 @@ bool carriesTextContent(std::string_view data) {
 // Error types and codes that blame the request: every node would answer the same.
 bool blamesTheRequest(const Json& error) {
     static constexpr std::string_view kClientErrors[] = {
-        "invalid_request_error", "authentication_error",    "permission_error",
-        "not_found_error",       "request_too_large",       "context_length_exceeded",
-        "content_filter",        "content_policy_violation"};
+        "invalid_request_error", "authentication_error",     "permission_error",
+        "not_found_error",       "request_too_large",        "context_length_exceeded",
+        "content_filter",        "content_policy_violation", "invalid_prompt"};
     for (const char* key : {"type", "code"}) {
         auto value = detail::stringMember(error, key);
         if (!value) continue;
@@ -66,12 +90,18 @@ bool blamesTheRequest(const Json& error) {
     return false;
 }
 
-// An upstream's error event: `event: error`, OpenAI's `{"error": {...}}` or Anthropic's
-// `{"type": "error", "error": {...}}`. nullopt when the event is not one.
+// An upstream's error event: `event: error`, OpenAI's `{"error": {...}}`, Anthropic's
+// `{"type": "error", "error": {...}}`, the Responses API's `{"type": "error", "code", "message"}`
+// or `response.failed` (its error inside the response). nullopt when the event is not one.
 std::optional<StreamStart> errorEvent(std::string_view name, const Json& json,
                                       std::string* message) {
     const Json* error = json.is_object() ? detail::member(json, "error") : nullptr;
-    bool is_error = name == "error" || detail::stringMember(json, "type").value_or("") == "error" ||
+    auto type = detail::stringMember(json, "type").value_or(name);
+    if (type == "response.failed") {
+        error = detail::member(detail::objectMember(json, "response"), "error");
+        if (error != nullptr && !error->is_object()) error = nullptr;
+    }
+    bool is_error = name == "error" || type == "error" || type == "response.failed" ||
                     (error != nullptr && detail::member(json, "choices") == nullptr);
     if (!is_error) return std::nullopt;
     const Json& details = error != nullptr && error->is_object() ? *error : json;
@@ -94,8 +124,13 @@ StreamStart classifyEvent(std::string_view name, std::string_view data, std::str
     Json json = detail::parseJson(data);
     if (auto error = errorEvent(name, json, message)) return *error;
     if (!json.is_object()) return StreamStart::Content;
-    if (auto type = detail::stringMember(json, "type")) {
-        if (isPreambleType(*type)) return StreamStart::Preamble;
+    // Responses API servers that leave out data.type still name the event.
+    auto type = detail::stringMember(json, "type");
+    if (!type && name.starts_with("response.")) type = name;
+    if (type) {
+        if (isPreambleType(*type) || isEmptyResponsesOpening(*type, json)) {
+            return StreamStart::Preamble;
+        }
         if (*type == "content_block_start") {
             const Json& block = detail::objectMember(json, "content_block");
             bool empty_text = detail::stringMember(block, "type").value_or("") == "text" &&

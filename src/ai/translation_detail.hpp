@@ -16,6 +16,9 @@ namespace aiproxy::ai::detail {
 std::string openAiChatToAnthropic(const Json& in, const AnthropicRequestOptions& options,
                                   Json& out);
 std::string anthropicToOpenAiChat(const Json& in, Json& out);
+// An OpenAI Responses request (text input only) -> Anthropic messages.
+std::string responsesToAnthropic(const Json& in, const AnthropicRequestOptions& options,
+                                 Json& out);
 
 // Stop reasons both ways; unknown values map to the plain "finished" reason.
 std::string_view openAiFinishReason(std::string_view anthropic_stop_reason);
@@ -43,6 +46,18 @@ void readOpenAiUsage(const Json& usage, TokenUsage& tokens);
 Json openAiUsageJson(const TokenUsage& tokens);
 Json anthropicUsageJson(const TokenUsage& tokens);
 
+// Pieces of the OpenAI Responses API's answer, shared by the plain and the streamed translation
+// (responses_anthropic_response.cpp).
+Json responsesUsageJson(const TokenUsage& tokens);
+// "completed", or "incomplete" with its incomplete_details, for an Anthropic stop reason.
+std::string_view responsesStatus(std::string_view anthropic_stop_reason, Json& incomplete_details);
+std::string responsesId(std::string_view anthropic_id);  // "msg_X" -> "resp_X"
+Json outputTextPart(std::string_view text);
+Json messageItem(std::string_view id, std::string_view status, Json content);
+// A `response` object; `usage` null while in progress.
+Json responsesObject(std::string_view id, std::int64_t created, std::string_view model,
+                     std::string_view status, Json output, Json incomplete_details, Json usage);
+
 // Error types per status in both formats.
 std::string_view anthropicErrorType(unsigned status);
 std::string_view openAiErrorType(unsigned status);
@@ -57,5 +72,7 @@ Json openAiErrorFromAnthropic(const Json& error);
 std::string at(std::string_view path, std::size_t index);  // "messages[2]"
 std::string quoted(std::string_view text);
 Json textBlock(std::string_view text);  // an Anthropic text block
+// Appends a turn to Anthropic `messages`, merged into the previous one when the role repeats.
+void appendTurn(Json& messages, std::string_view role, Json content);
 
 }  // namespace aiproxy::ai::detail

@@ -202,7 +202,15 @@ StreamEventKind StreamUsageAccumulator::addOpenAiChunk(std::string_view data) {
     }
     const Json chunk = parseObject(data);
     const Json* usage_json = object(chunk, "usage");
-    if (usage_json == nullptr) return StreamEventKind::Other;
+    if (usage_json == nullptr) {
+        // A Responses API server that leaves out the `event:` lines: the type is in the data.
+        const Json* type = member(chunk, "type", Json::value_t::string);
+        if (type != nullptr && type->get_ref<const std::string&>().starts_with("response.")) {
+            --result_.events;
+            return addNamedEvent(type->get_ref<const std::string&>(), data);
+        }
+        return StreamEventKind::Other;
+    }
     readModel(chunk, usage);
     // An unreadable usage object must not erase counts an earlier chunk gave.
     Usage reported = usage;

@@ -267,3 +267,98 @@ test('streaming chat from an Anthropic upstream is a valid chunk stream', { time
         assert.equal(usage.completion_tokens, text.split(' ').length);
         await expectAnthropicUpstreamRequest(true);
     });
+
+// ---- The Responses API ---------------------------------------------------------------------------
+
+// The text of a response's message items, as the SDK's output_text convenience computes it.
+function outputText(response) {
+    return response.output
+        .filter((item) => item.type === 'message')
+        .flatMap((item) => item.content)
+        .filter((part) => part.type === 'output_text')
+        .map((part) => part.text)
+        .join('');
+}
+
+// Reads a `responses.create({stream: true})` stream: event types in order and the text deltas.
+async function readResponsesStream(stream) {
+    const types = [];
+    let text = '';
+    let completed = null;
+    for await (const event of stream) {
+        types.push(event.type);
+        assert.equal(event.sequence_number, types.length - 1, `sequence of ${event.type}`);
+        if (event.type === 'response.output_text.delta') text += event.delta;
+        if (event.type === 'response.completed') completed = event.response;
+    }
+    return { types, text, completed };
+}
+
+test('responses.create is answered by the primary upstream with usage', { timeout: kTimeoutMs },
+    async () => {
+        const { data, response } = await llm.responses
+            .create({ model: 'gpt-4.1-mini', input: 'Hello', instructions: 'Be brief.' })
+            .withResponse();
+        assert.equal(data.object, 'response');
+        assert.equal(data.status, 'completed');
+        assert.match(data.output_text, /^\[primary-mock\] Hello from primary-mock\. You said: Hello$/);
+        assert.equal(data.output[0].role, 'assistant');
+        assert.ok(data.usage.output_tokens > 0);
+        assert.equal(data.usage.total_tokens, data.usage.input_tokens + data.usage.output_tokens);
+        assert.equal(response.headers.get('x-aiproxy-upstream'), 'primary');
+        const upstream = (await mockStats('MOCK_PRIMARY_URL')).last_request;
+        assert.equal(upstream.target, '/v1/responses');
+    });
+
+test('responses.create with stream: true relays every event in order', { timeout: kTimeoutMs },
+    async () => {
+        const stream = await llm.responses.create({ model: 'gpt-4.1-mini', input: 'Hello',
+            stream: true });
+        const { types, text, completed } = await readResponsesStream(stream);
+        assert.deepEqual(types.slice(0, 4), ['response.created', 'response.in_progress',
+            'response.output_item.added', 'response.content_part.added']);
+        assert.equal(types.at(-1), 'response.completed');
+        assert.match(text, /^\[primary-mock\] Hello from primary-mock\. You said: Hello$/);
+        assert.equal(outputText(completed), text);
+        assert.ok(completed.usage.output_tokens > 0);
+    });
+
+// The route /claude/* goes to the Anthropic mock: the gateway translates the Responses request
+// to /v1/messages and the answer back, so the SDK's own accumulating stream helper is satisfied.
+async function expectAnthropicResponsesRequest(stream) {
+    const upstream = (await mockStats('MOCK_ANTHROPIC_URL')).last_request;
+    assert.equal(upstream.target, '/v1/messages');
+    const body = JSON.parse(upstream.body);
+    assert.equal(body.system, 'Be brief.');
+    assert.equal(body.max_tokens, 100);
+    assert.deepEqual(body.messages, [{ role: 'user', content: 'Hello' }]);
+    assert.equal(body.stream === true, stream);
+}
+
+test('responses.create from an Anthropic upstream comes back as a response',
+    { timeout: kTimeoutMs }, async () => {
+        const data = await claude.responses.create({ model: 'claude-3-5-haiku-latest',
+            input: 'Hello', instructions: 'Be brief.', max_output_tokens: 100 });
+        assert.equal(data.object, 'response');
+        assert.equal(data.status, 'completed');
+        assert.equal(data.output_text,
+            '[anthropic-mock] Hello from anthropic-mock. You said: Hello');
+        assert.equal(data.usage.input_tokens, 3);  // "Hello" and "Be brief."
+        assert.equal(data.usage.output_tokens, data.output_text.split(' ').length);
+        await expectAnthropicResponsesRequest(false);
+    });
+
+test('a streamed response from an Anthropic upstream satisfies the SDK stream helper',
+    { timeout: kTimeoutMs }, async () => {
+        const stream = claude.responses.stream({ model: 'claude-3-5-haiku-latest',
+            input: 'Hello', instructions: 'Be brief.', max_output_tokens: 100 });
+        let deltas = '';
+        stream.on('response.output_text.delta', (event) => { deltas += event.delta; });
+        const final = await stream.finalResponse();
+        assert.equal(final.status, 'completed');
+        assert.equal(final.output_text, '[anthropic-mock] Hello from anthropic-mock. You said: Hello');
+        assert.equal(deltas, final.output_text);
+        assert.equal(final.usage.input_tokens, 3);
+        assert.equal(final.usage.output_tokens, final.output_text.split(' ').length);
+        await expectAnthropicResponsesRequest(true);
+    });

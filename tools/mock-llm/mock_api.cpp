@@ -9,6 +9,7 @@
 
 #include "anthropic_shapes.hpp"
 #include "openai_shapes.hpp"
+#include "responses_shapes.hpp"
 
 namespace aiproxy::mock {
 namespace {
@@ -30,6 +31,7 @@ constexpr std::array kModelEndpoints{
     Endpoint{"/v1/embeddings", "POST"},
     Endpoint{"/v1/models", "GET"},
     Endpoint{"/v1/messages", "POST"},
+    Endpoint{"/v1/responses", "POST"},
 };
 
 constexpr std::array kControlEndpoints{
@@ -191,6 +193,11 @@ Answer MockApi::modelRequest(const Request& request, std::string_view path) {
         return message;
     }
 
+    if (endpoint->path == "/v1/responses") {
+        Answer response = responsesRequest(request);
+        response.latency = answer.latency;
+        return response;
+    }
     if (endpoint->path == "/v1/models") {
         answer.body = models_json_;
         return answer;
@@ -248,14 +255,29 @@ Answer MockApi::messagesRequest(const Request& request) {
     if (!parsed.error.empty()) return jsonAnswer(400, std::move(parsed.error));
     std::string id = "msg_mock_" + std::to_string(next_id_.fetch_add(1));
     MessageReply reply = makeMessageReply(parsed, name_, std::move(id));
+    if (!parsed.chat.stream) return streamOrBody(false, messageJson(reply), {});
+    return streamOrBody(true, {}, messageEvents(reply));
+}
+
+Answer MockApi::responsesRequest(const Request& request) {
+    ResponsesRequest parsed = parseResponsesRequest(request.body, name_);
+    if (!parsed.error.empty()) return jsonAnswer(400, std::move(parsed.error));
+    std::string id = "resp_mock_" + std::to_string(next_id_.fetch_add(1));
+    ResponsesReply reply = makeResponsesReply(parsed, name_, std::move(id),
+                                              static_cast<std::int64_t>(std::time(nullptr)));
+    if (!parsed.chat.stream) return streamOrBody(false, responseJson(reply), {});
+    return streamOrBody(true, {}, responseEvents(reply));
+}
+
+Answer MockApi::streamOrBody(bool stream, std::string body, std::vector<std::string> events) {
     Answer answer;
-    if (!parsed.chat.stream) {
-        answer.body = messageJson(reply);
+    if (!stream) {
+        answer.body = std::move(body);
         return answer;
     }
     answer.content_type = "text/event-stream";
     answer.headers.emplace_back("Cache-Control", "no-cache");
-    answer.events = messageEvents(reply);
+    answer.events = std::move(events);
     answer.chunk_gap = milliseconds(live_.stream_chunk_ms.load(std::memory_order_relaxed));
     answer.drop_after_chunks = live_.drop_after_chunks.load(std::memory_order_relaxed);
     return answer;

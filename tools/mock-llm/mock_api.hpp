@@ -71,6 +71,8 @@ private:
     Answer modelRequest(const Request& request, std::string_view path);
     std::optional<Answer> rejectKey(const Request& request, bool anthropic) const;
     Answer messagesRequest(const Request& request);
+    Answer responsesRequest(const Request& request);
+    Answer streamOrBody(bool stream, std::string body, std::vector<std::string> events);
     Answer applyConfig(std::string_view body);
     void reset();
     void store(const Behaviour& behaviour);

@@ -164,6 +164,13 @@ API (model requests; only under /v1):
                              message_delta (stop_reason, usage.output_tokens), message_stop.
                              Same reply text as chat; max_tokens cuts it (stop_reason
                              max_tokens). Errors in Anthropic's shape.
+  POST /v1/responses         OpenAI Responses: a "response" with one message item (one
+                             output_text part) and usage; with "stream": true the events
+                             response.created, .in_progress, .output_item.added,
+                             .content_part.added, .output_text.delta (one per word),
+                             .output_text.done, .content_part.done, .output_item.done,
+                             .completed. Same reply text; max_output_tokens cuts it (status
+                             incomplete).
   Every response carries X-Mock-Backend: N.
 
 control (not counted in the stats):

@@ -41,6 +41,8 @@ enum class Translation {
     None,
     OpenAiToAnthropic,  // OpenAI chat client, Anthropic upstream
     AnthropicToOpenAi,  // Anthropic messages client, OpenAI-style upstream
+    // OpenAI Responses client, Anthropic upstream (responses_translation.hpp)
+    ResponsesToAnthropic,
 };
 
 inline constexpr int kDefaultAnthropicMaxTokens = 4096;
@@ -71,7 +73,7 @@ TranslatedBody anthropicToOpenAiChatRequest(std::string_view anthropic_body);
 TranslatedBody anthropicToOpenAiResponse(std::string_view anthropic_body, std::int64_t created);
 TranslatedBody openAiToAnthropicResponse(std::string_view openai_body);
 
-// Picks one of the two above; None returns the body unchanged.
+// Picks one of the two above (or anthropicToResponsesResponse); None returns the body unchanged.
 TranslatedBody translateResponseBody(Translation translation, std::string_view upstream_body,
                                      std::int64_t created);
 
@@ -85,7 +87,8 @@ std::string anthropicErrorToOpenAi(unsigned status, std::string_view anthropic_b
 // rate_limit_error, 529 overloaded_error, ...).
 std::string openAiErrorToAnthropic(unsigned status, std::string_view openai_body);
 
-// Picks one of the two above; None returns the body unchanged.
+// Picks one of the two above (a Responses client gets the OpenAI shape); None returns the body
+// unchanged.
 std::string translateErrorBody(Translation translation, unsigned status,
                                std::string_view upstream_body);
 
@@ -131,7 +134,7 @@ std::unique_ptr<StreamTranslator> makeAnthropicToOpenAiStream(StreamTranslatorOp
 // OpenAI chat.completion.chunk events -> Anthropic message events.
 std::unique_ptr<StreamTranslator> makeOpenAiToAnthropicStream(StreamTranslatorOptions options);
 
-// Picks one of the two above; nullptr for None.
+// Picks one of the two above (or makeAnthropicToResponsesStream); nullptr for None.
 std::unique_ptr<StreamTranslator> makeStreamTranslator(Translation translation,
                                                        StreamTranslatorOptions options);
 

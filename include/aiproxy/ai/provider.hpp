@@ -7,7 +7,8 @@
 // Body rewrites, in this order, on one parse and at most one serialisation:
 //   1. model_map: the client's "model" -> the upstream's name (exact match; a "*" entry maps any
 //      model not listed).
-//   2. translation to the upstream's wire format (OpenAI chat <-> Anthropic messages).
+//   2. translation to the upstream's wire format (OpenAI chat <-> Anthropic messages, OpenAI
+//      Responses -> Anthropic messages).
 //   3. options: flat overwrite of top-level fields in the upstream's format; a JSON null removes
 //      the field. Options come after model_map, so `options.model` wins over it.
 //   4. Azure: "model" moves from the body into the deployment path.
@@ -32,6 +33,7 @@ namespace aiproxy::ai {
 enum class ClientApi {
     OpenAiChat,         // chat/completions
     AnthropicMessages,  // messages (Anthropic SDKs call {base}/v1/messages)
+    OpenAiResponses,    // responses (the Responses API; its other endpoints are OpenAiOther)
     OpenAiOther,        // anything else (models, embeddings, ...): forwarded, never translated
 };
 

@@ -57,7 +57,8 @@ struct StreamUsage {
 // stream_options.include_usage is set; vLLM and others put it in the last content chunk or in
 // every chunk (cumulative): the last usage seen wins. Anthropic's message_start carries the
 // input and cache counts and the model, message_delta the cumulative output count. The OpenAI
-// Responses API's response.completed event is read too. Only events that can carry usage are
+// Responses API's response.completed event is read too (by its event name, or by its data's type
+// when the server sends no `event:` lines). Only events that can carry usage are
 // parsed as JSON, so content chunks cost a scan, not a parse.
 class StreamUsageAccumulator {
 public:

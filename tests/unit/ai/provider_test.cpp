@@ -137,6 +137,39 @@ TEST(ProviderTest, AnthropicUpstreamTranslatesOpenAiChat) {
         "messages":[{"role":"user","content":"hi"}]})"));
 }
 
+// The Responses API: model_map applies to it like to chat, and an Anthropic upstream gets it
+// translated to /v1/messages.
+TEST(ProviderTest, ResponsesRequestsAreMappedAndTranslatedForAnthropic) {
+    EXPECT_EQ(classifyClientApi("v1/responses"), ClientApi::OpenAiResponses);
+    EXPECT_EQ(classifyClientApi("responses/resp_1"), ClientApi::OpenAiOther);
+    std::string body = R"({"model":"fast","input":"hi","max_output_tokens":50})";
+    RequestFacts facts{.api = ClientApi::OpenAiResponses, .rest = "v1/responses", .body = body};
+    auto openai = upstreamFor("openai");
+    openai.model_map = {{"fast", "gpt-4.1-mini"}};
+    auto plan = shape(openai, facts);
+    EXPECT_EQ(plan.target, "/v1/responses");
+    EXPECT_EQ(plan.translation, Translation::None);
+    EXPECT_EQ(plan.upstream_api, ClientApi::OpenAiResponses);
+    EXPECT_EQ(bodyOf(plan),
+              Json::parse(R"({"model":"gpt-4.1-mini","input":"hi","max_output_tokens":50})"));
+
+    auto claude = withKey(upstreamFor("anthropic"), "sk-ant");
+    claude.model_map = {{"fast", "claude-haiku-4-5"}};
+    plan = shape(claude, facts);
+    EXPECT_EQ(plan.target, "/v1/messages");
+    EXPECT_EQ(plan.translation, Translation::ResponsesToAnthropic);
+    EXPECT_EQ(plan.upstream_api, ClientApi::AnthropicMessages);
+    EXPECT_EQ(plan.client_model, "fast");
+    EXPECT_EQ(plan.upstream_model, "claude-haiku-4-5");
+    EXPECT_EQ(bodyOf(plan), Json::parse(R"({"model":"claude-haiku-4-5","max_tokens":50,
+        "messages":[{"role":"user","content":"hi"}]})"));
+    auto refused = shapeRequest(claude, {.api = ClientApi::OpenAiResponses,
+                                         .rest = "responses",
+                                         .body = R"({"model":"m","input":"x","tools":[{}]})"});
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error->code, "untranslatable_request");
+}
+
 TEST(ProviderTest, NativeAnthropicClientIsForwardedAsIs) {
     auto plan = shape(withKey(upstreamFor("anthropic"), "sk-ant"), messages());
     EXPECT_EQ(plan.target, "/v1/messages") << "the client's v1/ is not doubled";

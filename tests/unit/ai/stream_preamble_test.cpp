@@ -54,6 +54,68 @@ TEST(StreamPreambleTest, AnthropicAndResponsesOpeningsAreHeld) {
                            "\n\nevent: response.in_progress\ndata: {}\n\n"));
 }
 
+// The Responses API opens its answer with an empty message item and an empty output_text part;
+// the first output_text.delta (or a function call item, which names its tool) is content.
+TEST(StreamPreambleTest, ResponsesApiEmptyOpeningsAreHeldUntilTheFirstDelta) {
+    const std::string opening =
+        "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,"
+        "\"response\":{\"id\":\"resp_1\",\"status\":\"in_progress\",\"output\":[]}}\n\n"
+        "event: response.in_progress\ndata: {\"type\":\"response.in_progress\","
+        "\"sequence_number\":1}\n\n"
+        "event: response.output_item.added\ndata: {\"type\":\"response.output_item.added\","
+        "\"output_index\":0,\"item\":{\"id\":\"msg_1\",\"type\":\"message\",\"status\":"
+        "\"in_progress\",\"role\":\"assistant\",\"content\":[]},\"sequence_number\":2}\n\n"
+        "event: response.content_part.added\ndata: {\"type\":\"response.content_part.added\","
+        "\"item_id\":\"msg_1\",\"output_index\":0,\"content_index\":0,\"part\":{\"type\":"
+        "\"output_text\",\"text\":\"\",\"annotations\":[]},\"sequence_number\":3}\n\n";
+    EXPECT_TRUE(onlyStreamPreamble(opening));
+    EXPECT_TRUE(onlyStreamPreamble(
+        "event: response.output_item.added\ndata: {\"type\":\"response.output_item.added\","
+        "\"item\":{\"type\":\"reasoning\",\"summary\":[]}}\n\n"));
+    EXPECT_FALSE(onlyStreamPreamble(
+        opening +
+        "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\","
+        "\"item_id\":\"msg_1\",\"output_index\":0,\"content_index\":0,\"delta\":\"Hi\"}\n\n"));
+    EXPECT_FALSE(onlyStreamPreamble(
+        "event: response.output_item.added\ndata: {\"type\":\"response.output_item.added\","
+        "\"item\":{\"type\":\"function_call\",\"name\":\"get_weather\",\"arguments\":\"\"}}\n\n"));
+    // Servers that leave data.type out are read by the event's name.
+    EXPECT_TRUE(onlyStreamPreamble(
+        "event: response.content_part.added\ndata: {\"part\":{\"type\":\"output_text\","
+        "\"text\":\"\"}}\n\n"));
+}
+
+TEST(StreamPreambleTest, ResponsesApiErrorsBeforeContentFailTheAttempt) {
+    const std::string created =
+        "event: response.created\ndata: {\"type\":\"response.created\",\"response\":{}}\n\n";
+    std::size_t verified = 0;
+    std::string message;
+    EXPECT_EQ(
+        classifyStreamStart(created + "event: error\ndata: {\"type\":\"error\",\"code\":"
+                                      "\"server_error\",\"message\":\"overloaded\",\"param\":null,"
+                                      "\"sequence_number\":1}\n\n",
+                            verified, &message),
+        StreamStart::UpstreamError);
+    EXPECT_EQ(message, "overloaded");
+    verified = 0;
+    message.clear();
+    EXPECT_EQ(
+        classifyStreamStart(created + "event: response.failed\ndata: {\"type\":\"response.failed\","
+                                      "\"response\":{\"status\":\"failed\",\"error\":{\"code\":"
+                                      "\"server_error\",\"message\":\"boom\"}}}\n\n",
+                            verified, &message),
+        StreamStart::UpstreamError);
+    EXPECT_EQ(message, "boom");
+    // A prompt every node would refuse is relayed, not retried.
+    verified = 0;
+    EXPECT_EQ(
+        classifyStreamStart(created + "event: response.failed\ndata: {\"type\":\"response.failed\","
+                                      "\"response\":{\"error\":{\"code\":\"invalid_prompt\","
+                                      "\"message\":\"no\"}}}\n\n",
+                            verified),
+        StreamStart::Content);
+}
+
 TEST(StreamPreambleTest, AnEventStillArrivingWaits) {
     EXPECT_TRUE(onlyStreamPreamble(R"(data: {"choices":[{"delta":{"content":"Hi)"));
 }

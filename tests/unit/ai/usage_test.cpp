@@ -294,5 +294,19 @@ TEST(StreamUsageTest, ResponsesApiCompletedEvent) {
     EXPECT_TRUE(result.done);
 }
 
+TEST(StreamUsageTest, ResponsesApiEventsWithoutEventLinesAreReadByTheirType) {
+    std::vector<StreamEventKind> kinds;
+    const StreamUsage result = accumulate(
+        "data: {\"type\":\"response.output_text.delta\",\"delta\":\"Hi\"}\n\n"
+        "data: {\"type\":\"response.completed\",\"response\":{\"model\":\"gpt-4.1\","
+        "\"usage\":{\"input_tokens\":9,\"output_tokens\":2,\"total_tokens\":11}}}\n\n",
+        &kinds);
+    EXPECT_EQ(kinds.back(), StreamEventKind::Done);
+    EXPECT_EQ(result.events, 2u);
+    EXPECT_TRUE(result.usage_reported);
+    EXPECT_EQ(result.usage.prompt_tokens, 9u);
+    EXPECT_EQ(result.usage.completion_tokens, 2u);
+}
+
 }  // namespace
 }  // namespace aiproxy::ai
