@@ -81,6 +81,12 @@ public:
         return {};
     }
 
+    // Whether relayedTextBytes() is wanted (it costs a scan of every event).
+    void countText(bool on) {
+        accumulator_.countText(on);
+        filter_.countText(on);
+    }
+
     // Generated text seen in a stream so far (StreamUsage::text_bytes); 0 for whole bodies.
     std::uint64_t relayedTextBytes() const {
         switch (mode_) {

@@ -99,6 +99,7 @@ http::awaitable<AttemptReport> ProxyCall::relay(upstream::HttpExchange& exchange
     }
     processor_.emplace(mode, prepared.upstream_anthropic, prepared.hide_usage_chunk,
                        std::move(translator));
+    processor_->countText(context_.outcome.count_relayed_text);
     processor_->setCopy(!event_stream && status < 300 &&
                         response[bhttp::field::content_type].find("json") !=
                             std::string_view::npos);
@@ -165,8 +166,9 @@ http::awaitable<AttemptReport> ProxyCall::relay(upstream::HttpExchange& exchange
     latencyAtCommit();
     const auto committed_at = Clock::now();
     // total and tpot: sampled when the upstream's last byte is in, before it is written on.
+    // (usage() may parse a whole plain answer: only tpot needs it here.)
     auto sampleIfComplete = [&] {
-        if (exchange.done()) {
+        if (exchange.done() && latency_strategy_ != LatencyStrategy::Ttft) {
             latencyAtEnd(sent_at, event_stream ? committed_at : sent_at, processor_->usage());
         }
     };

@@ -182,7 +182,7 @@ Usage usageFromAnthropicBody(std::string_view body) {
 }
 
 StreamEventKind StreamUsageAccumulator::add(const SseEvent& event) {
-    result_.text_bytes += textBytes(event.data);
+    if (count_text_) result_.text_bytes += textBytes(event.data);
     if (event.event.empty() || event.event == "message") return addOpenAiChunk(event.data);
     return addNamedEvent(event.event, event.data);
 }

@@ -12,6 +12,11 @@
 #include "stage_factories.hpp"
 
 namespace aiproxy::plugins {
+
+// GCC 12 inlines Asio's coroutine frame allocation (aligned_alloc) and its sized operator delete
+// into these coroutines and reports them as mismatched, although they are Asio's matching pair.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 namespace {
 
 namespace net = boost::asio;
@@ -150,6 +155,7 @@ public:
         RequestEstimate estimate;
         if (limits_.hasBudget() || (group && group->hasBudget())) {
             estimate = estimateOf(context, shared_);
+            context.outcome.count_relayed_text = true;
         }
         auto& local = *shared_.limit_store;
         // What this request holds until it ends, whichever way: reservations to settle (a
@@ -280,5 +286,7 @@ std::unique_ptr<http::Stage> makeLimitsStage(const StageBuild& build) {
     if (!route_limits && !group_limits) return nullptr;
     return std::make_unique<LimitsStage>(route, build.shared, build.cells);
 }
+
+#pragma GCC diagnostic pop
 
 }  // namespace aiproxy::plugins

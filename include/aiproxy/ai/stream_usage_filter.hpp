@@ -65,6 +65,7 @@ public:
 
     // The accounting so far; on a cut stream, what was delivered (see StreamUsage).
     const StreamUsage& usage() const { return accumulator_.result(); }
+    void countText(bool on) { accumulator_.countText(on); }
 
     // Some event was over the size limit: it was relayed but not parsed.
     bool overflowed() const { return framer_.overflowed(); }

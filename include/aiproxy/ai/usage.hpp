@@ -64,6 +64,9 @@ class StreamUsageAccumulator {
 public:
     StreamEventKind add(const SseEvent& event);
     const StreamUsage& result() const { return result_; }
+    // Count text_bytes too: a scan of every event, done only for a request that is charged by
+    // its relayed text when its usage never comes (ai-rate-limiting's budgets).
+    void countText(bool on) { count_text_ = on; }
 
 private:
     StreamEventKind addOpenAiChunk(std::string_view data);
@@ -71,6 +74,7 @@ private:
 
     StreamUsage result_;
     std::optional<std::uint64_t> anthropic_input_tokens_;  // Usage holds only the prompt sum
+    bool count_text_ = false;
 };
 
 }  // namespace aiproxy::ai

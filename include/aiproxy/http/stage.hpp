@@ -59,6 +59,9 @@ struct RequestOutcome {
     // Bytes of generated text relayed in a stream (content deltas), so that a stream cut before
     // its usage event can still be charged an estimate of what it produced.
     std::uint64_t relayed_text_bytes = 0;
+    // Set by a stage that will want relayed_text_bytes (ai-rate-limiting's budgets); counting
+    // costs a scan of every event, so other requests skip it.
+    bool count_relayed_text = false;
 };
 
 // An LLM a stage asks itself, beside the route's upstreams (ai-request-rewrite's): its upstream

@@ -310,3 +310,29 @@ TEST(StreamUsageTest, ResponsesApiEventsWithoutEventLinesAreReadByTheirType) {
 
 }  // namespace
 }  // namespace aiproxy::ai
+
+namespace aiproxy::ai {
+namespace {
+
+// text_bytes, for a budget that charges a stream cut before its usage by what it relayed: the
+// content deltas' bytes as written, counted only when asked (a scan of every event).
+TEST(StreamTextBytesTest, CountedOnlyWhenAskedInBothApis) {
+    auto count = [](const std::string& stream, bool on) {
+        SseFramer framer;
+        std::vector<SseEvent> events;
+        framer.feed(stream, events);
+        StreamUsageAccumulator accumulator;
+        accumulator.countText(on);
+        for (const SseEvent& event : events) accumulator.add(event);
+        return accumulator.result().text_bytes;
+    };
+    const std::string openai = test::readGolden("sse/openai_chat_include_usage.sse");
+    const std::string anthropic = test::readGolden("sse/anthropic_messages.sse");
+    EXPECT_EQ(count(openai, true), 43u);
+    EXPECT_EQ(count(anthropic, true), 18u);
+    EXPECT_EQ(count(openai, false), 0u);
+    EXPECT_EQ(count(anthropic, false), 0u);
+}
+
+}  // namespace
+}  // namespace aiproxy::ai
