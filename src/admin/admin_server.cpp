@@ -7,13 +7,13 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
-#include <optional>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
+#include <optional>
 
 namespace aiproxy::admin {
 namespace {

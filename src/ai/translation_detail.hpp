@@ -17,8 +17,7 @@ std::string openAiChatToAnthropic(const Json& in, const AnthropicRequestOptions&
                                   Json& out);
 std::string anthropicToOpenAiChat(const Json& in, Json& out);
 // An OpenAI Responses request (text input only) -> Anthropic messages.
-std::string responsesToAnthropic(const Json& in, const AnthropicRequestOptions& options,
-                                 Json& out);
+std::string responsesToAnthropic(const Json& in, const AnthropicRequestOptions& options, Json& out);
 
 // Stop reasons both ways; unknown values map to the plain "finished" reason.
 std::string_view openAiFinishReason(std::string_view anthropic_stop_reason);

@@ -122,8 +122,8 @@ void applyAnthropicUsage(const Json& usage_json, std::optional<std::uint64_t>& i
 // the Responses API's "delta"), escapes counted as written. A scan, not a parse: content chunks
 // are the bulk of a stream.
 std::uint64_t textBytes(std::string_view data) {
-    static constexpr std::string_view kFields[] = {"\"content\":", "\"reasoning_content\":",
-                                                   "\"text\":", "\"thinking\":", "\"delta\":"};
+    static constexpr std::string_view kFields[] = {
+        "\"content\":", "\"reasoning_content\":", "\"text\":", "\"thinking\":", "\"delta\":"};
     std::uint64_t total = 0;
     for (auto field : kFields) {
         for (auto at = data.find(field); at != std::string_view::npos;

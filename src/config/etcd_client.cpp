@@ -139,8 +139,8 @@ void EtcdClient::cancelWatch() {
     if (cancel_watch_) cancel_watch_();
 }
 
-awaitable<std::string> EtcdClient::watch(std::uint64_t start_revision,
-                                         const std::function<bool(const WatchMessage&)>& on_message) {
+awaitable<std::string> EtcdClient::watch(
+    std::uint64_t start_revision, const std::function<bool(const WatchMessage&)>& on_message) {
     bool auth = !settings_.user.empty();
     if (auth && token_.empty()) {
         if (auto error = co_await authenticate()) co_return std::move(*error);
@@ -173,8 +173,7 @@ awaitable<std::string> EtcdClient::watch(std::uint64_t start_revision,
     if (head_ec) co_return where + ": " + head_ec.message();
     if (parser.get().result() != bhttp::status::ok) {
         if (auth) token_.clear();  // perhaps expired: the next attempt authenticates again
-        co_return where + " refused the watch with " +
-            std::to_string(parser.get().result_int());
+        co_return where + " refused the watch with " + std::to_string(parser.get().result_int());
     }
     std::string pending;
     bool created = false;
@@ -201,7 +200,8 @@ awaitable<std::string> EtcdClient::watch(std::uint64_t start_revision,
             created = created || message->created;
             if (!on_message(*message)) co_return std::string{"the watch was canceled"};
         }
-        if (pending.size() > kMaxWatchMessageBytes) co_return where + ": a watch message is too large";
+        if (pending.size() > kMaxWatchMessageBytes)
+            co_return where + ": a watch message is too large";
         if (ec == beast::error::timeout) co_return where + " did not confirm the watch in time";
         if (ec == bhttp::error::end_of_stream || ec == boost::asio::error::eof) {
             co_return where + " closed the watch";

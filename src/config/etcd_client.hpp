@@ -15,9 +15,9 @@
 namespace aiproxy::config::etcd {
 
 struct Reply {
-    bool ok = false;     // a 200 answer: body is etcd's JSON
+    bool ok = false;  // a 200 answer: body is etcd's JSON
     std::string body;
-    std::string error;   // why not, for logs and 503 answers
+    std::string error;  // why not, for logs and 503 answers
 };
 
 class EtcdClient {
@@ -30,8 +30,8 @@ public:
     // stream ends or on_message returns false; returns why it ended. The header and the first
     // message must arrive within the timeout; after that the stream may stay quiet for ever (the
     // store's probe notices a hung etcd and calls cancelWatch()).
-    common::awaitable<std::string> watch(std::uint64_t start_revision,
-                                         const std::function<bool(const WatchMessage&)>& on_message);
+    common::awaitable<std::string> watch(
+        std::uint64_t start_revision, const std::function<bool(const WatchMessage&)>& on_message);
     void cancelWatch();
 
     const EtcdConfig& settings() const { return settings_; }

@@ -164,11 +164,12 @@ std::string rangeRequest(std::string_view prefix, bool count_only) {
 
 std::string putIfRequest(std::string_view key, std::string_view value,
                          std::optional<std::uint64_t> expected_mod_revision) {
-    Json compare = expected_mod_revision
-                       ? Json{{"key", keyField(key)},
-                              {"target", "MOD"},
-                              {"mod_revision", std::to_string(*expected_mod_revision)}}
-                       : Json{{"key", keyField(key)}, {"target", "CREATE"}, {"create_revision", "0"}};
+    Json compare =
+        expected_mod_revision
+            ? Json{{"key", keyField(key)},
+                   {"target", "MOD"},
+                   {"mod_revision", std::to_string(*expected_mod_revision)}}
+            : Json{{"key", keyField(key)}, {"target", "CREATE"}, {"create_revision", "0"}};
     Json put{{"request_put", {{"key", keyField(key)}, {"value", base64Encode(value)}}}};
     return Json{{"compare", Json::array({compare})}, {"success", Json::array({put})}}.dump();
 }

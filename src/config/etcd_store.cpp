@@ -14,13 +14,13 @@
 #include <mutex>
 #include <thread>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <spdlog/spdlog.h>
 
 #include "aiproxy/common/json_depth.hpp"
 #include "aiproxy/config/etcd_protocol.hpp"
@@ -57,10 +57,9 @@ public:
         auto answer = answered->get_future();
         std::string path = "/v3/kv/range";
         std::string body = etcd::rangeRequest(settings_.prefix);
-        net::co_spawn(io_, client_.call(path, body),
-                      [answered](std::exception_ptr, Reply reply) {
-                          answered->set_value(std::move(reply));
-                      });
+        net::co_spawn(io_, client_.call(path, body), [answered](std::exception_ptr, Reply reply) {
+            answered->set_value(std::move(reply));
+        });
         thread_ = std::thread([this] { io_.run(); });
         std::uint64_t revision = 0;
         std::string error;
@@ -314,8 +313,9 @@ private:
         if (!txn) return {.status = WriteResult::Status::Failed, .error = error};
         if (!txn->succeeded) {
             return {.status = WriteResult::Status::Conflict,
-                    .error = "changed by another writer since this node read it; read it again "
-                             "and retry"};
+                    .error =
+                        "changed by another writer since this node read it; read it again "
+                        "and retry"};
         }
         return {};
     }

@@ -112,7 +112,8 @@ void readRedisFields(ObjectReader& reader, PolicyFields& fields, LimitPolicyConf
             })
         .on("redis_database",
             [&fields](const Value& v) {
-                if (auto db = v.integer(0, 1'000'000)) fields.redis.database = static_cast<int>(*db);
+                if (auto db = v.integer(0, 1'000'000))
+                    fields.redis.database = static_cast<int>(*db);
             })
         .on("redis_timeout",
             [&fields](const Value& v) {
@@ -228,10 +229,9 @@ void readLimitReq(const Value& value, LimitReqConfig& limit, LimitScope scope) {
             [&](const Value& v) {
                 if (auto burst = readNumber(v, true)) limit.burst = *burst;
             })
-        .on("nodelay",
-            [&](const Value& v) {
-                if (auto nodelay = v.boolean()) limit.nodelay = *nodelay;
-            });
+        .on("nodelay", [&](const Value& v) {
+            if (auto nodelay = v.boolean()) limit.nodelay = *nodelay;
+        });
     PolicyFields policy;
     readSharedFields(reader, limit.key, limit.rejected_code, limit.rejected_msg, policy,
                      limit.policy);

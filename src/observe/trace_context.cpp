@@ -105,8 +105,7 @@ bool validTracestate(std::string_view header) {
     return true;
 }
 
-bool shouldSample(const std::optional<TraceParent>& parent, const TraceId& trace_id,
-                  double ratio) {
+bool shouldSample(const std::optional<TraceParent>& parent, const TraceId& trace_id, double ratio) {
     if (parent) return parent->sampled;
     if (!(ratio > 0)) return false;
     if (ratio >= 1) return true;
@@ -114,8 +113,8 @@ bool shouldSample(const std::optional<TraceParent>& parent, const TraceId& trace
     for (std::size_t i = 8; i < 16; ++i)
         low = (low << 8) | trace_id[i];
     // Compared in 63 bits, as the Java and Go SDKs do, so the bound never overflows.
-    auto bound = static_cast<std::uint64_t>(
-        std::ldexp(ratio, 63));  // ratio < 1: the bound stays below 2^63
+    auto bound =
+        static_cast<std::uint64_t>(std::ldexp(ratio, 63));  // ratio < 1: the bound stays below 2^63
     return (low >> 1) < bound;
 }
 

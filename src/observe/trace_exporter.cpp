@@ -78,9 +78,9 @@ struct TraceExporter::Impl {
         ++failures;
         auto now = std::chrono::steady_clock::now();
         if (now - last_failure_log >= kFailureLogEvery) {
-            spdlog::warn("tracing: {} span(s) not exported to {}:{}{}: {} ({} failed export(s) so far)",
-                         batch.size(), settings.host, settings.port, settings.target, failure,
-                         failures);
+            spdlog::warn(
+                "tracing: {} span(s) not exported to {}:{}{}: {} ({} failed export(s) so far)",
+                batch.size(), settings.host, settings.port, settings.target, failure, failures);
             last_failure_log = now;
         }
     }
@@ -116,13 +116,15 @@ struct TraceExporter::Impl {
                 }
             }
             stream->expires_after(timeLeft());
-            auto [write_error, written] = co_await bhttp::async_write(*stream, request, use_nothrow);
+            auto [write_error, written] =
+                co_await bhttp::async_write(*stream, request, use_nothrow);
             bhttp::response_parser<bhttp::string_body> parser;
             parser.body_limit(kAnswerLimit);
             beast::flat_buffer buffer;
             common::error_code read_error;
             if (!write_error) {
-                auto [error, read] = co_await bhttp::async_read(*stream, buffer, parser, use_nothrow);
+                auto [error, read] =
+                    co_await bhttp::async_read(*stream, buffer, parser, use_nothrow);
                 read_error = error;
             }
             if (write_error || read_error) {

@@ -76,8 +76,8 @@ WindowUse LimitStore::reserve(const std::string& key, Millis window, double limi
     std::lock_guard lock{shard.mutex};
     Entry& entry = touch(shard, key, now.count());
     roll(entry, window.count(), now.count());
-    WindowUse use{.allowed = entry.value < limit && (entry.value + amount <= limit ||
-                                                     entry.value == 0)};
+    WindowUse use{.allowed =
+                      entry.value < limit && (entry.value + amount <= limit || entry.value == 0)};
     if (use.allowed) entry.value += amount;
     use.used = entry.value;
     use.reset = Millis{entry.expires - now.count()};

@@ -94,10 +94,8 @@ void settle(const RouteLimits& limits, const Admission& admission, const Usage& 
     }
     net::co_spawn(
         services.executor,
-        [store = admission.budget_store, op = std::move(*op),
-         &services]() mutable -> http::awaitable<void> {
-            co_await store->apply(std::move(op), services);
-        },
+        [store = admission.budget_store, op = std::move(*op), &services]() mutable
+        -> http::awaitable<void> { co_await store->apply(std::move(op), services); },
         net::detached);
 }
 
@@ -124,7 +122,8 @@ class LimitsStage final : public http::Stage {
 public:
     LimitsStage(const config::RouteConfig& route, const SharedState& shared,
                 metrics::CellSource* cells)
-        : route_id_(route.id), limits_(route, *shared.limit_store, shared.redisStores()),
+        : route_id_(route.id),
+          limits_(route, *shared.limit_store, shared.redisStores()),
           shared_(shared) {
         if (!cells) return;
         auto cell = [&](LimitPlugin plugin) {

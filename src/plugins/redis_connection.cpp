@@ -3,13 +3,13 @@
 #include <deque>
 #include <functional>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
-#include <spdlog/spdlog.h>
 
 namespace aiproxy::plugins {
 namespace {
@@ -41,7 +41,7 @@ struct RedisConnection::Session {
     bool connected = false;
     bool dead = false;
     bool writing = false;
-    std::string out;  // encoded commands not yet written
+    std::string out;                               // encoded commands not yet written
     std::deque<std::shared_ptr<Pending>> pending;  // sent (or queued), awaiting replies in order
     RedisReplyParser parser;
 };
@@ -129,8 +129,8 @@ void RedisConnection::fail(const std::shared_ptr<Session>& session, const std::s
 net::awaitable<void> RedisConnection::connect(std::shared_ptr<Session> session) {
     auto self = shared_from_this();
     tcp::resolver resolver{executor_};
-    auto [resolve_error, endpoints] = co_await resolver.async_resolve(
-        target_.host, std::to_string(target_.port), use_nothrow);
+    auto [resolve_error, endpoints] =
+        co_await resolver.async_resolve(target_.host, std::to_string(target_.port), use_nothrow);
     if (session->dead) co_return;
     if (resolve_error) {
         fail(session, "cannot resolve " + target_.host + ": " + resolve_error.message());
@@ -154,8 +154,7 @@ net::awaitable<void> RedisConnection::readLoop(std::shared_ptr<Session> session)
     auto self = shared_from_this();
     std::string buffer(kReadChunk, '\0');
     while (!session->dead) {
-        auto [ec, n] =
-            co_await session->socket.async_read_some(net::buffer(buffer), use_nothrow);
+        auto [ec, n] = co_await session->socket.async_read_some(net::buffer(buffer), use_nothrow);
         if (session->dead) co_return;
         if (ec) {
             fail(session, ec == net::error::eof ? std::string{"connection closed by Redis"}
@@ -222,7 +221,8 @@ net::awaitable<void> RedisConnection::writeLoop(std::shared_ptr<Session> session
 net::awaitable<RedisResult> RedisConnection::command(std::vector<std::string> args) {
     auto self = shared_from_this();
     auto live = session();
-    if (!live) co_return RedisResult{.error = "Redis " + address_ + " unavailable (" + last_error_ + ")"};
+    if (!live)
+        co_return RedisResult{.error = "Redis " + address_ + " unavailable (" + last_error_ + ")"};
     auto pending = std::make_shared<Pending>(executor_);
     encodeCommand(live->out, args);
     live->pending.push_back(pending);

@@ -152,8 +152,8 @@ double chargeOf(const config::AiRateLimitingConfig& budget, const Admission& adm
     if (!cut && usageKnown(strategy, usage)) return usedAmount(strategy, usage);
     if (cut) {
         // What the model was sent and what it wrote until the stream ended.
-        auto prompt = static_cast<double>(
-            usage.prompt_tokens.value_or(admission.estimate.prompt_tokens));
+        auto prompt =
+            static_cast<double>(usage.prompt_tokens.value_or(admission.estimate.prompt_tokens));
         auto completion = static_cast<double>(tokensOfText(usage.relayed_text_bytes));
         return amountOf(strategy, prompt, completion, admission.estimate.price);
     }
@@ -392,12 +392,11 @@ void AdmissionRun::finishStep(const CounterAnswer& answer) {
                                 static_cast<double>(count.count) - use.used, use.reset);
             }
             if (!use.allowed) {
-                std::string message = !count.rejected_msg.empty()
-                                          ? count.rejected_msg
-                                          : "Rate limit of " + std::to_string(count.count) +
-                                                " requests per " +
-                                                std::to_string(count.time_window) + " s reached " +
-                                                where;
+                std::string message =
+                    !count.rejected_msg.empty()
+                        ? count.rejected_msg
+                        : "Rate limit of " + std::to_string(count.count) + " requests per " +
+                              std::to_string(count.time_window) + " s reached " + where;
                 out.rejection = reject(LimitPlugin::LimitCount, count.rejected_code,
                                        std::move(message), "requests", out.headers, use.reset);
                 step_ = Step::Done;
@@ -414,9 +413,8 @@ void AdmissionRun::finishStep(const CounterAnswer& answer) {
                                           ? req.rejected_msg
                                           : "Rate limit of " + amountText(req.rate) +
                                                 " requests per second reached " + where;
-                out.rejection = reject(LimitPlugin::LimitReq, req.rejected_code,
-                                       std::move(message), "requests", out.headers,
-                                       use.retry_after);
+                out.rejection = reject(LimitPlugin::LimitReq, req.rejected_code, std::move(message),
+                                       "requests", out.headers, use.retry_after);
             } else if (!req.nodelay) {
                 out.delay = use.delay;
             }

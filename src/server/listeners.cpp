@@ -33,4 +33,17 @@ void bindListeners(const std::vector<config::ListenAddress>& addresses,
     }
 }
 
+http::SessionLimits sessionLimits(const config::Limits& limits) {
+    return {.max_header_bytes = limits.max_header_bytes,
+            .max_body_bytes = limits.max_body_bytes,
+            .header_timeout = limits.header_timeout,
+            .body_timeout = limits.body_timeout,
+            .keepalive_timeout = limits.keepalive_timeout,
+            .send_timeout = limits.send_timeout};
+}
+
+http::TlsFiles tlsFiles(const config::ServerTlsConfig& tls) {
+    return {.cert = tls.cert, .key = tls.key, .client_ca = tls.client_ca};
+}
+
 }  // namespace aiproxy::server

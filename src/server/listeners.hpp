@@ -6,6 +6,8 @@
 #include <vector>
 
 #include "aiproxy/config/config.hpp"
+#include "aiproxy/http/http_session.hpp"
+#include "aiproxy/http/tls_context.hpp"
 #include "aiproxy/server/worker.hpp"
 
 namespace aiproxy::server {
@@ -15,5 +17,9 @@ namespace aiproxy::server {
 // already serves it.
 void bindListeners(const std::vector<config::ListenAddress>& addresses,
                    std::vector<std::unique_ptr<Worker>>& workers, bool tls);
+
+// The listeners' settings from the file: read limits and timeouts, and TLS file paths.
+http::SessionLimits sessionLimits(const config::Limits& limits);
+http::TlsFiles tlsFiles(const config::ServerTlsConfig& tls);
 
 }  // namespace aiproxy::server

@@ -129,7 +129,8 @@ void RequestTracer::endStage(std::size_t span, http::StageVerdict verdict,
     if (verdict == http::StageVerdict::Refuse && context.refusal) {
         const auto& refusal = *context.refusal;
         stage.set("http.response.status_code", static_cast<std::int64_t>(refusal.status));
-        stage.set("error.type", refusal.code.empty() ? std::to_string(refusal.status) : refusal.code);
+        stage.set("error.type",
+                  refusal.code.empty() ? std::to_string(refusal.status) : refusal.code);
         stage.status = observe::SpanStatus::Error;
         stage.status_message = refusal.message;
     }
@@ -138,7 +139,8 @@ void RequestTracer::endStage(std::size_t span, http::StageVerdict verdict,
 
 http::TracedAttempt RequestTracer::beginAttempt(const http::AttemptStart& start) {
     if (!sampled_) {
-        return {.span = 0, .traceparent = observe::formatTraceparent(trace_id_, newSpanId(), false)};
+        return {.span = 0,
+                .traceparent = observe::formatTraceparent(trace_id_, newSpanId(), false)};
     }
     std::string name(operation_.empty() ? std::string_view{"http"} : operation_);
     if (!request_model_.empty()) name += " " + request_model_;
@@ -169,8 +171,8 @@ void RequestTracer::endAttempt(std::size_t span, const http::AttemptEnd& end) {
     if (end.failed) {
         attempt.status = observe::SpanStatus::Error;
         // As OpenTelemetry's HTTP client spans: the status code when one arrived, else the cause.
-        attempt.set("error.type", end.status >= 400 ? std::to_string(end.status)
-                                                    : std::string(end.outcome));
+        attempt.set("error.type",
+                    end.status >= 400 ? std::to_string(end.status) : std::string(end.outcome));
     }
     if (end.committed) committed_attempt_ = span;
 }
@@ -200,7 +202,8 @@ void RequestTracer::finish(const http::ClientRequest& request, const CompiledRou
     }
     if (context && context->outcome.proxied) {
         const auto& outcome = context->outcome;
-        if (!outcome.upstream.empty()) server.set("aiproxy.upstream", std::string(outcome.upstream));
+        if (!outcome.upstream.empty())
+            server.set("aiproxy.upstream", std::string(outcome.upstream));
         // Usage and cost: on the server span and on the attempt whose answer the client got.
         auto add_usage = [&outcome](observe::Span& span) {
             if (!outcome.served_model.empty()) {

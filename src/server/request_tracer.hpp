@@ -41,7 +41,8 @@ public:
     // The route matched: the API the client speaks names the GenAI operation.
     void setApiPath(std::string_view api_path) { operation_ = genAiOperation(api_path); }
     std::size_t beginStage(std::string_view name);
-    void endStage(std::size_t span, http::StageVerdict verdict, const http::RequestContext& context);
+    void endStage(std::size_t span, http::StageVerdict verdict,
+                  const http::RequestContext& context);
 
     http::TracedAttempt beginAttempt(const http::AttemptStart& start) override;
     void endAttempt(std::size_t span, const http::AttemptEnd& end) override;

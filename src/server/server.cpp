@@ -44,19 +44,6 @@ namespace {
 
 namespace net = boost::asio;
 
-http::SessionLimits sessionLimits(const config::Limits& limits) {
-    return {.max_header_bytes = limits.max_header_bytes,
-            .max_body_bytes = limits.max_body_bytes,
-            .header_timeout = limits.header_timeout,
-            .body_timeout = limits.body_timeout,
-            .keepalive_timeout = limits.keepalive_timeout,
-            .send_timeout = limits.send_timeout};
-}
-
-http::TlsFiles tlsFiles(const config::ServerTlsConfig& tls) {
-    return {.cert = tls.cert, .key = tls.key, .client_ca = tls.client_ca};
-}
-
 class ControlThread final : public admin::AdminHost {
 public:
     ControlThread(const ServerOptions& options, config::LoadResult loaded)
@@ -306,10 +293,9 @@ private:
         reloads_failed_ = registry.counter("aiproxy_config_reloads_total",
                                            "Config reloads, by result.", {{"result", "failure"}});
         addProcessMetrics(registry, AIPROXY_VERSION);
-        addStoreMetrics(registry, [this] { return !store_ || store_->up(); },
-                        [this] {
-                            return left_out_.count() + (store_ ? store_->invalidValues() : 0);
-                        });
+        addStoreMetrics(
+            registry, [this] { return !store_ || store_->up(); },
+            [this] { return left_out_.count() + (store_ ? store_->invalidValues() : 0); });
         addTraceMetrics(registry, trace_exporter_);
     }
 
@@ -453,9 +439,9 @@ private:
     }
 
     std::unique_ptr<observe::MetricsRegistry> registry_;
-    std::unique_ptr<observe::AccessLog> access_log_;       // outlives the workers that write to it
+    std::unique_ptr<observe::AccessLog> access_log_;  // outlives the workers that write to it
     std::unique_ptr<observe::TraceExporter> trace_exporter_;  // as access_log_; null: tracing off
-    std::shared_ptr<spdlog::async_logger> data_path_log_;  // outlives the workers too
+    std::shared_ptr<spdlog::async_logger> data_path_log_;     // outlives the workers too
     // The logger holds its thread pool only weakly. Declared after it, so it goes first: its
     // thread writes what is queued and the logger is then freed on this thread.
     std::shared_ptr<spdlog::details::thread_pool> data_path_log_pool_;

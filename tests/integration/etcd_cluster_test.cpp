@@ -97,9 +97,9 @@ protected:
         auto upstream = node.admin("PUT", "upstreams/" + id,
                                    R"({"nodes":{")" + backend_.address() + R"(":1}})");
         ASSERT_TRUE(upstream.status == 201 || upstream.status == 200) << upstream.body;
-        auto route = node.admin("PUT", "routes/" + id,
-                                R"({"uri":")" + uri + R"(","plugins":{"ai-proxy":{"upstream_id":")" +
-                                    id + R"("}}})");
+        auto route = node.admin(
+            "PUT", "routes/" + id,
+            R"({"uri":")" + uri + R"(","plugins":{"ai-proxy":{"upstream_id":")" + id + R"("}}})");
         ASSERT_TRUE(route.status == 201 || route.status == 200) << route.body;
     }
 
@@ -122,7 +122,8 @@ TEST_F(EtcdClusterTest, PutOnOneNodeServesOnTheOthersWithinOneSecond) {
     EXPECT_TRUE(serves(*nodes_[0], "/shared/chat/completions"));
     // ...and by every other node within a second.
     for (std::size_t i = 1; i < nodes_.size(); ++i) {
-        auto took = within(kPropagation, [&] { return serves(*nodes_[i], "/shared/chat/completions"); });
+        auto took =
+            within(kPropagation, [&] { return serves(*nodes_[i], "/shared/chat/completions"); });
         ASSERT_TRUE(took) << "node " << i << " did not serve the route within 1 s";
         std::cout << "node " << i << " served the new route after " << took->count() << " ms\n";
     }
@@ -189,16 +190,19 @@ TEST_F(EtcdClusterTest, ValuesWrittenByHandThatDoNotValidateAreSkippedAndCounted
     etcd_.etcdctl({"put", "/apisix/routes/garbage", "not json at all"});
     etcd_.etcdctl({"put", "/apisix/routes/wrong", R"({"id":"wrong","uri":5})"});
     // A valid object written next (by hand, as another tool would) still applies.
-    etcd_.etcdctl({"put", "/apisix/routes/byhand",
-                   R"({"id":"byhand","uri":"/byhand/*","plugins":{"ai-proxy":{"upstream_id":"good"}}})"});
+    etcd_.etcdctl(
+        {"put", "/apisix/routes/byhand",
+         R"({"id":"byhand","uri":"/byhand/*","plugins":{"ai-proxy":{"upstream_id":"good"}}})"});
     for (const auto& node : nodes_) {
-        EXPECT_TRUE(within(kPropagation, [&] { return serves(*node, "/byhand/chat/completions"); }));
+        EXPECT_TRUE(
+            within(kPropagation, [&] { return serves(*node, "/byhand/chat/completions"); }));
         EXPECT_TRUE(serves(*node, "/good/chat/completions"));
         EXPECT_TRUE(within(kPropagation, [&] {
             return node->metric("aiproxy_config_store_invalid_objects_total") >= before + 2;
         })) << node->metric("aiproxy_config_store_invalid_objects_total");
     }
-    EXPECT_TRUE(nodes_[1]->daemon.waitForStderr("/apisix/routes/garbage does not hold a JSON object"));
+    EXPECT_TRUE(
+        nodes_[1]->daemon.waitForStderr("/apisix/routes/garbage does not hold a JSON object"));
 }
 
 TEST_F(EtcdClusterTest, EtcdKilledAndRestartedUnderLoad) {
@@ -227,8 +231,9 @@ TEST_F(EtcdClusterTest, EtcdKilledAndRestartedUnderLoad) {
         Response ready = sendRequest(node->status_port, Request{.target = "/readyz"});
         EXPECT_EQ(ready.status, 200) << "readiness does not depend on etcd";
     }
-    Response refused = nodes_[1]->admin("PUT", "routes/later",
-                                        R"({"uri":"/later/*","plugins":{"ai-proxy":{"upstream_id":"steady"}}})");
+    Response refused =
+        nodes_[1]->admin("PUT", "routes/later",
+                         R"({"uri":"/later/*","plugins":{"ai-proxy":{"upstream_id":"steady"}}})");
     EXPECT_EQ(refused.status, 503) << refused.body;
     EXPECT_NE(refused.body.find("config store is unavailable"), std::string::npos) << refused.body;
     EXPECT_EQ(nodes_[1]->admin("GET", "routes/steady").status, 200) << "reads keep working";
@@ -240,13 +245,18 @@ TEST_F(EtcdClusterTest, EtcdKilledAndRestartedUnderLoad) {
     }
     // Writes succeed again and reach the other node through the resumed watch.
     Response accepted;
-    EXPECT_TRUE(within(std::chrono::seconds(3), [&] {
-        accepted = nodes_[1]->admin("PUT", "routes/later",
-                                    R"({"uri":"/later/*","plugins":{"ai-proxy":{"upstream_id":"steady"}}})");
-        // 200: an earlier attempt that timed out had been committed after all.
-        return accepted.status == 201 || accepted.status == 200;
-    })) << accepted.status << " " << accepted.body;
-    EXPECT_TRUE(within(kPropagation, [&] { return serves(*nodes_[0], "/later/chat/completions"); }));
+    EXPECT_TRUE(
+        within(std::chrono::seconds(3),
+               [&] {
+                   accepted = nodes_[1]->admin(
+                       "PUT", "routes/later",
+                       R"({"uri":"/later/*","plugins":{"ai-proxy":{"upstream_id":"steady"}}})");
+                   // 200: an earlier attempt that timed out had been committed after all.
+                   return accepted.status == 201 || accepted.status == 200;
+               }))
+        << accepted.status << " " << accepted.body;
+    EXPECT_TRUE(
+        within(kPropagation, [&] { return serves(*nodes_[0], "/later/chat/completions"); }));
 
     stop = true;
     load.join();
@@ -262,8 +272,8 @@ TEST_F(EtcdClusterTest, AHungEtcdNeverBlocksTheControlThread) {
     etcd_.pause();
     auto start = Clock::now();
     // A write started while etcd hangs answers 503 within the configured timeout (1 s)...
-    Response write = nodes_[0]->admin("PUT", "routes/r2",
-                                      R"({"uri":"/r2/*","plugins":{"ai-proxy":{"upstream_id":"r"}}})");
+    Response write = nodes_[0]->admin(
+        "PUT", "routes/r2", R"({"uri":"/r2/*","plugins":{"ai-proxy":{"upstream_id":"r"}}})");
     auto took = Clock::now() - start;
     EXPECT_EQ(write.status, 503) << write.body;
     EXPECT_LT(took, std::chrono::seconds(3));
@@ -288,8 +298,9 @@ TEST_F(EtcdClusterTest, StartsOnTheFileWhenEtcdIsDownAndCatchesUp) {
     EXPECT_TRUE(nodes_[0]->daemon.waitForStderr("etcd is unavailable at start"));
 
     ASSERT_TRUE(etcd_.start()) << etcd_.log();
-    etcd_.etcdctl({"put", "/apisix/routes/late",
-                   R"({"id":"late","uri":"/late/*","plugins":{"ai-proxy":{"upstream_id":"file"}}})"});
+    etcd_.etcdctl(
+        {"put", "/apisix/routes/late",
+         R"({"id":"late","uri":"/late/*","plugins":{"ai-proxy":{"upstream_id":"file"}}})"});
     EXPECT_TRUE(within(std::chrono::seconds(3),
                        [&] { return serves(*nodes_[0], "/late/chat/completions"); }));
     EXPECT_EQ(nodes_[0]->metric("aiproxy_config_store_up"), 1);

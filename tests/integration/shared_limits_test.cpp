@@ -43,8 +43,8 @@ protected:
     // The redis policy fields for this test's Redis (YAML flow entries).
     std::string redis(bool allow_degradation = false) const {
         return "policy: redis, redis_host: 127.0.0.1, redis_port: " +
-               std::to_string(redis_.port()) + ", redis_timeout: 500, allow_degradation: " +
-               (allow_degradation ? "true" : "false");
+               std::to_string(redis_.port()) +
+               ", redis_timeout: 500, allow_degradation: " + (allow_degradation ? "true" : "false");
     }
 
     std::string config(const std::string& plugins, int workers = 2) const {
@@ -108,8 +108,8 @@ void expectStoreUnavailable(const Response& response) {
 }
 
 TEST_F(SharedLimitsTest, ACountOfTenPerMinuteOverThreeNodesAdmitsExactlyTen) {
-    ASSERT_TRUE(
-        startNodes(config("      limit-count: {count: 10, time_window: 60, " + redis() + "}\n"), 3));
+    ASSERT_TRUE(startNodes(
+        config("      limit-count: {count: 10, time_window: 60, " + redis() + "}\n"), 3));
     awayFromWindowEnd(60s);
     int admitted = 0;
     for (int i = 0; i < 30; ++i) {
@@ -127,8 +127,7 @@ TEST_F(SharedLimitsTest, ACountOfTenPerMinuteOverThreeNodesAdmitsExactlyTen) {
 TEST_F(SharedLimitsTest, RedisDownRefusesWith503UntilItIsBackWithoutDegradation) {
     // One worker: each worker reconnects on its own schedule, and the counts below assume the
     // requests after the first 200 find Redis reconnected.
-    ASSERT_TRUE(
-        startNodes(config(dailyLimit("limit-count", "count: 3, " + redis(false)), 1), 1));
+    ASSERT_TRUE(startNodes(config(dailyLimit("limit-count", "count: 3, " + redis(false)), 1), 1));
     ASSERT_EQ(chatOn(0).status, 200);
     redis_.kill();
     expectStoreUnavailable(chatOn(0));
@@ -170,8 +169,7 @@ TEST_F(SharedLimitsTest, LimitReqSharesOneBucketAcrossNodes) {
 // Twenty requests at once against a budget that fits five: each reserves max_tokens (90) plus
 // its prompt ("Hi": 1 token), and the admitted ones are held at the backend until all twenty
 // have an answer or are there, so no request settles before the others are admitted.
-class ConcurrentBudgetTest : public SharedLimitsTest,
-                             public ::testing::WithParamInterface<int> {
+class ConcurrentBudgetTest : public SharedLimitsTest, public ::testing::WithParamInterface<int> {
 protected:
     void SetUp() override {
         if (GetParam() > 1) SharedLimitsTest::SetUp();
@@ -181,8 +179,8 @@ protected:
 TEST_P(ConcurrentBudgetTest, TwentyRequestsAgainstABudgetForFiveAdmitExactlyFive) {
     const int nodes = GetParam();
     std::string policy = nodes > 1 ? ", " + redis() : "";
-    ASSERT_TRUE(startNodes(config(dailyLimit("ai-rate-limiting", "limit: 455" + policy), 2),
-                           nodes));
+    ASSERT_TRUE(
+        startNodes(config(dailyLimit("ai-rate-limiting", "limit: 455" + policy), 2), nodes));
     auto gate = std::make_shared<Gate>();
     backend_.setDefault(Reply::gatedSse(
         {R"({"choices":[{"delta":{"content":"ok"}}]})",
@@ -225,10 +223,9 @@ TEST_P(ConcurrentBudgetTest, TwentyRequestsAgainstABudgetForFiveAdmitExactlyFive
 }
 
 INSTANTIATE_TEST_SUITE_P(OneNodeLocallyAndThreeOverRedis, ConcurrentBudgetTest,
-                         ::testing::Values(1, 3),
-                         [](const auto& param_info) {
+                         ::testing::Values(1, 3), [](const auto& param_info) {
                              return param_info.param == 1 ? std::string{"Local"}
-                                                    : std::string{"ThreeNodesOverRedis"};
+                                                          : std::string{"ThreeNodesOverRedis"};
                          });
 
 }  // namespace

@@ -83,8 +83,8 @@ TEST_F(TracingTest, EachAttemptSendsItsOwnSpanInTheCallersTrace) {
 
 TEST_F(TracingTest, AMalformedTraceparentStartsANewTrace) {
     ASSERT_TRUE(daemon_.start(tracedConfig()));
-    Response response = postWith({{"traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-zz-01"},
-                                  {"tracestate", "a=1"}});
+    Response response = postWith(
+        {{"traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-zz-01"}, {"tracestate", "a=1"}});
     ASSERT_EQ(response.status, 200) << response.error;
     Headers seen = primary_.requests().front().headers;
     auto sent = seen.get("traceparent");

@@ -69,10 +69,9 @@ bool EtcdProcess::start() {
         "--log-level", "warn"});
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     while (std::chrono::steady_clock::now() < deadline) {
-        Response health = sendRequest(client_port_, Request{.target = "/health",
-                                                            .timeout = std::chrono::seconds(1)});
-        if (health.ok() && health.status == 200 &&
-            health.body.find("true") != std::string::npos) {
+        Response health = sendRequest(
+            client_port_, Request{.target = "/health", .timeout = std::chrono::seconds(1)});
+        if (health.ok() && health.status == 200 && health.body.find("true") != std::string::npos) {
             return true;
         }
         if (process_->waitExit(std::chrono::milliseconds(0))) return false;

@@ -46,10 +46,9 @@ bool RedisServer::start() {
     auto path = binary();
     if (!path) return false;
     if (port_ == 0) port_ = freeLoopbackPort();
-    process_ = std::make_unique<ChildProcess>(
-        std::vector<std::string>{*path, "--port", std::to_string(port_), "--bind", "127.0.0.1",
-                                 "--save", "", "--appendonly", "no", "--dir",
-                                 dir_.path().string(), "--loglevel", "notice"});
+    process_ = std::make_unique<ChildProcess>(std::vector<std::string>{
+        *path, "--port", std::to_string(port_), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+        "no", "--dir", dir_.path().string(), "--loglevel", "notice"});
     return process_->waitForOutput("Ready to accept connections", kWaitTimeout);
 }
 

@@ -44,10 +44,10 @@ enum class StreamEventKind {
 };
 
 struct StreamUsage {
-    Usage usage;                  // completion_tokens unknown unless a usage event said it
-    bool usage_reported = false;  // an event with final output counts arrived
-    bool done = false;            // the end marker arrived: the stream was complete
-    std::uint64_t events = 0;     // data events seen, the end marker excluded
+    Usage usage;                   // completion_tokens unknown unless a usage event said it
+    bool usage_reported = false;   // an event with final output counts arrived
+    bool done = false;             // the end marker arrived: the stream was complete
+    std::uint64_t events = 0;      // data events seen, the end marker excluded
     std::uint64_t text_bytes = 0;  // generated text in the events (content deltas), as written
     bool operator==(const StreamUsage&) const = default;
 };

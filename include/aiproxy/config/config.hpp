@@ -548,7 +548,7 @@ struct ModelPrice {
 // tracing.*: OpenTelemetry traces sent to an OTLP/HTTP collector (JSON encoding). Without an
 // endpoint tracing is off and costs nothing.
 struct TracingBatchConfig {
-    std::size_t max_spans = 512;  // per export
+    std::size_t max_spans = 512;   // per export
     Milliseconds max_delay{5000};  // a span waits at most this long for its batch
     std::size_t max_queue = 2048;  // spans waiting; more are dropped and counted
     bool operator==(const TracingBatchConfig&) const = default;
@@ -561,7 +561,8 @@ struct TracingConfig {
     std::uint16_t port = 0;
     std::string target;
     StringPairs headers;  // sent with every export (authorization, tenant)
-    double sample_ratio = 1.0;  // for traces that start here; a caller's sampled flag decides its own
+    double sample_ratio =
+        1.0;  // for traces that start here; a caller's sampled flag decides its own
     TracingBatchConfig batch;
     bool enabled() const { return !endpoint.empty(); }
     bool operator==(const TracingConfig&) const = default;

@@ -37,8 +37,8 @@ struct WriteResult {
         Failed,       // the store refused or could not make the write durable: nothing stored
     };
     Status status = Status::Committed;
-    std::string error;                      // why, when not committed
-    const StoredObject* object = nullptr;   // putAsync, committed: the object as stored
+    std::string error;                     // why, when not committed
+    const StoredObject* object = nullptr;  // putAsync, committed: the object as stored
     bool published = false;  // the store already ran the watch callback for this change
 };
 using WriteDone = std::function<void(WriteResult)>;
@@ -92,7 +92,8 @@ public:
 
     // aiproxy_config_store_up: whether writes can reach the store now. Thread-safe.
     virtual bool up() const { return true; }
-    // Stored values left out because they are not JSON objects (etcd: written by hand). Thread-safe.
+    // Stored values left out because they are not JSON objects (etcd: written by hand).
+    // Thread-safe.
     virtual std::uint64_t invalidValues() const { return 0; }
 };
 

@@ -21,10 +21,10 @@ struct TraceExportSettings {
     std::uint16_t port = 4318;
     std::string target = "/v1/traces";
     std::vector<std::pair<std::string, std::string>> headers;  // e.g. authorization
-    std::size_t max_spans = 512;                                // per batch
-    std::chrono::milliseconds max_delay{5000};                  // a batch waits at most this
-    std::size_t max_queue = 2048;                               // spans waiting, at most
-    std::chrono::milliseconds timeout{10000};                   // one export, connect to answer
+    std::size_t max_spans = 512;                               // per batch
+    std::chrono::milliseconds max_delay{5000};                 // a batch waits at most this
+    std::size_t max_queue = 2048;                              // spans waiting, at most
+    std::chrono::milliseconds timeout{10000};                  // one export, connect to answer
     std::string service_version;
 };
 

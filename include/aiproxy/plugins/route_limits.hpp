@@ -19,7 +19,6 @@
 
 #include <array>
 #include <chrono>
-#include <memory>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -57,9 +56,9 @@ struct Rejection {
 
 // What admission knows of a request before it runs, for ai-rate-limiting's reservation.
 struct RequestEstimate {
-    std::uint64_t prompt_tokens = 0;            // from the text of its messages (bytes / 4)
-    std::optional<std::uint64_t> max_tokens;    // max_tokens, max_completion_tokens, ...
-    std::optional<config::ModelPrice> price;    // the requested model's, for a budget in USD
+    std::uint64_t prompt_tokens = 0;          // from the text of its messages (bytes / 4)
+    std::optional<std::uint64_t> max_tokens;  // max_tokens, max_completion_tokens, ...
+    std::optional<config::ModelPrice> price;  // the requested model's, for a budget in USD
 };
 
 // Tokens in `bytes` of text, as the reservation and a cut stream's charge estimate them.
@@ -86,9 +85,9 @@ struct Usage {
     std::optional<std::uint64_t> prompt_tokens;
     std::optional<std::uint64_t> completion_tokens;
     std::optional<double> cost_usd;
-    bool stream = false;                  // an event stream (complete or not)
+    bool stream = false;                   // an event stream (complete or not)
     std::uint64_t relayed_text_bytes = 0;  // a stream's generated text relayed
-    bool succeeded = true;                // the client got a 2xx answer from an upstream
+    bool succeeded = true;                 // the client got a 2xx answer from an upstream
 };
 
 // What a request is charged when it ends (reserved: what admission reserved): the usage the
@@ -156,7 +155,8 @@ public:
     bool hasBudget() const { return ai_rate_limiting_.has_value(); }
     AdmissionRun start(const RequestKeys& keys, const RequestEstimate& estimate, Millis now) const;
     // The whole run with every operation answered by the local store (unit tests).
-    Admission admit(const RequestKeys& keys, Millis now, const RequestEstimate& estimate = {}) const;
+    Admission admit(const RequestKeys& keys, Millis now,
+                    const RequestEstimate& estimate = {}) const;
     // After the response: the operation that replaces the reservation with the charge
     // (chargeOf), to run on admission.budget_store; nullopt when there is nothing to change.
     std::optional<CounterOp> settlement(const Admission& admission, const Usage& usage,

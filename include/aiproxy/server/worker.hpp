@@ -30,9 +30,9 @@ namespace aiproxy::server {
 // Process-wide handles the workers record into, resolved once at startup.
 struct ServerMetrics {
     ai::DataPathMetrics data_path;
-    metrics::CounterCell* unrouted = nullptr;  // requests_total{route="",upstream="",4xx}
-    observe::AccessLog* access_log = nullptr;  // null when log.access_log is off
-    spdlog::logger* data_path_log = nullptr;   // asynchronous; null: spdlog's default
+    metrics::CounterCell* unrouted = nullptr;          // requests_total{route="",upstream="",4xx}
+    observe::AccessLog* access_log = nullptr;          // null when log.access_log is off
+    spdlog::logger* data_path_log = nullptr;           // asynchronous; null: spdlog's default
     observe::TraceExporter* trace_exporter = nullptr;  // null when tracing is off
     double trace_sample_ratio = 1;                     // tracing.sample_ratio
 };

@@ -323,7 +323,8 @@ TEST(StreamTextBytesTest, CountedOnlyWhenAskedInBothApis) {
         framer.feed(stream, events);
         StreamUsageAccumulator accumulator;
         accumulator.countText(on);
-        for (const SseEvent& event : events) accumulator.add(event);
+        for (const SseEvent& event : events)
+            accumulator.add(event);
         return accumulator.result().text_bytes;
     };
     const std::string openai = test::readGolden("sse/openai_chat_include_usage.sse");

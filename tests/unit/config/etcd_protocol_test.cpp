@@ -43,10 +43,10 @@ TEST(EtcdProtocolTest, KeysFollowApisixLayout) {
     ASSERT_TRUE(key);
     EXPECT_EQ(key->resource, "consumer_groups");
     EXPECT_EQ(key->id, "company_a");
-    EXPECT_FALSE(parseKey("/apisix", "/apisix/routes"));      // APISIX 2's directory marker
+    EXPECT_FALSE(parseKey("/apisix", "/apisix/routes"));  // APISIX 2's directory marker
     EXPECT_FALSE(parseKey("/apisix", "/apisix/routes/"));
-    EXPECT_FALSE(parseKey("/apisix", "/apisix2/routes/1"));   // another prefix
-    EXPECT_FALSE(parseKey("/apisix", "/apisix/a/b/c"));       // deeper
+    EXPECT_FALSE(parseKey("/apisix", "/apisix2/routes/1"));  // another prefix
+    EXPECT_FALSE(parseKey("/apisix", "/apisix/a/b/c"));      // deeper
     EXPECT_FALSE(parseKey("/apisix", "/other/routes/1"));
 }
 
@@ -112,7 +112,8 @@ TEST(EtcdProtocolTest, AFailedCompareLeavesSucceededOut) {
     ASSERT_TRUE(failed) << error;
     EXPECT_FALSE(failed->succeeded);
     auto done = parseTxn(
-        R"({"header":{"revision":"10"},"succeeded":true,"responses":[{"response_put":{}}]})", error);
+        R"({"header":{"revision":"10"},"succeeded":true,"responses":[{"response_put":{}}]})",
+        error);
     ASSERT_TRUE(done) << error;
     EXPECT_TRUE(done->succeeded);
     EXPECT_EQ(done->revision, 10u);
@@ -136,8 +137,8 @@ TEST(EtcdProtocolTest, ParsesWatchEventsPutsWithoutTypeAndDeletes) {
 
 TEST(EtcdProtocolTest, ACompactedStartCancelsTheWatch) {
     std::string error;
-    auto created = parseWatchMessage(R"({"result":{"header":{"revision":"4"},"created":true}})",
-                                     error);
+    auto created =
+        parseWatchMessage(R"({"result":{"header":{"revision":"4"},"created":true}})", error);
     ASSERT_TRUE(created) << error;
     EXPECT_TRUE(created->created);
     auto compacted = parseWatchMessage(
@@ -175,7 +176,8 @@ TEST(EtcdStorageConfigTest, ReadsEtcdSettings) {
     ASSERT_TRUE(result.config) << test::messages(result.errors).front();
     const auto& etcd = result.config->storage.etcd;
     EXPECT_EQ(result.config->storage.type, StorageConfig::Type::Etcd);
-    EXPECT_EQ(etcd.endpoints, (std::vector<std::string>{"http://10.0.0.1:2379", "http://etcd:2379"}));
+    EXPECT_EQ(etcd.endpoints,
+              (std::vector<std::string>{"http://10.0.0.1:2379", "http://etcd:2379"}));
     EXPECT_EQ(etcd.prefix, "/gw");
     EXPECT_EQ(etcd.timeout, std::chrono::milliseconds(2500));
     EXPECT_EQ(etcd.user, "root");

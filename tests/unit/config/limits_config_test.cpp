@@ -97,13 +97,12 @@ TEST(LimitsConfigTest, RedisPolicyWithApisixFieldsAndDefaults) {
                                  .allow_degradation = true}));
     EXPECT_EQ(route.limit_count->policy.redis->port, 6379);
     EXPECT_EQ(route.limit_count->policy.redis->timeout, 1000ms);
-    EXPECT_EQ(route.limit_req->policy.redis,
-              (RedisPolicyConfig{.host = "redis",
-                                 .port = 6380,
-                                 .username = "gw",
-                                 .password = "pw",
-                                 .database = 2,
-                                 .timeout = 250ms}));
+    EXPECT_EQ(route.limit_req->policy.redis, (RedisPolicyConfig{.host = "redis",
+                                                                .port = 6380,
+                                                                .username = "gw",
+                                                                .password = "pw",
+                                                                .database = 2,
+                                                                .timeout = 250ms}));
     EXPECT_FALSE(route.limit_req->policy.allow_degradation);
     EXPECT_FALSE(route.ai_rate_limiting->policy.redis);
     EXPECT_EQ(route.ai_rate_limiting->reserve_tokens, 200);

@@ -71,8 +71,7 @@ TEST(TracingConfigTest, MistakesAreReportedWithTheirPaths) {
                     "'-', '_', '.')",
                     "tracing.sample_ratio: must be a number from 0 to 1",
                     "tracing.batch.max_spans: must be > 0",
-                    "tracing.batch.max_delay_ms: must be > 0",
-                    "tracing.extra: unknown key"));
+                    "tracing.batch.max_delay_ms: must be > 0", "tracing.extra: unknown key"));
 }
 
 TEST(TracingConfigTest, EndpointsWithoutAUsableHostOrPortAreRefused) {

@@ -40,7 +40,7 @@ TEST(OtlpJsonTest, EncodesTheExportRequestShape) {
     EXPECT_EQ(span.at("traceId"), "4bf92f3577b34da6a3ce929d0e0e4736");
     EXPECT_EQ(span.at("spanId"), "000000000000002a");
     EXPECT_EQ(span.at("parentSpanId"), "00f067aa0ba902b7");
-    EXPECT_EQ(span.at("kind"), 3);  // enums as integers
+    EXPECT_EQ(span.at("kind"), 3);                                   // enums as integers
     EXPECT_EQ(span.at("startTimeUnixNano"), "1700000000123456789");  // 64-bit as strings
     EXPECT_EQ(span.at("endTimeUnixNano"), "1700000000223456789");
     EXPECT_EQ(span.at("status").at("code"), 2);
@@ -71,7 +71,8 @@ TEST(OtlpJsonTest, NonFiniteDoublesStayValidJson) {
 }
 
 TEST(OtlpJsonTest, ManySpansInOneScope) {
-    auto json = nlohmann::json::parse(encodeOtlpJson({sampleSpan(), sampleSpan(), sampleSpan()}, {}));
+    auto json =
+        nlohmann::json::parse(encodeOtlpJson({sampleSpan(), sampleSpan(), sampleSpan()}, {}));
     EXPECT_EQ(json["resourceSpans"][0]["scopeSpans"][0]["spans"].size(), 3u);
 }
 

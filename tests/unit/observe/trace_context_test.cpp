@@ -26,16 +26,15 @@ TEST(TraceparentTest, ReadsTheSampledFlagBitOnly) {
 
 TEST(TraceparentTest, RefusesMalformedHeaders) {
     for (const char* header : {
-             "",
-             "garbage",
-             "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",   // uppercase
-             "00-00000000000000000000000000000000-00f067aa0ba902b7-01",   // zero trace id
-             "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",   // zero parent id
-             "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",   // forbidden version
+             "", "garbage",
+             "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",    // uppercase
+             "00-00000000000000000000000000000000-00f067aa0ba902b7-01",    // zero trace id
+             "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",    // zero parent id
+             "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",    // forbidden version
              "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x",  // v00 has no more
-             "00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",   // separator
-             "00-4bf92f3577b34da6a3ce929d0e0e473-600f067aa0ba902b7-01",   // misplaced dash
-             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0g",   // flags not hex
+             "00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",    // separator
+             "00-4bf92f3577b34da6a3ce929d0e0e473-600f067aa0ba902b7-01",    // misplaced dash
+             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0g",    // flags not hex
          }) {
         EXPECT_FALSE(parseTraceparent(header)) << header;
     }
