@@ -281,7 +281,7 @@ private:
         if constexpr (kTls) {
             // Completes when the client answers with its close_notify or closes; bounded.
             tcpStream().expires_after(std::min(kLingerTime, context_.limits.send_timeout));
-            auto [ec] = co_await stream_.async_shutdown(use_nothrow);
+            [[maybe_unused]] auto [ec] = co_await stream_.async_shutdown(use_nothrow);
         }
         error_code ignored;
         socket().shutdown(tcp::socket::shutdown_send, ignored);
