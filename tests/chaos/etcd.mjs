@@ -14,6 +14,7 @@
 
 import { spawn } from "node:child_process";
 import fs from "node:fs";
+import http from "node:http";
 import net from "node:net";
 import path from "node:path";
 import { request, sleep, waitFor, parseMetrics, fmtMs, lock } from "./lib.mjs";
@@ -121,6 +122,33 @@ export class EtcdServer {
 function admin(node, method, url, body) {
     return request(node.adminPort, method, url, {
         headers: { "X-API-KEY": ADMIN_KEY, "Content-Type": "application/json" }, body, timeoutMs: 10000,
+    });
+}
+
+// A chat request that only asks whether a route matched: {status} once the head arrived (a body
+// cut later by a failing backend still counts: the route matched), or {error} without a head.
+function routeProbe(port, target, rid, timeoutMs) {
+    const body = JSON.stringify({ model: "chaos-model", messages: [{ role: "user", content: "x" }], max_tokens: 2 });
+    return new Promise((resolve) => {
+        let head = null;
+        const req = http.request({
+            host: "127.0.0.1", port, method: "POST", path: target, agent: false,
+            headers: { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body), "X-Request-Id": rid },
+        }, (res) => {
+            head = res.statusCode;
+            let text = "";
+            res.setEncoding("utf8");
+            res.on("data", (c) => { text += c.length < 4096 ? c : ""; });
+            const done = () => { clearTimeout(timer); resolve({ status: res.statusCode, text }); };
+            res.on("end", done);
+            res.on("error", done);
+        });
+        const timer = setTimeout(() => req.destroy(new Error("timeout")), timeoutMs);
+        req.on("error", (e) => {
+            clearTimeout(timer);
+            resolve(head === null ? { error: e.code ?? e.message } : { status: head, text: "" });
+        });
+        req.end(body);
     });
 }
 
@@ -248,17 +276,19 @@ export class Cluster {
             ctx.violation(`PUT upstreams/e-refused on ${node.name} while etcd is down (${w.how}) answered ` +
                 `${got.status ?? got.error} (want 503 with the reason)`, { answer: got.text?.slice(0, 300) });
         }
+        // Routes whose upstreams exist (a forced upstream DELETE leaves a route that cannot
+        // serve, with or without etcd). The file's upstream ids are not a-u*: always there.
+        const model = this.operator.model;
+        const exists = (id) => !id || !id.startsWith("a-u") || model.get(`upstreams/${id}`)?.state === "present";
         const paths = ["/llm/chat/completions"];
-        for (const [key, model] of this.operator.model) {
-            if (key.startsWith("routes/") && model.state === "present") paths.push(model.value.uri.replace("*", "x"));
+        for (const [key, route] of model) {
+            const ai = route.value?.plugins?.["ai-proxy"];
+            if (!key.startsWith("routes/") || route.state !== "present") continue;
+            if (exists(ai?.upstream_id) && exists(ai?.upstream_fallback_id)) paths.push(route.value.uri.replace("*", "x"));
         }
         const probes = this.nodes.flatMap((n) => paths.map((p) => [n, p]));
         await Promise.all(probes.map(async ([n, p], i) => {
-            const res = await request(n.port, "POST", p, {
-                headers: { "Content-Type": "application/json", "X-Request-Id": `${ctx.runTag}-etcd-${w.n}-${i}` },
-                body: { model: "chaos-model", messages: [{ role: "user", content: "x" }], max_tokens: 2 },
-                timeoutMs: ctx.requestDeadlineMs,
-            });
+            const res = await routeProbe(n.port, p, `${ctx.runTag}-etcd-${w.n}-${i}`, ctx.requestDeadlineMs);
             this.stats.routeProbes++;
             if (n.alive && (res.error || /route_not_found/.test(res.text))) {
                 ctx.violation(`while etcd is down (${w.how}), ${n.name} does not serve ${p}: ` +
