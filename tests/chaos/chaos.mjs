@@ -22,9 +22,9 @@
 // exit: 0 all invariants held, 1 violations (listed at the end), 2 the run could not start.
 //
 // Files: lib.mjs (seeded random streams, HTTP parsing), mocks.mjs (backends and the switcher),
-// clients.mjs (client kinds and the judge of answers), operators.mjs (config file, reloads,
-// Admin API writes and their model), config_file.mjs (the config file and its reloads),
-// invariants.mjs (quiet-time and final checks), daemon.mjs, etcd.mjs (the etcd mode).
+// clients.mjs (client kinds and the judge of answers), operators.mjs (Admin API writes and
+// their model), config_file.mjs (the config file and its reloads), invariants.mjs (quiet-time
+// and final checks), daemon.mjs, etcd.mjs (the etcd mode: etcd, the second node, outages).
 
 import fs from "node:fs";
 import os from "node:os";
