@@ -324,6 +324,7 @@ async function finalChecks() {
     ctx.log(`final: ${checked} admin objects read back`);
     if (await healAndCheck(ctx, operator)) await cancelProbe(ctx, rngFor(seed, "probe"));
     await quietChecks(ctx, "final");
+    await ctx.cluster?.quietChecks("final");
     checkRss(ctx);
     const exit = await daemon.stop(ctx.drainMs + 15000 * ctx.scale);
     ctx.log(`final stop: ${JSON.stringify(exit)}`);
@@ -380,6 +381,7 @@ async function main() {
     if (ctx.cluster) {
         ctx.cluster.operator = operator;
         await ctx.cluster.bootstrap();
+        ctx.cluster.peerFds = ctx.cluster.peer.fdCount();
     }
 
     const plan = rngFor(seed, "plan");
@@ -393,7 +395,10 @@ async function main() {
         await runRound(r, clients, rngs, r === restartRound ? restartAt : null);
         if (ctx.aborted) break;
         // The last round's quiet checks are the final ones, right after the backends healed.
-        if (r < rounds - 1) await quietChecks(ctx, `round ${r + 1}`);
+        if (r < rounds - 1) {
+            await quietChecks(ctx, `round ${r + 1}`);
+            await ctx.cluster?.quietChecks(`round ${r + 1}`);
+        }
         const sent = Object.values(judge.kinds).reduce((a, s) => a + s.sent, 0);
         const c = ctx.counts;
         console.log(`chaos: round ${r + 1}/${rounds} done at ${fmtMs(Date.now() - runStart)}: ` +

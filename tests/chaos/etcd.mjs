@@ -19,6 +19,7 @@ import net from "node:net";
 import path from "node:path";
 import { request, sleep, waitFor, parseMetrics, fmtMs, lock } from "./lib.mjs";
 import { ADMIN_KEY } from "./config_file.mjs";
+import { FD_SLACK } from "./invariants.mjs";
 
 export const PROPAGATION_MS = 1000;       // the issue: every node applies a change within 1 s
 export const PROPAGATION_SLACK_MS = 500;  // two shared cores under the run's load
@@ -424,6 +425,21 @@ export class Cluster {
                     failures = 0;
                 }
             }
+        }
+    }
+
+    // node2's file descriptors back to where they were after the bootstrap (node1's are in the
+    // common quiet checks): etcd connections closed by outages must not pile up.
+    async quietChecks(label) {
+        const peer = this.peer;
+        if (!peer?.alive || this.peerFds === undefined) return;
+        let fds = 0;
+        const ok = await waitFor(() => (fds = peer.fdCount()) <= this.peerFds + FD_SLACK,
+            { timeoutMs: 10000 * this.ctx.scale, intervalMs: 250 });
+        this.ctx.log(`${label}: node2 fds ${fds} (after bootstrap ${this.peerFds}), rss ${(peer.rssKb() / 1024).toFixed(1)} MiB`);
+        if (!ok && peer.alive) {
+            this.ctx.violation(`${label}: node2's open file descriptors did not return to baseline`,
+                { fds: `${fds} (after bootstrap ${this.peerFds}, slack ${FD_SLACK})`, now: peer.fdSummary() });
         }
     }
 
