@@ -15,20 +15,27 @@
 //   CHAOS_VERBOSE=1       print every driver action, not only round summaries and failures
 //   CHAOS_ASAN=1          a sanitizer build: deadlines x3 (automatic with GCC's libasan or when
 //                         ASAN_OPTIONS is set, as `make test-asan` does)
+//   CHAOS_STORE=etcd      a real etcd on loopback and two nodes sharing it (storage.type etcd),
+//                         Admin API writes to either node, etcd killed or stopped now and then
+//                         (etcd.mjs lists the invariants it adds); skipped (77) without etcd.
+//                         Default: file (one node, <data_dir>/state.json).
 // exit: 0 all invariants held, 1 violations (listed at the end), 2 the run could not start.
 //
 // Files: lib.mjs (seeded random streams, HTTP parsing), mocks.mjs (backends and the switcher),
-// clients.mjs (client kinds and the judge of answers), operators.mjs (config file, reloads,
-// Admin API writes and their model), invariants.mjs (quiet-time and final checks), daemon.mjs.
+// clients.mjs (client kinds and the judge of answers), operators.mjs (Admin API writes and
+// their model), config_file.mjs (the config file and its reloads), invariants.mjs (quiet-time
+// and final checks), daemon.mjs, etcd.mjs (the etcd mode: etcd, the second node, outages).
 
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { rngFor, sleep, fmtMs } from "./lib.mjs";
+import { rngFor, sleep, fmtMs, lock } from "./lib.mjs";
 import { MockFleet, runSwitcher } from "./mocks.mjs";
 import { Daemon } from "./daemon.mjs";
 import { ClientLoop, Judge } from "./clients.mjs";
-import { AdminOperator, runAdmin, runReloader, baseConfig, writeConfig } from "./operators.mjs";
+import { AdminOperator, runAdmin } from "./operators.mjs";
+import { runReloader, baseConfig, writeConfig } from "./config_file.mjs";
+import { Cluster, EtcdServer, etcdExecutable, STORE_TIMEOUT_S } from "./etcd.mjs";
 import {
     takeBaseline, quietChecks, checkRss, healAndCheck, cancelProbe, runWatchdog,
 } from "./invariants.mjs";
@@ -39,6 +46,15 @@ if (!binary || !fs.existsSync(binary)) {
     process.exit(2);
 }
 const env = process.env;
+const store = env.CHAOS_STORE || "file";
+if (store !== "file" && store !== "etcd") {
+    console.error(`CHAOS_STORE must be file or etcd (got ${JSON.stringify(store)})`);
+    process.exit(2);
+}
+if (store === "etcd" && !etcdExecutable()) {
+    console.log("SKIP: CHAOS_STORE=etcd needs etcd (Debian package etcd-server; `make deps` installs it)");
+    process.exit(77);
+}
 const seed = env.CHAOS_SEED ? Number(env.CHAOS_SEED) >>> 0 : Math.floor(Math.random() * 2 ** 32);
 const loadSeconds = env.CHAOS_MINUTES ? Number(env.CHAOS_MINUTES) * 60
     : Number(env.CHAOS_SECONDS || 30);
@@ -68,7 +84,7 @@ const ctx = {
     windows: [],  // the planned restart and crashes: {from, readyAt, drainMs, crash}
     aborted: false,
     counts: {
-        adminOk: 0, adminRejected: 0, adminLost: 0, adminHostile: 0,
+        adminOk: 0, adminRejected: 0, adminLost: 0, adminHostile: 0, adminUnavailable: 0,
         reloads: 0, reloadsRejected: 0, restarts: 0, crashes: 0,
     },
     configPath: path.join(tmp, "aiproxy.json"),
@@ -108,6 +124,7 @@ const ctx = {
     // "connect" (refused while down), "close" (bare close of a request sent around SIGTERM, or
     // once the drain timeout ran out), "cut" (an answer cut: only by the drain timeout).
     excuse(result, what, sentAt) {
+        if (result.peer) return false;  // node2 never restarts
         const closed = result.closedAt ?? Date.now();
         return ctx.windows.some((w) => {
             const end = (w.readyAt ?? Infinity) + 1000;
@@ -119,23 +136,17 @@ const ctx = {
         });
     },
 
+    // Every admin object read back from every node.
+    async verifyAll(label) {
+        let checked = await operator.verify(label);
+        const peer = ctx.cluster?.peer;
+        if (peer?.alive) checked += await operator.verify(`${label} (node2)`, peer);
+        return checked;
+    },
+
     fileLock: lock(),   // held while the config file may be broken, and across the restart
     adminLock: lock(),  // one Admin API step at a time, and none while writes are verified
 };
-
-// A FIFO mutex: acquire() resolves to its release function.
-function lock() {
-    let tail = Promise.resolve();
-    return {
-        acquire() {
-            let release;
-            const next = new Promise((resolve) => { release = resolve; });
-            const ready = tail.then(() => release);
-            tail = tail.then(() => next);
-            return ready;
-        },
-    };
-}
 
 function exitText(exit) {
     if (exit.killed) return "did not exit and was killed";
@@ -178,10 +189,48 @@ const daemon = new Daemon({
 });
 ctx.daemon = daemon;
 
+// The etcd mode: etcd first (the nodes wait for it at start), then the second node on a copy of
+// the first node's file with its own data dir and access log. Neither may exit unplanned.
+async function startEtcd() {
+    const etcd = new EtcdServer({
+        binary: etcdExecutable(), dir: tmp,
+        onCrash: (exit) => {
+            ctx.violation(`etcd exited unplanned: ${JSON.stringify(exit)} (see ${path.join(tmp, "etcd.log")})`);
+            ctx.aborted = true;
+        },
+    });
+    ctx.cluster = new Cluster(ctx, etcd);
+    await etcd.start(30000);
+    ctx.log(`etcd pid ${etcd.child.pid} on ${etcd.url}, data in ${etcd.dataDir}`);
+}
+
+async function startPeer() {
+    const configPath = path.join(tmp, "node2.json");
+    const config = structuredClone(ctx.fileConfig);
+    config.storage.data_dir = path.join(tmp, "data2");
+    config.log.access_log = path.join(tmp, "access2.log");
+    writeConfig(configPath, config);
+    const peer = new Daemon({
+        binary, configPath, logPath: path.join(tmp, "node2.log"), stdoutPath: path.join(tmp, "node2.stdout"),
+        name: "node2",
+        onCrash: (exit) => {
+            ctx.counts.crashes++;
+            ctx.violation(`node2 died unplanned: ${exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`}`,
+                { daemon_log_tail: peer.logTail(40) });
+            ctx.aborted = true;
+        },
+    });
+    ctx.cluster.peer = peer;
+    await peer.start(30000);
+    ctx.log(`node2 pid ${peer.pid}: data ${peer.port}, admin ${peer.adminPort}, status ${peer.statusPort}`);
+}
+
 // The planned restart: SIGTERM under load, exit code 0 within the drain timeout, start again on
 // the same data dir, then every acknowledged Admin API write must read back.
 async function plannedRestart() {
     const release = await ctx.fileLock.acquire();
+    // Not during an etcd outage: a node started without etcd serves only its file's objects.
+    const releaseEtcd = ctx.cluster ? await ctx.cluster.lock.acquire() : () => {};
     const window = { from: Date.now(), readyAt: null, drainMs: ctx.drainMs };
     try {
         if (!daemon.alive || ctx.aborted) return;
@@ -208,10 +257,11 @@ async function plannedRestart() {
     }
     const releaseAdmin = await ctx.adminLock.acquire();
     try {
-        const checked = await operator.verify("after the restart");
+        const checked = await ctx.verifyAll("after the restart");
         ctx.log(`restart: ${checked} admin objects read back`);
     } finally {
         releaseAdmin();
+        releaseEtcd();
     }
 }
 
@@ -249,6 +299,7 @@ async function runRound(r, clients, rngs, restartAt) {
         runReloader(ctx, rngs.reload, shouldStop),
         runSwitcher(fleet, rngs.backends, shouldStop, ctx.log),
         runWatchdog(ctx, shouldStop),
+        ...(ctx.cluster ? [ctx.cluster.runOutages(rngs.etcd, shouldStop), ctx.cluster.runMonitor(shouldStop)] : []),
     ];
     const restart = restartAt === null ? null
         : sleep(roundSeconds * 1000 * restartAt).then(() => (ctx.aborted ? null : plannedRestart()));
@@ -269,10 +320,11 @@ async function runRound(r, clients, rngs, restartAt) {
 // nobody, resources back to baseline, RSS flat, and a clean SIGTERM.
 async function finalChecks() {
     ctx.round = "final";
-    const checked = await operator.verify("at the end");
+    const checked = await ctx.verifyAll("at the end");
     ctx.log(`final: ${checked} admin objects read back`);
     if (await healAndCheck(ctx, operator)) await cancelProbe(ctx, rngFor(seed, "probe"));
     await quietChecks(ctx, "final");
+    await ctx.cluster?.quietChecks("final");
     checkRss(ctx);
     const exit = await daemon.stop(ctx.drainMs + 15000 * ctx.scale);
     ctx.log(`final stop: ${JSON.stringify(exit)}`);
@@ -280,22 +332,40 @@ async function finalChecks() {
         ctx.violation(`final SIGTERM: aiproxyd ${exitText(exit)} (want exit code 0)`,
             { daemon_log_tail: daemon.logTail(30) });
     }
+    const peer = ctx.cluster?.peer;
+    if (!peer?.alive) return;
+    const peerExit = await peer.stop(ctx.drainMs + 15000 * ctx.scale);
+    if (peerExit.killed || peerExit.code !== 0 || peerExit.signal) {
+        ctx.violation(`final SIGTERM: node2 ${exitText(peerExit)} (want exit code 0)`,
+            { daemon_log_tail: peer.logTail(30) });
+    }
 }
 
 async function main() {
     console.log(`chaos: seed ${seed} (replay: CHAOS_SEED=${seed}), ${rounds} rounds of ` +
-        `${roundSeconds} s, ${clientCount} clients, binary ${binary}`);
+        `${roundSeconds} s, ${clientCount} clients, ${store} store, binary ${binary}`);
     console.log(`chaos: temp dir ${tmp}`);
     await fleet.start();
     ctx.log(`mocks: ${fleet.mocks.map((m) => `${m.name}=${m.port}`).join(" ")}`);
+    let storage = {};
+    if (store === "etcd") {
+        try {
+            await startEtcd();
+        } catch (e) {
+            ctx.violation(`cannot start etcd: ${e.message}`);
+            return 2;
+        }
+        storage = { type: "etcd", etcd: { endpoints: [ctx.cluster.etcd.url], prefix: "/chaos", timeout: STORE_TIMEOUT_S } };
+    }
     ctx.fileConfig = baseConfig({
         dataDir: path.join(tmp, "data"), accessLog: path.join(tmp, "access.log"), fleet,
-        maxHeaderBytes: ctx.maxHeaderBytes,
+        maxHeaderBytes: ctx.maxHeaderBytes, storage,
     });
     ctx.drainMs = ctx.fileConfig.server.drain_timeout * 1000;
     writeConfig(ctx.configPath, ctx.fileConfig);
     try {
         await daemon.start(30000);
+        if (ctx.cluster) await startPeer();
     } catch (e) {
         ctx.violation(`cannot start aiproxyd: ${e.message}`);
         return 2;
@@ -308,18 +378,27 @@ async function main() {
     await takeBaseline(ctx);
     operator = new AdminOperator(ctx, rngFor(seed, "admin"));
     await bootstrapAdminObjects();
+    if (ctx.cluster) {
+        ctx.cluster.operator = operator;
+        await ctx.cluster.bootstrap();
+        ctx.cluster.peerFds = ctx.cluster.peer.fdCount();
+    }
 
     const plan = rngFor(seed, "plan");
     const restartRound = Math.floor(rounds / 2);
     const restartAt = plan.int(30, 70) / 100;
     const clients = Array.from({ length: clientCount },
         (_, i) => new ClientLoop(`c${i}`, rngFor(seed, `client-${i}`), ctx));
-    const rngs = { reload: rngFor(seed, "reload"), backends: rngFor(seed, "backends") };
+    if (ctx.cluster) clients.forEach((c, i) => { c.node = i % 2 ? ctx.cluster.peer : null; });
+    const rngs = { reload: rngFor(seed, "reload"), backends: rngFor(seed, "backends"), etcd: rngFor(seed, "etcd") };
     for (let r = 0; r < rounds && !ctx.aborted; r++) {
         await runRound(r, clients, rngs, r === restartRound ? restartAt : null);
         if (ctx.aborted) break;
         // The last round's quiet checks are the final ones, right after the backends healed.
-        if (r < rounds - 1) await quietChecks(ctx, `round ${r + 1}`);
+        if (r < rounds - 1) {
+            await quietChecks(ctx, `round ${r + 1}`);
+            await ctx.cluster?.quietChecks(`round ${r + 1}`);
+        }
         const sent = Object.values(judge.kinds).reduce((a, s) => a + s.sent, 0);
         const c = ctx.counts;
         console.log(`chaos: round ${r + 1}/${rounds} done at ${fmtMs(Date.now() - runStart)}: ` +
@@ -350,10 +429,11 @@ function summary() {
     lines.push(`  excuses: ${list(judge.excuses, ", ") || "none"}`);
     lines.push(`  statuses: ${list(judge.statuses)}`);
     lines.push(`  admin writes: ${c.adminOk} ok, ${c.adminRejected} rejected (${c.adminHostile} ` +
-        `hostile sent), ${c.adminLost} unanswered`);
+        `hostile sent), ${c.adminLost} unanswered${ctx.cluster ? `, ${c.adminUnavailable} 503 while etcd was down` : ""}`);
     lines.push(`  reloads: ${c.reloads} (${c.reloadsRejected} with a broken file); restarts: ` +
         `${c.restarts}; unplanned exits: ${c.crashes}`);
     lines.push(`  backend answers by behaviour: ${list(served)}`);
+    if (ctx.cluster) lines.push(ctx.cluster.summary());
     lines.push(`  invariant failures: ${ctx.violations.length}`);
     return lines.join("\n");
 }
@@ -385,6 +465,8 @@ try {
 } finally {
     await judge.settle();
     await daemon.kill();
+    await ctx.cluster?.peer?.kill();
+    await ctx.cluster?.etcd.kill();
     await fleet.close();
 }
 console.log(summary());

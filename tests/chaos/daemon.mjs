@@ -7,7 +7,8 @@ import { sleep } from "./lib.mjs";
 
 export class Daemon {
     // onCrash(info) is called when the process exits without a planned stop.
-    constructor({ binary, configPath, logPath, stdoutPath, onCrash }) {
+    constructor({ binary, configPath, logPath, stdoutPath, onCrash, name = "node1" }) {
+        this.name = name;  // in reports (the etcd mode runs two)
         this.binary = binary;
         this.configPath = configPath;
         this.logPath = logPath;

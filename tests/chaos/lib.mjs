@@ -72,6 +72,20 @@ export function rngFor(seed, actor) {
 // Pacing only (think time, the gap between two operator actions); never to wait for a state.
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+// A FIFO mutex: acquire() resolves to its release function.
+export function lock() {
+    let tail = Promise.resolve();
+    return {
+        acquire() {
+            let release;
+            const next = new Promise((resolve) => { release = resolve; });
+            const ready = tail.then(() => release);
+            tail = tail.then(() => next);
+            return ready;
+        },
+    };
+}
+
 // Polls check() until it returns a truthy value or timeoutMs passes; returns the last value.
 export async function waitFor(check, { timeoutMs, intervalMs = 100 }) {
     const deadline = Date.now() + timeoutMs;

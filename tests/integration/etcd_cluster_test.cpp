@@ -303,7 +303,10 @@ TEST_F(EtcdClusterTest, StartsOnTheFileWhenEtcdIsDownAndCatchesUp) {
          R"({"id":"late","uri":"/late/*","plugins":{"ai-proxy":{"upstream_id":"file"}}})"});
     EXPECT_TRUE(within(std::chrono::seconds(3),
                        [&] { return serves(*nodes_[0], "/late/chat/completions"); }));
-    EXPECT_EQ(nodes_[0]->metric("aiproxy_config_store_up"), 1);
+    // The store counts as up once its watch is open, a round trip after the read that made
+    // the route live: under load the metric can trail the route by that much.
+    EXPECT_TRUE(within(std::chrono::seconds(3),
+                       [&] { return nodes_[0]->metric("aiproxy_config_store_up") == 1; }));
 }
 
 TEST_F(EtcdClusterTest, ALostCompareAndSwapAnswers409) {

@@ -160,6 +160,45 @@ TEST(DefaultConfigTest, ForwardsToOpenAiAndFallsBackToTheLocalMock) {
     EXPECT_TRUE(route.ai_proxy->enable_upstream_host);
 }
 
+// docker/compose.cluster.yaml's config: Admin API objects in etcd, the routes' limits in Redis,
+// so the two gateways enforce one limit between them.
+TEST(DefaultConfigTest, TheClusterFileSharesObjectsThroughEtcdAndLimitsThroughRedis) {
+    EnvLookup env = [](const std::string& name) -> std::optional<std::string> {
+        if (name == "AIPROXY_ADMIN_KEY") return "0123456789abcdef0123456789abcdef";
+        return std::nullopt;
+    };
+    LoadResult result = loadConfigFile(AIPROXY_SOURCE_DIR "/config/aiproxy.cluster.yaml", env);
+    EXPECT_THAT(messages(result.errors), IsEmpty());
+    EXPECT_THAT(messages(result.warnings), IsEmpty());
+    ASSERT_TRUE(result.config.has_value());
+    const Config& config = *result.config;
+
+    EXPECT_EQ(config.storage.type, StorageConfig::Type::Etcd);
+    EXPECT_THAT(config.storage.etcd.endpoints, ElementsAre("http://etcd:2379"));
+    EXPECT_EQ(config.storage.etcd.prefix, "/apisix");
+
+    ASSERT_EQ(config.routes.size(), 2u);
+    const RouteConfig& llm = config.routes[0];
+    EXPECT_EQ(llm.id, "llm_route");
+    ASSERT_TRUE(llm.ai_rate_limiting.has_value());
+    ASSERT_TRUE(llm.ai_rate_limiting->policy.redis.has_value());
+    EXPECT_EQ(llm.ai_rate_limiting->policy.redis->host, "redis");
+    EXPECT_TRUE(llm.ai_rate_limiting->policy.allow_degradation);
+
+    const RouteConfig& limited = config.routes[1];
+    EXPECT_EQ(limited.id, "limited_route");
+    EXPECT_THAT(limited.uris, ElementsAre("/limited/*"));
+    ASSERT_TRUE(limited.limit_count.has_value());
+    EXPECT_EQ(limited.limit_count->count, 5);
+    EXPECT_EQ(limited.limit_count->time_window, 60);
+    EXPECT_EQ(limited.limit_count->key.type, "constant");
+    EXPECT_EQ(limited.limit_count->rejected_code, 429);
+    ASSERT_TRUE(limited.limit_count->policy.redis.has_value());
+    EXPECT_EQ(limited.limit_count->policy.redis->host, "redis");
+    EXPECT_EQ(limited.limit_count->policy.redis->port, 6379);
+    EXPECT_FALSE(limited.limit_count->policy.allow_degradation);
+}
+
 TEST(ConfigLoaderTest, YamlAndJsonFormsOfAFullConfigGiveEqualStructs) {
     const std::string yaml = R"(
 # every key of the schema
