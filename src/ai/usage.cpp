@@ -228,8 +228,10 @@ Usage usageFromOpenAiBody(std::string_view body) {
     std::optional<std::string_view> values[2];
     if (!scanTopLevelMembers(body, {"model", "usage"}, values)) return usage;
     const auto& [model, usage_json] = values;
-    // Only a string names the model; one with escapes or beyond ASCII is parsed.
-    bool simple_model = !model || model->front() != '"' || detail::isSimpleJson(*model);
+    // Only a string names the model; one with escapes or beyond ASCII is parsed. (A value may be
+    // empty: the scan does not validate, `{"model":}` has one.)
+    bool simple_model =
+        !model || model->empty() || model->front() != '"' || detail::isSimpleJson(*model);
     bool simple_usage =
         !usage_json || !detail::simpleIsObject(*usage_json) || detail::isSimpleJson(*usage_json);
     if (simple_model && simple_usage) {

@@ -79,6 +79,10 @@ TEST(UsageScanTest, ModelsOutsideTheSimpleSubsetAreParsed) {
               "mA");
     EXPECT_EQ(usageFromOpenAiBody("{\"model\":\"caf\xc3\xa9\"}").model, "caf\xc3\xa9");
     EXPECT_EQ(usageFromOpenAiBody(R"({"model":5,"usage":{"prompt_tokens":1}})").model, "");
+    // The scan leaves a missing value empty; it names no model and spoils nothing else.
+    const Usage empty_model = usageFromOpenAiBody(R"({"model":,"usage":{"prompt_tokens":1}})");
+    EXPECT_EQ(empty_model.model, "");
+    EXPECT_EQ(empty_model.prompt_tokens, 1u);
     // A usage object that does not parse counts as absent, whichever way it was read.
     EXPECT_EQ(usageFromOpenAiBody(R"({"model":"m","usage":{"prompt_tokens":01}})").prompt_tokens,
               std::nullopt);
