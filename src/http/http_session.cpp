@@ -23,12 +23,6 @@ namespace {
 
 constexpr std::size_t kMaxRequestIdLength = 200;
 constexpr std::size_t kFirstReadBytes = 8192;
-// The read that waits for a kept-alive connection's next request, and the buffer that a
-// connection keeps between requests: 1 KiB, as nginx's client_header_buffer_size, holds a
-// usual head and a small body; a larger request grows it for its reads and it shrinks again.
-// An idle connection then holds 1 KiB rather than 8, and a request on a connection that has
-// served one before allocates no read buffer.
-constexpr std::size_t kIdleReadBytes = 1024;
 
 bool validRequestId(std::string_view id) {
     if (id.empty() || id.size() > kMaxRequestIdLength) return false;
@@ -96,7 +90,7 @@ public:
             if (buffer_.size() == 0) {
                 tcpStream().expires_after(first ? limits.header_timeout : limits.keepalive_timeout);
                 auto [ec, n] =
-                    co_await stream_.async_read_some(buffer_.prepare(kIdleReadBytes), use_nothrow);
+                    co_await stream_.async_read_some(buffer_.prepare(kFirstReadBytes), use_nothrow);
                 if (ec) co_return;  // closed, idle timeout or drain
                 buffer_.commit(n);
             }
@@ -194,10 +188,8 @@ public:
             }
             tcpStream().expires_never();
             // The request is parsed out of it: an answer that takes long (a stream) holds no
-            // more than the idle buffer meanwhile (not the 8 KiB or more a large request grew).
-            if (buffer_.size() == 0 && buffer_.capacity() > kIdleReadBytes) {
-                buffer_.shrink_to_fit();
-            }
+            // read buffer meanwhile (8 KiB of every open stream's memory).
+            if (buffer_.size() == 0) buffer_.shrink_to_fit();
 
             ClientRequest request{.message = parser.release(), .peer_address = peer_, .tls = kTls};
             if (trailer_free_head) {
