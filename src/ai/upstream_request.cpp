@@ -3,14 +3,40 @@
 #include <nlohmann/json.hpp>
 
 #include "aiproxy/ai/anthropic_translation.hpp"
+#include "aiproxy/ai/request_model.hpp"
 #include "aiproxy/ai/stream_usage_filter.hpp"
 #include "aiproxy/common/ascii.hpp"
 #include "aiproxy/config/provider_defaults.hpp"
 #include "aiproxy/http/header_rules.hpp"
+#include "simple_json.hpp"
 
 namespace aiproxy::ai {
 
 namespace bhttp = http::bhttp;
+
+namespace {
+
+// requestStreamUsage without its parse, for a body in the simple JSON subset (see
+// simple_json.hpp), which a scan reads as a parser would: decided when the body does not stream
+// or streams without stream_options (the member is spliced in, as requestStreamUsage does);
+// false leaves the rest (stream_options present, other bodies) to requestStreamUsage.
+bool streamsWithoutOptions(const std::string& sent, PreparedRequest& prepared) {
+    std::optional<std::string_view> values[2];
+    if (!detail::isSimpleJson(sent) || !detail::simpleIsObject(sent) ||
+        !scanTopLevelMembers(sent, {"stream", "stream_options"}, values)) {
+        return false;
+    }
+    const auto& [stream, options] = values;
+    if (!stream || *stream != "true") return true;  // not streaming: nothing to ask for
+    if (options) return false;
+    std::string body = sent;
+    body.insert(body.find('{') + 1, R"("stream_options":{"include_usage":true},)");
+    prepared.body = std::move(body);
+    prepared.hide_usage_chunk = true;
+    return true;
+}
+
+}  // namespace
 
 PreparedRequest prepareRequest(const upstream::Upstream& upstream, http::ClientRequest& request,
                                ClientApi client_api, std::string_view rest) {
@@ -38,7 +64,8 @@ PreparedRequest prepareRequest(const upstream::Upstream& upstream, http::ClientR
         prepared.plan.upstream_api == ClientApi::OpenAiChat) {
         const std::string& sent = prepared.body ? *prepared.body : client.body();
         // Most requests do not stream: skip the copy and the parse for them.
-        if (sent.find("\"stream\"") != std::string::npos) {
+        if (sent.find("\"stream\"") != std::string::npos &&
+            !streamsWithoutOptions(sent, prepared)) {
             std::string body = sent;
             const nlohmann::json* parsed = prepared.body ? nullptr : request.jsonBody();
             if (requestStreamUsage(body, parsed).rewritten) {

@@ -7,6 +7,7 @@
 
 #include "aiproxy/ai/request_model.hpp"
 #include "aiproxy/common/json_depth.hpp"
+#include "simple_json.hpp"
 
 namespace aiproxy::ai {
 namespace {
@@ -97,6 +98,65 @@ void applyOpenAiUsage(const Json& usage_json, Usage& usage) {
     if (!usage.total_tokens) usage.total_tokens = sum(usage.prompt_tokens, usage.completion_tokens);
 }
 
+// applyOpenAiUsage over the text of a usage object that passed detail::isSimpleJson: the same
+// members, read by a scan instead of a parse.
+void applyOpenAiUsageText(std::string_view usage_json, Usage& usage) {
+    enum Member {
+        kPrompt,
+        kInput,
+        kCompletion,
+        kOutput,
+        kPromptDetails,
+        kInputDetails,
+        kCacheHit,
+        kCompletionDetails,
+        kOutputDetails,
+        kTotal,
+        kMembers
+    };
+    std::optional<std::string_view> values[kMembers];
+    scanTopLevelMembers(usage_json,
+                        {"prompt_tokens", "input_tokens", "completion_tokens", "output_tokens",
+                         "prompt_tokens_details", "input_tokens_details", "prompt_cache_hit_tokens",
+                         "completion_tokens_details", "output_tokens_details", "total_tokens"},
+                        values);
+    auto countOf = [](const std::optional<std::string_view>& value) {
+        return value ? detail::simpleCount(*value) : std::nullopt;
+    };
+    auto either = [&countOf](const std::optional<std::string_view>& value,
+                             const std::optional<std::string_view>& other) {
+        auto first = countOf(value);
+        return first ? first : countOf(other);
+    };
+    // The member `key` of whichever details object exists (the first name before the second).
+    auto detailCount = [&countOf](const std::optional<std::string_view>& object,
+                                  const std::optional<std::string_view>& other,
+                                  std::string_view key) -> std::optional<std::uint64_t> {
+        const std::optional<std::string_view>* chosen = nullptr;
+        if (object && detail::simpleIsObject(*object)) {
+            chosen = &object;
+        } else if (other && detail::simpleIsObject(*other)) {
+            chosen = &other;
+        }
+        if (chosen == nullptr) return std::nullopt;
+        std::optional<std::string_view> value;
+        scanTopLevelMembers(**chosen, {key}, &value);
+        return countOf(value);
+    };
+    usage.prompt_tokens = either(values[kPrompt], values[kInput]);
+    usage.completion_tokens = either(values[kCompletion], values[kOutput]);
+    if (!usage.completion_tokens && usage.prompt_tokens) usage.completion_tokens = 0;
+    usage.cached_prompt_tokens =
+        detailCount(values[kPromptDetails], values[kInputDetails], "cached_tokens")
+            .value_or(countOf(values[kCacheHit]).value_or(0));  // DeepSeek
+    usage.reasoning_tokens =
+        detailCount(values[kCompletionDetails], values[kOutputDetails], "reasoning_tokens")
+            .value_or(0);
+    usage.cache_creation_tokens = 0;
+    usage.total_tokens = countOf(values[kTotal]);
+    if (!usage.total_tokens) usage.total_tokens = sum(usage.prompt_tokens, usage.completion_tokens);
+}
+
 // Anthropic reports the prompt in three disjoint parts (see the header for the normal form);
 // message_delta may repeat some of them. input_tokens is kept by the caller because Usage only
 // holds the sum.
@@ -163,9 +223,29 @@ bool mayCarryUsage(std::string_view data) {
 
 Usage usageFromOpenAiBody(std::string_view body) {
     Usage usage;
+    // The common case without a parse: a model string and a usage object in the simple subset
+    // (see simple_json.hpp). Anything else takes the parse below, which decides as before.
+    std::optional<std::string_view> values[2];
+    if (!scanTopLevelMembers(body, {"model", "usage"}, values)) return usage;
+    const auto& [model, usage_json] = values;
+    // Only a string names the model; one with escapes or beyond ASCII is parsed. (A value may be
+    // empty: the scan does not validate, `{"model":}` has one.)
+    bool simple_model =
+        !model || model->empty() || model->front() != '"' || detail::isSimpleJson(*model);
+    bool simple_usage =
+        !usage_json || !detail::simpleIsObject(*usage_json) || detail::isSimpleJson(*usage_json);
+    if (simple_model && simple_usage) {
+        if (model) {
+            if (auto name = detail::simpleString(*model)) usage.model = *name;
+        }
+        if (usage_json && detail::simpleIsObject(*usage_json)) {
+            applyOpenAiUsageText(*usage_json, usage);
+        }
+        return usage;
+    }
     const Json response = parseModelAndUsage(body);
     readModel(response, usage);
-    if (const Json* usage_json = object(response, "usage")) applyOpenAiUsage(*usage_json, usage);
+    if (const Json* parsed = object(response, "usage")) applyOpenAiUsage(*parsed, usage);
     return usage;
 }
 
@@ -200,6 +280,7 @@ StreamEventKind StreamUsageAccumulator::addOpenAiChunk(std::string_view data) {
         }
         return StreamEventKind::Other;
     }
+    if (detail::isSimpleJson(data)) return addSimpleUsageChunk(data);
     const Json chunk = parseObject(data);
     const Json* usage_json = object(chunk, "usage");
     if (usage_json == nullptr) {
@@ -221,6 +302,39 @@ StreamEventKind StreamUsageAccumulator::addOpenAiChunk(std::string_view data) {
     }
     const auto choices = chunk.find("choices");
     const bool no_choices = choices == chunk.end() || (choices->is_array() && choices->empty());
+    return no_choices ? StreamEventKind::UsageOnly : StreamEventKind::Other;
+}
+
+// addOpenAiChunk's parse, for a chunk that passed detail::isSimpleJson: read by a scan.
+StreamEventKind StreamUsageAccumulator::addSimpleUsageChunk(std::string_view data) {
+    enum Member { kUsage, kType, kModel, kChoices, kMembers };
+    std::optional<std::string_view> values[kMembers];
+    if (!detail::simpleIsObject(data) ||
+        !scanTopLevelMembers(data, {"usage", "type", "model", "choices"}, values)) {
+        return StreamEventKind::Other;
+    }
+    if (!values[kUsage] || !detail::simpleIsObject(*values[kUsage])) {
+        // A Responses API server that leaves out the `event:` lines: the type is in the data.
+        auto type = values[kType] ? detail::simpleString(*values[kType]) : std::nullopt;
+        if (type && type->starts_with("response.")) {
+            --result_.events;
+            return addNamedEvent(*type, data);
+        }
+        return StreamEventKind::Other;
+    }
+    Usage& usage = result_.usage;
+    if (values[kModel]) {
+        if (auto model = detail::simpleString(*values[kModel])) usage.model = *model;
+    }
+    // An unreadable usage object must not erase counts an earlier chunk gave.
+    Usage reported = usage;
+    applyOpenAiUsageText(*values[kUsage], reported);
+    if (reported.prompt_tokens || reported.completion_tokens) {
+        usage = std::move(reported);
+        result_.usage_reported = true;
+    }
+    const auto& choices = values[kChoices];
+    const bool no_choices = !choices || detail::simpleIsEmptyArray(*choices);
     return no_choices ? StreamEventKind::UsageOnly : StreamEventKind::Other;
 }
 

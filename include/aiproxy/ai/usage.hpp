@@ -70,6 +70,7 @@ public:
 
 private:
     StreamEventKind addOpenAiChunk(std::string_view data);
+    StreamEventKind addSimpleUsageChunk(std::string_view data);
     StreamEventKind addNamedEvent(std::string_view type, std::string_view data);
 
     StreamUsage result_;
