@@ -45,7 +45,7 @@ mode() {
 server: {listen: ["127.0.0.1:0"], workers: 1, drain_timeout: 5}
 status: {enabled: false}
 admin: {enabled: false}
-log: {access_log: "off", level: warn}
+log: {access_log: "off", level: info}
 upstreams:
   - id: pool
     nodes: {"127.0.0.1:$slow_port": 1, "127.0.0.1:$fast_port": 1}
