@@ -22,7 +22,7 @@ using Json = nlohmann::json;
 constexpr const char* kAdminKey = "hedging-test-admin-key-0123456789";
 constexpr const char* kContent = R"({"choices":[{"delta":{"content":"hi"}}]})";
 
-struct Setup {
+struct HedgeSetup {
     std::string hedge = "{after_ms: 100}";
     std::string upstream_extra;  // more members of upstream u
     int retry = 1;
@@ -32,7 +32,7 @@ struct Setup {
 
 class HedgingTest : public DaemonFixture {
 protected:
-    ::testing::AssertionResult start(const Setup& setup) {
+    ::testing::AssertionResult start(const HedgeSetup& setup) {
         std::string nodes = "\"" + slow_.address() + "\": 10";
         if (!setup.single_node) nodes += ", \"" + fast_.address() + "\": 1";
         std::string config =
