@@ -3,7 +3,7 @@
 namespace aiproxy::ai {
 
 std::optional<std::size_t> traceAttemptStart(http::RequestContext& context,
-                                             const AttemptTarget& target, int number,
+                                             const AttemptTarget& target, int number, bool hedge,
                                              std::string& head) {
     if (!context.trace) return std::nullopt;
     const auto& upstream = *target.upstream;
@@ -13,7 +13,8 @@ std::optional<std::size_t> traceAttemptStart(http::RequestContext& context,
                                                .host = node.host,
                                                .port = node.port,
                                                .provider = upstream.config().provider,
-                                               .number = number});
+                                               .number = number,
+                                               .hedge = hedge});
     // The head ends with the blank line; the field goes before it. The client's own traceparent
     // was taken out when the request arrived, so this is the only one.
     if (!traced.traceparent.empty() && head.size() >= 2) {

@@ -13,7 +13,7 @@
 namespace aiproxy::ai {
 
 std::optional<std::size_t> traceAttemptStart(http::RequestContext& context,
-                                             const AttemptTarget& target, int number,
+                                             const AttemptTarget& target, int number, bool hedge,
                                              std::string& head);
 void traceAttemptEnd(http::RequestContext& context, const AttemptReport& report,
                      std::string_view label);

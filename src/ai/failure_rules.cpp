@@ -83,6 +83,8 @@ std::string_view attemptLabelName(AttemptLabel label) {
             return "client_cancel";
         case AttemptLabel::StreamError:
             return "stream_error";
+        case AttemptLabel::HedgeCancelled:
+            return "hedge_cancelled";
     }
     return "unknown";
 }

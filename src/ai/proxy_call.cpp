@@ -77,12 +77,24 @@ http::awaitable<void> ProxyCall::run() {
                       .deadline = deadline_},
                      std::move(primary),
                      std::move(fallback)};
+    std::optional<HedgePlan> hedges;
+    if (route_.config.hedge) {
+        hedges.emplace(
+            HedgePolicy{.after = route_.config.hedge->after, .max = route_.config.hedge->max});
+    }
     AttemptReport last;
     std::optional<KeptResponse> kept;
     const upstream::Upstream* last_upstream = route_.upstreams.front().get();
+    AttemptRuns runs;
+    runs_ = &runs;
+    // The close watch may outlive this frame; it must not reach the runs then.
+    struct Forget {
+        AttemptRuns*& runs;
+        ~Forget() { runs = nullptr; }
+    } forget{runs_};
     sink_.watchForClose([this] {
         client_gone_ = true;
-        if (exchange_) exchange_->cancel();
+        cancelInFlight();
     });
     bool fell_back = false;
     auto& budget = route_.primary_set->runtime->retryBudget();
@@ -95,11 +107,8 @@ http::awaitable<void> ProxyCall::run() {
             retry_budget_spent_ = true;
             break;
         }
-        sent = plan.attempts();
         std::size_t slot = slotOf(*target);
         last_upstream = target->upstream;
-        context_.outcome.upstream = target->upstream->id();
-        upstream_slot_ = slot;
         if (plan.attempts() > 1 && slot < route_.metrics.retries.size()) {
             count(route_.metrics.retries[slot]);
         }
@@ -120,24 +129,38 @@ http::awaitable<void> ProxyCall::run() {
                                  "invalid_request_error", prepared.error->code, *target->upstream);
             co_return;
         }
-        auto started = Clock::now();
-        // Held through the relay: the node counts the attempt in flight until it ends.
-        guard_ = upstream::AttemptGuard{*target->set->runtime, target->member, target->notes.trial,
-                                        started};
-        last = co_await attempt(*target, plan);
-        last.outcome.elapsed =
-            std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
-        // A client that leaves is never the node's failure: no health, trial or latency
-        // feedback (ARCHITECTURE.md section 6).
-        if (client_gone_ && !last.committed) last.client_cancel = true;
-        if (!last.client_cancel) reportFailure(last);
-        recordAttempt(*target, last, started);
-        guard_.release();
-        if (last.committed) {
-            sink_.stopWatching();
-            account(prepared);  // a stream cut short by its client still used tokens
-            if (client_gone_) sink_.abort();
-            co_return;
+        for (auto& other : runs)
+            other.reset();
+        AttemptRun& first = launch(runs, 0, *target, plan, false);
+        AttemptRun* winner = nullptr;
+        if (hedges) {
+            winner = co_await race(runs, plan, *hedges, last, kept);
+        } else {
+            co_await precommit(first, plan);
+            if (first.state == PreCommit::Failed) {
+                settleFailed(first, last, kept);
+            } else {
+                winner = &first;
+            }
+        }
+        sent = plan.attempts();
+        if (winner) {
+            // The answering attempt's upstream and count go to the client and the metrics.
+            last_upstream = winner->target.upstream;
+            context_.outcome.upstream = winner->target.upstream->id();
+            upstream_slot_ = slotOf(winner->target);
+            attempts_so_far_ = plan.attempts();
+            auto report = settle(*winner, co_await relayCommitted(*winner));
+            if (hedges) co_await drainRace(runs);
+            if (report.committed) {
+                sink_.stopWatching();
+                account(*winner->prepared);  // a stream cut short by its client still used tokens
+                processor_ = nullptr;
+                if (client_gone_) sink_.abort();
+                co_return;
+            }
+            if (!client_gone_) logFailure(winner->target, report, winner->number);
+            last = std::move(report);  // a plain answer that could not be changed
         }
         if (client_gone_) {
             log().debug("request {}: client closed the connection; upstream request cancelled",
@@ -145,12 +168,60 @@ http::awaitable<void> ProxyCall::run() {
             sink_.abort();
             co_return;
         }
-        logFailure(*target, last, plan.attempts());
-        if (last.kept) kept = std::move(last.kept);
         if (plan.record(last.outcome) == Verdict::Done) break;
     }
     sink_.stopWatching();
     co_await answerFailure(last, std::move(kept), *last_upstream, sent, plan.deadlineSpent());
+}
+
+// Puts an attempt to target in runs[index], counted in flight on its node from now.
+AttemptRun& ProxyCall::launch(AttemptRuns& runs, std::size_t index, const AttemptTarget& target,
+                              const AttemptPlan& plan, bool hedge) {
+    std::size_t slot = slotOf(target);
+    context_.outcome.upstream = target.upstream->id();
+    upstream_slot_ = slot;
+    AttemptRun& run =
+        runs[index].emplace(target, plan.attempts(), hedge, prepare(*target.upstream, slot));
+    run.started = Clock::now();
+    run.guard = upstream::AttemptGuard{*target.set->runtime, target.member, target.notes.trial,
+                                       run.started};
+    return run;
+}
+
+// The end of an attempt that will not be relayed on: its outcome goes to the node's health
+// (unless the client left or it lost a race), the logs and the answer kept for the client.
+void ProxyCall::settleFailed(AttemptRun& run, AttemptReport& last,
+                             std::optional<KeptResponse>& kept) {
+    auto report = settle(run, std::move(run.failure));
+    if (run.cancelled) return;
+    if (!client_gone_) logFailure(run.target, report, run.number);
+    if (report.kept) kept = std::move(report.kept);
+    last = std::move(report);
+}
+
+// Records an attempt that ended and lets its node go.
+AttemptReport ProxyCall::settle(AttemptRun& run, AttemptReport report) {
+    report.outcome.elapsed =
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - run.started);
+    // A client that leaves is never the node's failure: no health, trial or latency
+    // feedback (ARCHITECTURE.md section 6); neither is losing a hedge race.
+    if (client_gone_ && !report.committed) report.client_cancel = true;
+    if (run.cancelled) report.hedge_cancelled = true;
+    if (!report.client_cancel && !report.hedge_cancelled) reportFailure(run, report);
+    report.trace_span = run.trace_span;
+    recordAttempt(run, report);
+    run.guard.release();
+    run.settled = true;
+    return report;
+}
+
+void ProxyCall::cancelInFlight() {
+    if (!runs_) return;
+    for (auto& run : *runs_) {
+        if (!run || run->settled) continue;
+        run->abandoned = true;
+        if (run->exchange) run->exchange->cancel();
+    }
 }
 
 // ai-proxy: 0 primary, 1 fallback; ai-proxy-multi: the instance's index.
@@ -194,55 +265,54 @@ const PreparedRequest& ProxyCall::prepare(const upstream::Upstream& upstream, st
     return *prepared_[slot];
 }
 
-http::awaitable<AttemptReport> ProxyCall::attempt(const AttemptTarget& target,
-                                                  const AttemptPlan& plan) {
+// The attempt up to its commit point: sends the request, reads the head and what comes before
+// the first content. Leaves run.state Failed (run.failure) or ready to relay.
+http::awaitable<void> ProxyCall::precommit(AttemptRun& run, const AttemptPlan& plan) {
+    const auto& target = run.target;
     const auto& upstream = *target.upstream;
     const auto& node = upstream.nodes()[target.node];
-    attempts_so_far_ = plan.attempts();
     const auto& strategy = target.set->balancing.latency_strategy;
-    latency_strategy_ = strategy == "tpot"    ? LatencyStrategy::Tpot
-                        : strategy == "total" ? LatencyStrategy::Total
-                                              : LatencyStrategy::Ttft;
-    auto deadline = attemptDeadline(Clock::now(), route_.config.timeout, deadline_);
-    const PreparedRequest& prepared = prepare(upstream, slotOf(target));
+    run.latency_strategy = strategy == "tpot"    ? LatencyStrategy::Tpot
+                           : strategy == "total" ? LatencyStrategy::Total
+                                                 : LatencyStrategy::Ttft;
+    run.deadline = attemptDeadline(Clock::now(), route_.config.timeout, deadline_);
+    const PreparedRequest& prepared = *run.prepared;
     std::string head =
         requestHead(prepared, node, request_.message, route_.config.enable_upstream_host);
-    auto trace_span = traceAttemptStart(context_, target, plan.attempts(), head);
+    run.trace_span = traceAttemptStart(context_, target, run.number, run.hedge, head);
     std::string_view body = prepared.body ? *prepared.body : request_.message.body();
-    upstream::HttpExchange exchange{services_.pool, services_.dns, metricsOf().connections_active,
-                                    services_.metrics_slot};
+    auto& exchange = run.exchange.emplace(services_.pool, services_.dns,
+                                          metricsOf().connections_active, services_.metrics_slot);
     upstream::ExchangeLimits limits{.max_header_bytes = route_.max_response_header_bytes,
                                     .max_body_bytes = route_.max_response_body_bytes,
                                     .head_request = request_.message.method() == bhttp::verb::head};
-    exchange_ = &exchange;  // a client that leaves cancels it
+    // A client that leaves, or a race that is won elsewhere, cancels it.
     auto started =
-        co_await exchange.start(upstream, node, head, body, limits, deadline, client_gone_);
-    AttemptReport report;
+        co_await exchange.start(upstream, node, head, body, limits, run.deadline, run.abandoned);
     if (started.failure != upstream::ExchangeFailure::None) {
-        report = AttemptReport{.outcome = {.failure = failureOf(started.failure)},
-                               .detail = std::move(started.detail),
-                               .client_cancel = started.client_cancel};
-    } else {
-        report = co_await relay(exchange, target, plan, prepared, deadline);
+        run.failure = AttemptReport{.outcome = {.failure = failureOf(started.failure)},
+                                    .detail = std::move(started.detail),
+                                    .client_cancel = started.client_cancel};
+        run.state = PreCommit::Failed;
+        co_return;
     }
-    exchange_ = nullptr;
-    report.trace_span = trace_span;
-    co_return report;
+    co_await relayUntilCommit(run, plan);
 }
 
 // Failures without a usable answer count against the node's health; answers were reported
 // when they arrived (see relay()).
-void ProxyCall::reportFailure(const AttemptReport& report) {
+void ProxyCall::reportFailure(AttemptRun& run, const AttemptReport& report) {
+    auto& guard = run.guard;
     switch (report.outcome.failure) {
         case Failure::Connect:
         case Failure::Reset:
-            guard_.failed(upstream::FailureKind::Tcp, report.detail);
+            guard.failed(upstream::FailureKind::Tcp, report.detail);
             break;
         case Failure::Timeout:
-            guard_.failed(upstream::FailureKind::Timeout, report.detail);
+            guard.failed(upstream::FailureKind::Timeout, report.detail);
             break;
         case Failure::StreamError:
-            guard_.failed(upstream::FailureKind::Http, report.detail);
+            guard.failed(upstream::FailureKind::Http, report.detail);
             break;
         case Failure::None:
         case Failure::Status:
@@ -250,11 +320,13 @@ void ProxyCall::reportFailure(const AttemptReport& report) {
     }
 }
 
-void ProxyCall::recordAttempt(const AttemptTarget& target, const AttemptReport& report,
-                              Clock::time_point started) {
+void ProxyCall::recordAttempt(const AttemptRun& run, const AttemptReport& report) {
+    const auto& target = run.target;
     const auto& node = target.upstream->nodes()[target.node];
-    auto label = labelOf(report.outcome.failure, report.status, report.client_cancel);
-    double seconds = secondsSince(started);
+    auto label = report.hedge_cancelled
+                     ? AttemptLabel::HedgeCancelled
+                     : labelOf(report.outcome.failure, report.status, report.client_cancel);
+    double seconds = secondsSince(run.started);
     traceAttemptEnd(context_, report, attemptLabelName(label));
     auto& outcome = context_.outcome;
     outcome.node = node.address;
@@ -262,19 +334,22 @@ void ProxyCall::recordAttempt(const AttemptTarget& target, const AttemptReport& 
                                                   .node = node.address,
                                                   .outcome = attemptLabelName(label),
                                                   .status = report.status,
-                                                  .ms = seconds * 1000});
+                                                  .ms = seconds * 1000,
+                                                  .hedge = run.hedge});
     if (!report.committed) {
         if (!trace_.empty()) trace_ += ',';
         trace_ += target.upstream->id();
         trace_ += ':';
-        trace_ += report.outcome.failure == Failure::Status ? std::to_string(report.status)
-                                                            : std::string(attemptLabelName(label));
+        trace_ += report.outcome.failure == Failure::Status && !report.hedge_cancelled
+                      ? std::to_string(report.status)
+                      : std::string(attemptLabelName(label));
         trace_ += ':';
         trace_ += std::to_string(std::lround(seconds * 1000));
         trace_ += "ms";
     }
-    // Relaying a committed response is upstream time too: the gateway only forwards.
-    upstream_seconds_ += seconds;
+    // Relaying a committed response is upstream time too: the gateway only forwards. Racing
+    // attempts overlap: only the answering one's time counts.
+    if (!report.hedge_cancelled) upstream_seconds_ += seconds;
     if (report.committed) {
         outcome.time_to_first_token = report.time_to_first_token;
         stream_ = report.stream;
@@ -380,6 +455,10 @@ std::optional<std::uint64_t> ProxyCall::admitFailureLine(const AttemptTarget& ta
 
 void ProxyCall::count(metrics::CounterCell* cell) {
     if (cell) cell->add(services_.metrics_slot);
+}
+
+void ProxyCall::countAt(const std::vector<metrics::CounterCell*>& cells, std::size_t slot) {
+    if (slot < cells.size()) count(cells[slot]);
 }
 
 const DataPathMetrics& ProxyCall::metricsOf() const {

@@ -56,40 +56,40 @@ BodyProcessor::Mode modeFor(bool event_stream, const PreparedRequest& prepared) 
 
 }  // namespace
 
-http::awaitable<AttemptReport> ProxyCall::relay(upstream::HttpExchange& exchange,
-                                                const AttemptTarget& target,
-                                                const AttemptPlan& plan,
-                                                const PreparedRequest& prepared,
-                                                Clock::time_point deadline) {
-    const auto& upstream = *target.upstream;
-    const auto& node = upstream.nodes()[target.node];
+// Up to the commit point: until then the attempt can still fail over, so an upstream that says
+// 200 and dies, or sends only what the relay holds back (a partial event, a stream's preamble),
+// is retried (failure_rules.hpp). Nothing here touches the client or the request's state, so
+// attempts can race through it (hedge_race.cpp).
+http::awaitable<void> ProxyCall::relayUntilCommit(AttemptRun& run, const AttemptPlan& plan) {
+    auto& exchange = *run.exchange;
+    const auto& prepared = *run.prepared;
     const auto& response = exchange.response();
     const unsigned status = response.result_int();
     const auto sent_at = exchange.sentAt();
-    bool event_stream = response[bhttp::field::content_type].starts_with("text/event-stream");
-    if (event_stream) exchange.unlimitBody();  // streams are bounded by time instead
+    run.event_stream = response[bhttp::field::content_type].starts_with("text/event-stream");
+    if (run.event_stream) exchange.unlimitBody();  // streams are bounded by time instead
 
-    processor_.reset();  // an earlier attempt's, not committed
-    whole_usage_.reset();
-    auto retry_after = response[bhttp::field::retry_after];
     auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - sent_at);
-    if (plan.wouldRetry(static_cast<int>(status), elapsed)) {
-        guard_.firstByte();
-        guard_.responded(static_cast<int>(status), retry_after);
-        auto kept = co_await keepRetryableAnswer(exchange, deadline);
-        kept.status = status;
-        kept.outcome.ttfb_seconds = secondsSince(sent_at);
-        kept.outcome.retry_after = std::string(retry_after);
-        if (kept.kept) kept.kept->translation = prepared.plan.translation;
-        co_return kept;
+    if (passesOverStatus(plan.isRetryableStatus(static_cast<int>(status)),
+                         plan.wouldRetry(static_cast<int>(status), elapsed),
+                         anotherInFlight(run))) {
+        auto retry_after = response[bhttp::field::retry_after];
+        run.guard.firstByte();
+        run.guard.responded(static_cast<int>(status), retry_after);
+        run.failure = co_await keepRetryableAnswer(run);
+        run.failure.status = status;
+        run.failure.outcome.ttfb_seconds = secondsSince(sent_at);
+        run.failure.outcome.retry_after = std::string(retry_after);
+        if (run.failure.kept) run.failure.kept->translation = prepared.plan.translation;
+        run.state = PreCommit::Failed;
+        co_return;
     }
-    if (!event_stream &&
+    if (!run.event_stream &&
         (prepared.plan.translation != Translation::None || rewritesWholeAnswer(response))) {
-        latencyAtCommit();
-        guard_.responded(static_cast<int>(status), retry_after);
-        co_return co_await relayWhole(exchange, upstream, prepared, deadline);
+        co_await readWhole(run);
+        co_return;
     }
-    auto mode = modeFor(event_stream, prepared);
+    auto mode = modeFor(run.event_stream, prepared);
     std::unique_ptr<StreamTranslator> translator;
     if (mode == BodyProcessor::Mode::Translate) {
         translator = makeStreamTranslator(prepared.plan.translation,
@@ -97,85 +97,101 @@ http::awaitable<AttemptReport> ProxyCall::relay(upstream::HttpExchange& exchange
                                            .include_usage = prepared.plan.client_include_usage,
                                            .fallback_model = prepared.plan.upstream_model});
     }
-    processor_.emplace(mode, prepared.upstream_anthropic, prepared.hide_usage_chunk,
-                       std::move(translator));
-    processor_->countText(context_.outcome.count_relayed_text);
-    processor_->setCopy(!event_stream && status < 300 &&
-                        response[bhttp::field::content_type].find("json") !=
-                            std::string_view::npos);
-    if (event_stream && route_.response_rewrite && rewritableApi(client_api_)) {
-        processor_->setRewriter(
+    auto& processor = run.processor.emplace(mode, prepared.upstream_anthropic,
+                                            prepared.hide_usage_chunk, std::move(translator));
+    processor.countText(context_.outcome.count_relayed_text);
+    processor.setCopy(!run.event_stream && status < 300 &&
+                      response[bhttp::field::content_type].find("json") != std::string_view::npos);
+    if (run.event_stream && route_.response_rewrite && rewritableApi(client_api_)) {
+        processor.setRewriter(
             std::make_unique<SseContentRewriter>(*route_.response_rewrite, client_api_));
     }
-    const bool rewrites = mode == BodyProcessor::Mode::Filter ||
-                          mode == BodyProcessor::Mode::Translate || processor_->rewrites();
+    run.rewrites = mode == BodyProcessor::Mode::Filter || mode == BodyProcessor::Mode::Translate ||
+                   processor.rewrites();
 
-    // Until the commit point the attempt can still fail over, so an upstream that says 200 and
-    // dies, or sends only what the relay holds back (a partial event, a stream's preamble), is
-    // retried (failure_rules.hpp). A read that ran while held text was flushed (nextStep) may
-    // have ended the body: it is still to be relayed.
-    std::string held;
+    // A read that ran while held text was flushed (nextStep) may have ended the body: it is
+    // still to be relayed.
     std::size_t held_verified = 0;  // complete preamble events already checked
-    std::string_view first_out;
-    while (read_running_ || !exchange.done()) {
+    while (run.read_running || !exchange.done()) {
         BodyStep step;
-        if (processor_->rewrites()) {
-            step = co_await nextStep(exchange, deadline);
+        if (processor.rewrites()) {
+            step = co_await nextStep(run, run.deadline);
         } else {
-            step.read = co_await exchange.read(deadline);
+            step.read = co_await exchange.read(run.deadline);
         }
         const auto& read = step.read;
         if (read.error) {
-            co_return AttemptReport{
+            run.failure = AttemptReport{
                 .outcome = {.failure = *bodyFailure(false, upstream::isTimeout(read.error))},
                 .detail =
                     "upstream failed before the first byte for the client: " + read.error.message(),
                 .status = status};
+            run.state = PreCommit::Failed;
+            co_return;
         }
         if (!step.flushed && read.size == 0) continue;
-        auto out = step.flushed ? processor_->flushHeld()
-                                : processor_->feed({exchange.chunk(), read.size});
+        auto out =
+            step.flushed ? processor.flushHeld() : processor.feed({exchange.chunk(), read.size});
         if (out.empty()) continue;
         std::string_view candidate = out;  // still valid: nothing is read before it is written
-        if (event_stream) {
-            held.append(out);
-            candidate = held;
+        if (run.event_stream) {
+            run.held.append(out);
+            candidate = run.held;
         }
         std::string upstream_error;
         auto point = commitPoint(
-            event_stream, candidate, held_verified,
+            run.event_stream, candidate, held_verified,
             {.enabled = route_.config.hold_preamble, .max_bytes = route_.config.preamble_max_bytes},
             &upstream_error);
         if (point == CommitPoint::UpstreamError) {
             // Nothing reached the client: fail over as if the upstream had answered 5xx.
-            co_return AttemptReport{
+            run.failure = AttemptReport{
                 .outcome = {.failure = Failure::StreamError, .status = static_cast<int>(status)},
                 .detail = "upstream sent an error event before any content: " +
                           (upstream_error.empty() ? std::string("(no message)") : upstream_error),
                 .status = status};
+            run.state = PreCommit::Failed;
+            co_return;
         }
         if (point == CommitPoint::Commit) {
-            first_out = candidate;
+            run.first_out = candidate;
             break;
         }
     }
-    if (first_out.empty()) first_out = held;  // the body ended within its preamble
+    if (run.first_out.empty()) run.first_out = run.held;  // the body ended within its preamble
+    run.state = PreCommit::Relay;
+}
 
+// After the commit point: the client gets the answer (only the race's winner comes here).
+http::awaitable<AttemptReport> ProxyCall::relayCommitted(AttemptRun& run) {
+    if (run.state == PreCommit::Whole) co_return co_await relayWhole(run);
+    auto& exchange = *run.exchange;
+    const auto& target = run.target;
+    const auto& upstream = *target.upstream;
+    const auto& node = upstream.nodes()[target.node];
+    const auto& response = exchange.response();
+    const unsigned status = response.result_int();
+    const auto sent_at = exchange.sentAt();
+    const bool event_stream = run.event_stream;
+    auto& processor = *run.processor;
+    processor_ = &processor;
+    whole_usage_.reset();
     // Committed: the node answered. A stream's health is judged by its start, not by how long
     // the client keeps it open.
-    latencyAtCommit();
+    latencyAtCommit(run);
     const auto committed_at = Clock::now();
     // total and tpot: sampled when the upstream's last byte is in, before it is written on.
     // (usage() may parse a whole plain answer: only tpot needs it here.)
     auto sampleIfComplete = [&] {
-        if (exchange.done() && latency_strategy_ != LatencyStrategy::Ttft) {
-            latencyAtEnd(sent_at, event_stream ? committed_at : sent_at, processor_->usage());
+        if (exchange.done() && run.latency_strategy != LatencyStrategy::Ttft) {
+            latencyAtEnd(run, sent_at, event_stream ? committed_at : sent_at, processor.usage());
         }
     };
     sampleIfComplete();
-    guard_.responded(static_cast<int>(status), retry_after);
-    sink_.begin(clientHeader(response, upstream, event_stream, secondsSince(sent_at), prepared),
-                rewrites ? std::nullopt : exchange.clientContentLength());
+    run.guard.responded(static_cast<int>(status), response[bhttp::field::retry_after]);
+    sink_.begin(
+        clientHeader(response, upstream, event_stream, secondsSince(sent_at), *run.prepared),
+        run.rewrites ? std::nullopt : exchange.clientContentLength());
     AttemptReport report{
         .outcome = {.ttfb_seconds = secondsSince(sent_at)},
         .committed = true,
@@ -187,11 +203,12 @@ http::awaitable<AttemptReport> ProxyCall::relay(upstream::HttpExchange& exchange
                        services_.metrics_slot};
     // The client may send its next request as soon as it has this response; stop watching
     // before the last write, or its next request would wake the watch for nothing.
-    if (exchange.done()) responseRead();
+    if (exchange.done()) responseRead(run);
+    const auto first_out = run.first_out;
     if (!first_out.empty()) {
         if (auto ec = co_await sink_.write(first_out.data(), first_out.size(), exchange.done());
             ec) {
-            if (read_running_) co_await settleRead(exchange);
+            if (run.read_running) co_await settleRead(run);
             co_return report;
         }
     }
@@ -200,11 +217,11 @@ http::awaitable<AttemptReport> ProxyCall::relay(upstream::HttpExchange& exchange
     const auto& timeouts = upstream.config().timeout;
     const auto total_deadline =
         timeouts.read.count() > 0 ? sent_at + timeouts.read : Clock::time_point::max();
-    while (read_running_ || !exchange.done()) {
+    while (run.read_running || !exchange.done()) {
         auto idle_deadline = std::min(Clock::now() + route_.config.timeout, total_deadline);
         BodyStep step;
-        if (processor_->rewrites()) {
-            step = co_await nextStep(exchange, idle_deadline);
+        if (processor.rewrites()) {
+            step = co_await nextStep(run, idle_deadline);
         } else {
             step.read = co_await exchange.read(idle_deadline);
         }
@@ -224,20 +241,20 @@ http::awaitable<AttemptReport> ProxyCall::relay(upstream::HttpExchange& exchange
         }
         std::string_view out;
         if (step.flushed || read.size > 0) {
-            out = step.flushed ? processor_->flushHeld()
-                               : processor_->feed({exchange.chunk(), read.size});
+            out = step.flushed ? processor.flushHeld()
+                               : processor.feed({exchange.chunk(), read.size});
         }
         if (exchange.done()) {
             sampleIfComplete();  // before the guard goes: with the usage of the last read
-            responseRead();
+            responseRead(run);
         }
         if (out.empty()) continue;
         if (auto ec = co_await sink_.write(out.data(), out.size(), exchange.done()); ec) {
-            if (read_running_) co_await settleRead(exchange);
+            if (run.read_running) co_await settleRead(run);
             co_return report;  // the client went away: drop the upstream connection
         }
     }
-    if (auto tail = processor_->finish(); !tail.empty()) {
+    if (auto tail = processor.finish(); !tail.empty()) {
         if (auto ec = co_await sink_.write(tail.data(), tail.size()); ec) co_return report;
     }
     if (auto ec = co_await sink_.finish(); ec) co_return report;
@@ -249,14 +266,14 @@ http::awaitable<AttemptReport> ProxyCall::relay(upstream::HttpExchange& exchange
 // The upstream's response is read whole: the node is no longer busy with this request (so
 // least_conn sees it free before the client has the last bytes), and the client may send its
 // next request, which must not wake the close watch.
-void ProxyCall::responseRead() {
-    guard_.release();
+void ProxyCall::responseRead(AttemptRun& run) {
+    run.guard.release();
     sink_.stopWatching();
 }
 
 // Reads a retryable answer's body (bounded) so it can be returned if nothing better comes.
-http::awaitable<AttemptReport> ProxyCall::keepRetryableAnswer(upstream::HttpExchange& exchange,
-                                                              Clock::time_point deadline) {
+http::awaitable<AttemptReport> ProxyCall::keepRetryableAnswer(AttemptRun& run) {
+    auto& exchange = *run.exchange;
     const auto& response = exchange.response();
     unsigned status = response.result_int();
     KeptResponse kept{.status = status,
@@ -272,7 +289,7 @@ http::awaitable<AttemptReport> ProxyCall::keepRetryableAnswer(upstream::HttpExch
         kept.headers.emplace_back(std::string(name), std::string(field.value()));
     }
     while (!exchange.done() && kept.body.size() < kMaxKeptErrorBody) {
-        auto read = co_await exchange.read(deadline);
+        auto read = co_await exchange.read(run.deadline);
         if (read.error) break;
         kept.body.append(exchange.chunk(), read.size);
     }
@@ -288,24 +305,34 @@ http::awaitable<AttemptReport> ProxyCall::keepRetryableAnswer(upstream::HttpExch
 // rewritten (ai-response-rewrite), or both. Read it whole (bounded by the body limit), change it,
 // send it with its new length. Nothing reaches the client before the whole answer is in, so a
 // failure here can still fail over. Usage comes from the upstream's own body.
-http::awaitable<AttemptReport> ProxyCall::relayWhole(upstream::HttpExchange& exchange,
-                                                     const upstream::Upstream& upstream,
-                                                     const PreparedRequest& prepared,
-                                                     Clock::time_point deadline) {
+http::awaitable<void> ProxyCall::readWhole(AttemptRun& run) {
+    auto& exchange = *run.exchange;
+    while (!exchange.done()) {
+        auto read = co_await exchange.read(run.deadline);
+        if (read.error) {
+            run.failure = AttemptReport{
+                .outcome = {.failure = *bodyFailure(false, upstream::isTimeout(read.error))},
+                .detail = "reading the response failed: " + read.error.message(),
+                .status = exchange.response().result_int()};
+            run.state = PreCommit::Failed;
+            co_return;
+        }
+        run.whole_body.append(exchange.chunk(), read.size);
+    }
+    run.state = PreCommit::Whole;
+}
+
+http::awaitable<AttemptReport> ProxyCall::relayWhole(AttemptRun& run) {
+    auto& exchange = *run.exchange;
+    const auto& prepared = *run.prepared;
+    const auto& upstream = *run.target.upstream;
     const auto& response = exchange.response();
     const unsigned status = response.result_int();
     const bool translated = prepared.plan.translation != Translation::None;
-    std::string body;
-    while (!exchange.done()) {
-        auto read = co_await exchange.read(deadline);
-        if (read.error) {
-            co_return AttemptReport{
-                .outcome = {.failure = *bodyFailure(false, upstream::isTimeout(read.error))},
-                .detail = "reading the response failed: " + read.error.message(),
-                .status = status};
-        }
-        body.append(exchange.chunk(), read.size);
-    }
+    processor_ = nullptr;
+    latencyAtCommit(run);
+    run.guard.responded(static_cast<int>(status), response[bhttp::field::retry_after]);
+    std::string body = std::move(run.whole_body);
     double ttft = secondsSince(exchange.sentAt());
     bool answered = status >= 200 && status < 300;
     std::string answer;
@@ -341,7 +368,9 @@ http::awaitable<AttemptReport> ProxyCall::relayWhole(upstream::HttpExchange& exc
         header.set(bhttp::field::content_type, "application/json");
         header.erase(bhttp::field::content_encoding);
     }
-    if (answered && whole_usage_) latencyAtEnd(exchange.sentAt(), exchange.sentAt(), *whole_usage_);
+    if (answered && whole_usage_) {
+        latencyAtEnd(run, exchange.sentAt(), exchange.sentAt(), *whole_usage_);
+    }
     sink_.stopWatching();
     sink_.begin(std::move(header), answer.size());
     redactions_ += redactions;
@@ -358,23 +387,23 @@ http::awaitable<AttemptReport> ProxyCall::relayWhole(upstream::HttpExchange& exc
 // first content byte), total and tpot once the answer is complete (tpot: the time after the
 // first content, or after sending for a plain answer, per output token; no sample without a
 // token count, rather than one in another unit).
-void ProxyCall::latencyAtCommit() {
-    if (latency_strategy_ == LatencyStrategy::Ttft) guard_.firstByte();
+void ProxyCall::latencyAtCommit(AttemptRun& run) {
+    if (run.latency_strategy == LatencyStrategy::Ttft) run.guard.firstByte();
 }
 
-void ProxyCall::latencyAtEnd(Clock::time_point sent_at, Clock::time_point tokens_from,
-                             const Usage& usage) {
+void ProxyCall::latencyAtEnd(AttemptRun& run, Clock::time_point sent_at,
+                             Clock::time_point tokens_from, const Usage& usage) {
     auto now = Clock::now();
-    switch (latency_strategy_) {
+    switch (run.latency_strategy) {
         case LatencyStrategy::Ttft:
             break;
         case LatencyStrategy::Total:
-            guard_.sample(now - sent_at, now);
+            run.guard.sample(now - sent_at, now);
             break;
         case LatencyStrategy::Tpot:
             if (usage.completion_tokens && *usage.completion_tokens > 0) {
-                guard_.sample((now - tokens_from) / static_cast<long>(*usage.completion_tokens),
-                              now);
+                run.guard.sample((now - tokens_from) / static_cast<long>(*usage.completion_tokens),
+                                 now);
             }
             break;
     }
@@ -392,51 +421,51 @@ bool ProxyCall::rewritesWholeAnswer(const bhttp::response_header<>& response) co
 // the upstream stays silent past max_holdback_ms; then the held text is due first (flushed),
 // and the read goes on in the background for a later call to pick up. Reads are never
 // cancelled for the timer: a cancelled read would end the upstream connection.
-http::awaitable<BodyStep> ProxyCall::nextStep(upstream::HttpExchange& exchange,
-                                              Clock::time_point deadline) {
-    const bool holding = processor_->holding();
-    if (!read_running_ && !holding) {
+http::awaitable<BodyStep> ProxyCall::nextStep(AttemptRun& run, Clock::time_point deadline) {
+    auto& exchange = *run.exchange;
+    const bool holding = run.processor->holding();
+    if (!run.read_running && !holding) {
         BodyStep step{.read = co_await exchange.read(deadline)};
-        last_read_at_ = Clock::now();
+        run.last_read_at = Clock::now();
         co_return step;
     }
-    if (!pause_timer_) pause_timer_.emplace(services_.executor);
-    if (!read_running_) {
-        read_running_ = true;
-        read_result_.reset();
-        http::net::co_spawn(services_.executor, readInBackground(exchange, deadline),
+    if (!run.pause_timer) run.pause_timer.emplace(services_.executor);
+    if (!run.read_running) {
+        run.read_running = true;
+        run.read_result.reset();
+        http::net::co_spawn(services_.executor, readInBackground(run, deadline),
                             http::net::detached);
     }
-    if (!read_result_) {
-        pause_timer_->expires_at(holding ? last_read_at_ + route_.response_rewrite->max_holdback
-                                         : Clock::time_point::max());
-        co_await pause_timer_->async_wait(http::use_nothrow);
+    if (!run.read_result) {
+        run.pause_timer->expires_at(holding
+                                        ? run.last_read_at + route_.response_rewrite->max_holdback
+                                        : Clock::time_point::max());
+        co_await run.pause_timer->async_wait(http::use_nothrow);
     }
-    if (read_result_) {
-        read_running_ = false;
-        last_read_at_ = Clock::now();
-        BodyStep step{.read = *read_result_};
-        read_result_.reset();
+    if (run.read_result) {
+        run.read_running = false;
+        run.last_read_at = Clock::now();
+        BodyStep step{.read = *run.read_result};
+        run.read_result.reset();
         co_return step;
     }
     co_return BodyStep{.flushed = true};
 }
 
-http::awaitable<void> ProxyCall::readInBackground(upstream::HttpExchange& exchange,
-                                                  Clock::time_point deadline) {
-    read_result_ = co_await exchange.read(deadline);
-    pause_timer_->cancel();
+http::awaitable<void> ProxyCall::readInBackground(AttemptRun& run, Clock::time_point deadline) {
+    run.read_result = co_await run.exchange->read(deadline);
+    run.pause_timer->cancel();
 }
 
 // The relay is leaving with a background read under way: it must end before the exchange does.
-http::awaitable<void> ProxyCall::settleRead(upstream::HttpExchange& exchange) {
-    exchange.cancel();
-    while (!read_result_) {
-        pause_timer_->expires_at(Clock::time_point::max());
-        co_await pause_timer_->async_wait(http::use_nothrow);
+http::awaitable<void> ProxyCall::settleRead(AttemptRun& run) {
+    run.exchange->cancel();
+    while (!run.read_result) {
+        run.pause_timer->expires_at(Clock::time_point::max());
+        co_await run.pause_timer->async_wait(http::use_nothrow);
     }
-    read_result_.reset();
-    read_running_ = false;
+    run.read_result.reset();
+    run.read_running = false;
 }
 
 bhttp::response_header<> ProxyCall::clientHeader(const bhttp::response_header<>& upstream_header,

@@ -129,6 +129,7 @@ void readAiProxyMulti(const Value& value, AiProxyMultiConfig& multi,
                 if (auto hold = v.boolean()) multi.hold_preamble = *hold;
             })
         .on("retry_budget", [&](const Value& v) { readRetryBudget(v, multi.retry_budget); })
+        .on("hedge", [&](const Value& v) { readHedge(v, multi.hedge); })
         .on("preamble_max_bytes", [&](const Value& v) { readSize(v, multi.preamble_max_bytes); })
         .on("expose_upstream_headers",
             [&](const Value& v) { expose_upstream_headers = v.boolean(); });

@@ -21,6 +21,40 @@ void readUpstreamRef(const Value& value, const std::set<std::string>& upstream_i
 
 }  // namespace
 
+// The largest `max`: each hedge is one more connection and one more bill for the same answer;
+// past a few, a slow upstream is better served by its timeout and the retries.
+constexpr int kMaxHedges = 3;
+
+void readHedge(const Value& value, std::optional<HedgeConfig>& hedge) {
+    HedgeConfig read;
+    bool valid = true;
+    ObjectReader reader;
+    reader
+        .on("after_ms",
+            [&](const Value& v) {
+                auto after = v.integer(1, std::numeric_limits<std::int32_t>::max());
+                if (after) {
+                    read.after = Milliseconds{*after};
+                } else {
+                    valid = false;
+                }
+            })
+        .on("max", [&](const Value& v) {
+            auto max = v.integer(1, kMaxHedges);
+            if (max) {
+                read.max = static_cast<int>(*max);
+            } else {
+                valid = false;
+            }
+        });
+    if (!reader.read(value)) return;
+    if (!reader.seen("after_ms")) {
+        value.sink().error(memberPath(value.path(), "after_ms"), "required");
+        valid = false;
+    }
+    if (valid) hedge = read;
+}
+
 // plugins.ai-proxy. Unknown keys are warnings, not errors: APISIX files carry provider, auth and
 // model options that this gateway does not use (yet), and they should still load.
 void readAiProxy(const Value& value, const std::set<std::string>& upstream_ids,
@@ -49,6 +83,7 @@ void readAiProxy(const Value& value, const std::set<std::string>& upstream_ids,
                 if (auto hold = v.boolean()) ai_proxy.hold_preamble = *hold;
             })
         .on("preamble_max_bytes", [&](const Value& v) { readSize(v, ai_proxy.preamble_max_bytes); })
+        .on("hedge", [&](const Value& v) { readHedge(v, ai_proxy.hedge); })
         .on("enable_upstream_host",
             [&](const Value& v) {
                 if (auto enable = v.boolean()) ai_proxy.enable_upstream_host = *enable;
@@ -82,6 +117,10 @@ void readAiProxy(const Value& value, const std::set<std::string>& upstream_ids,
             value.sink().warning(memberPath(value.path(), "retry"),
                                  "the fallback upstream is never used when retry is 0");
         }
+    }
+    if (ai_proxy.hedge && ai_proxy.retry == 0) {
+        value.sink().warning(memberPath(value.path(), "hedge"),
+                             "never sent when retry is 0: a hedge is an attempt");
     }
 }
 

@@ -52,6 +52,8 @@ void readRoute(const Value& value, const std::set<std::string>& upstream_ids, Ro
 void readSeconds(const Value& value, Milliseconds& duration);
 void readSize(const Value& value, std::size_t& size);  // an integer > 0
 void readInt(const Value& value, int min, int& out);   // an integer in [min, INT_MAX]
+// ai-proxy's and ai-proxy-multi's hedge: {after_ms, max}; set only when valid.
+void readHedge(const Value& value, std::optional<HedgeConfig>& hedge);
 // A non-empty list of IP addresses or CIDR ranges (IPv4 or IPv6); each bad entry is reported at
 // its index.
 void readAddressList(const Value& value, std::vector<std::string>& out);

@@ -72,6 +72,7 @@ void appendAttempt(std::string& out, const AccessAttempt& attempt) {
     appendString(out, "outcome", attempt.outcome);
     if (attempt.status != 0) appendCount(out, "status", attempt.status);
     appendFixed(out, "ms", attempt.ms, 3);
+    if (attempt.hedge) out += ",\"hedge\":true";
     out += '}';
 }
 

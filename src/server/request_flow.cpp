@@ -239,7 +239,8 @@ void RequestFlow::writeAccessLog(const http::ClientRequest& request, const Compi
                                            .node = attempt.node,
                                            .outcome = attempt.outcome,
                                            .status = attempt.status,
-                                           .ms = attempt.ms});
+                                           .ms = attempt.ms,
+                                           .hedge = attempt.hedge});
             }
             record.served_model = unlessEmpty(outcome.served_model);
             record.prompt_tokens = outcome.prompt_tokens;

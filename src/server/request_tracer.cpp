@@ -155,6 +155,7 @@ http::TracedAttempt RequestTracer::beginAttempt(const http::AttemptStart& start)
     span.set("aiproxy.upstream", std::string(start.upstream));
     span.set("aiproxy.node", std::string(start.node));
     span.set("aiproxy.attempt", static_cast<std::int64_t>(start.number));
+    if (start.hedge) span.set("aiproxy.hedge", true);
     return {.span = spans_.size() - 1,
             .traceparent = observe::formatTraceparent(trace_id_, span.span_id, true)};
 }

@@ -47,6 +47,17 @@ ai::RouteMetrics routeMetrics(observe::MetricsRegistry& registry, const config::
         out.retries.push_back(registry.counter(
             "aiproxy_retries_total", "Attempts after the first, by the upstream retried.",
             {{"route", route.id}, {"upstream", upstream->id()}}));
+        if (compiled.config.hedge) {
+            out.hedges_sent.push_back(registry.counter(
+                "aiproxy_hedges_sent_total",
+                "Hedges sent: the request went to this upstream too while an earlier attempt "
+                "had no first content yet.",
+                {{"route", route.id}, {"upstream", upstream->id()}}));
+            out.hedges_won.push_back(registry.counter(
+                "aiproxy_hedges_won_total",
+                "Hedges to this upstream that produced content before the attempts they raced.",
+                {{"route", route.id}, {"upstream", upstream->id()}}));
+        }
     }
     out.retry_budget_exhausted = registry.counter(
         "aiproxy_retry_budget_exhausted_total",
@@ -165,6 +176,7 @@ void applyMultiPolicy(const config::AiProxyMultiConfig& multi, ai::AiProxyRoute&
     compiled.deadline = multi.deadline;
     compiled.config.hold_preamble = multi.hold_preamble;
     compiled.config.preamble_max_bytes = multi.preamble_max_bytes;
+    compiled.config.hedge = multi.hedge;
 }
 
 }  // namespace

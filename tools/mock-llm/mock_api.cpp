@@ -175,6 +175,9 @@ Answer MockApi::modelRequest(const Request& request, std::string_view path) {
     };
 
     answer.latency = milliseconds(live_.latency_ms.load(std::memory_order_relaxed));
+    if (slow_every_ > 0 && (slow_count_.fetch_add(1) + 1) % slow_every_ == 0) {
+        answer.latency += milliseconds(slow_ms_);
+    }
     if (int status = live_.status.load(std::memory_order_relaxed); status != 0) {
         answer.status = status;
         answer.body = errorBody(

@@ -54,6 +54,11 @@ public:
     MockApi(std::string name, const Behaviour& initial, std::string require_key = {});
 
     Answer handle(Request&& request, ConnectionTally& tally);
+    // Every `every`-th model request waits `ms` more before its header (0: never).
+    void slowEvery(std::int64_t every, std::int64_t ms) {
+        slow_every_ = every;
+        slow_ms_ = ms;
+    }
     void connectionAccepted() { connections_accepted_.fetch_add(1, std::memory_order_relaxed); }
     void streamEnded(StreamEnd end);
     const std::string& name() const { return name_; }
@@ -85,6 +90,9 @@ private:
     const Behaviour initial_;
     const std::string models_json_;
     LiveBehaviour live_;
+    std::int64_t slow_every_ = 0;
+    std::int64_t slow_ms_ = 0;
+    std::atomic<std::int64_t> slow_count_{0};
     std::atomic<std::int64_t> fail_remaining_{0};
 
     std::atomic<std::uint64_t> generation_{1};

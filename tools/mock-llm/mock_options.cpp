@@ -99,6 +99,14 @@ ParsedCommandLine parseCommandLine(std::span<const std::string_view> args) {
             if (!number || *number < 0 || *number > 65535) return bad("must be 0..65535");
             options.port = static_cast<std::uint16_t>(*number);
             port_given = true;
+        } else if (key == "slow_ms") {
+            if (!number || *number < 0 || *number > kMaxDelayMs) {
+                return bad("must be between 0 and 3600000");
+            }
+            options.slow_ms = *number;
+        } else if (key == "slow_every") {
+            if (!number || *number < 0) return bad("must be >= 0");
+            options.slow_every = *number;
         } else if (key == "threads") {
             if (!number || *number < 1 || *number > 256) return bad("must be 1..256");
             options.threads = static_cast<int>(*number);
@@ -141,6 +149,8 @@ options:
                          else 401 (400 when only anthropic-version is missing)
   --latency-ms L         delay before every model response header (default 0)
   --stream-chunk-ms C    gap between SSE events (default 20)
+  --slow-ms S            with --slow-every N: every N-th model request waits S ms more
+  --slow-every N         before its header (a first token that is sometimes late; default 0)
   --status S             answer every model request with S (400..599) and an error body;
                          429 also sends Retry-After: 1 (default 0: off)
   --fail-first K         the first K model requests answer 500 (default 0)

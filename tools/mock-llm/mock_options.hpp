@@ -26,6 +26,10 @@ struct Options {
     // Non-empty: model requests must carry this key (Authorization: Bearer KEY; on /v1/messages
     // x-api-key: KEY plus an anthropic-version header), else 401 (400 without the version).
     std::string require_key;
+    // Every slow_every-th model request (0: none) waits slow_ms more before its header: a node
+    // whose first token is sometimes late (bench/hedging.sh). Command line only.
+    std::int64_t slow_ms = 0;
+    std::int64_t slow_every = 0;
     Behaviour behaviour;
 };
 

@@ -428,6 +428,7 @@ int serveUntilSignal(Contexts& contexts, const Options& options, MockApi& api) {
 
 int runServer(const Options& options) {
     MockApi api(options.name, options.behaviour, options.require_key);
+    api.slowEvery(options.slow_every, options.slow_ms);
     Contexts contexts;
     for (int i = 0; i < options.threads; ++i) {
         contexts.push_back(std::make_unique<net::io_context>(1));

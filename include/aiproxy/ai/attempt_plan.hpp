@@ -90,6 +90,11 @@ public:
     // Whether a status after `elapsed` would be retried if record() were called with it now.
     bool wouldRetry(int status, std::chrono::milliseconds elapsed) const;
 
+    // Whether next() could give a target now (a hedge asks before spending the retry budget).
+    bool canSendMore(upstream::Clock::time_point now = upstream::Clock::now()) const {
+        return attempts_ < max_attempts_ && !deadlineSpent(now) && hasUntried();
+    }
+
     int attempts() const { return attempts_; }
     bool isRetryableStatus(int status) const;
 

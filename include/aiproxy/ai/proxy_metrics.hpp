@@ -14,6 +14,7 @@ namespace aiproxy::ai {
 
 // How one attempt ended, as metrics and traces label it.
 // ClientCancel: the client left before the attempt committed; never held against the node.
+// HedgeCancelled: another attempt of the request (ai-proxy's hedge) committed first; neither.
 enum class AttemptLabel {
     Success,
     ConnectError,
@@ -23,9 +24,10 @@ enum class AttemptLabel {
     Status429,
     Status5xx,
     ClientCancel,
-    StreamError
+    StreamError,
+    HedgeCancelled
 };
-inline constexpr std::size_t kAttemptLabels = 9;
+inline constexpr std::size_t kAttemptLabels = 10;
 std::string_view attemptLabelName(AttemptLabel label);
 
 // Metric handles of one upstream, resolved when the snapshot is built (null = not recorded).
@@ -54,6 +56,10 @@ struct RouteMetrics {
     metrics::CounterCell* fallbacks = nullptr;   // fallbacks_total{route,from,to}
     // aiproxy_retry_budget_exhausted_total{upstream}: the primary set's upstream
     metrics::CounterCell* retry_budget_exhausted = nullptr;
+    // aiproxy_hedges_sent_total / aiproxy_hedges_won_total{route,upstream}, [slot] of the hedge;
+    // empty when the route does not hedge.
+    std::vector<metrics::CounterCell*> hedges_sent;
+    std::vector<metrics::CounterCell*> hedges_won;
     metrics::HistogramCell* duration = nullptr;
     metrics::HistogramCell* time_to_first_token = nullptr;
     metrics::GaugeCell* active_streams = nullptr;

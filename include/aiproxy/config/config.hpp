@@ -261,6 +261,17 @@ struct UpstreamConfig {
     bool operator==(const UpstreamConfig&) const = default;
 };
 
+// routes[].plugins.ai-proxy.hedge and ai-proxy-multi's: when no attempt has produced its first
+// content byte (the commit point) after_ms after it was sent, the same request goes to the next
+// node of the plan as well; the first to reach the commit point wins and the others are closed.
+// `max` hedges per request (1..3), each after_ms after the attempt sent before it. A hedge is an
+// attempt: it counts against retry and spends from the retry budget. Absent: no hedging.
+struct HedgeConfig {
+    Milliseconds after{0};  // after_ms, > 0
+    int max = 1;
+    bool operator==(const HedgeConfig&) const = default;
+};
+
 // routes[].plugins.ai-proxy
 struct AiProxyConfig {
     std::string upstream_id;           // required, must name an upstream
@@ -279,6 +290,7 @@ struct AiProxyConfig {
     // false: a stream commits with its first byte.
     bool hold_preamble = true;
     std::size_t preamble_max_bytes = 16 * 1024;
+    std::optional<HedgeConfig> hedge;  // unset: no hedging
     bool operator==(const AiProxyConfig&) const = default;
 };
 
@@ -332,6 +344,7 @@ struct AiProxyMultiConfig {
     bool hold_preamble = true;                            // as ai-proxy's
     std::size_t preamble_max_bytes = 16 * 1024;           // as ai-proxy's
     RetryBudgetConfig retry_budget;                       // of the instances as one set
+    std::optional<HedgeConfig> hedge;                     // as ai-proxy's
     bool operator==(const AiProxyMultiConfig&) const = default;
 };
 

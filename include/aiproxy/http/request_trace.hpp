@@ -18,6 +18,7 @@ struct AttemptStart {
     unsigned port = 0;
     std::string_view provider;  // "openai", "anthropic", ...; "" when none is configured
     int number = 1;             // 1 for the first attempt of the request
+    bool hedge = false;  // sent while an earlier attempt was still in flight (ai-proxy hedge)
 };
 
 struct AttemptEnd {

@@ -41,6 +41,7 @@ struct AttemptFacts {
     std::string_view outcome;  // "success", "timeout", "status_5xx" ...
     unsigned status = 0;       // 0 when no response arrived
     double ms = 0;
+    bool hedge = false;  // sent as a hedge (ai-proxy's hedge)
 };
 
 // What the terminal stage learned, for the stages that account after it and the access log.

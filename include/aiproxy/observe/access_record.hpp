@@ -29,6 +29,7 @@ struct AccessAttempt {
     std::string_view outcome{};  // "success", "timeout", "status_5xx", ...
     unsigned status = 0;         // 0 when no response arrived: the key is left out
     double ms = 0;
+    bool hedge = false;  // a hedge (ai-proxy's hedge): "hedge":true; the key is left out otherwise
 };
 
 // The opt-in bodies of a route that logs payloads (prompts and answers are often confidential).
