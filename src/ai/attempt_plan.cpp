@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "aiproxy/upstream/upstream.hpp"
+#include "aiproxy/upstream/upstream_runtime.hpp"
 
 namespace aiproxy::ai {
 
@@ -13,6 +14,10 @@ AttemptPlan::AttemptPlan(RetryPolicy policy, Pool primary, std::optional<Pool> f
       fallback_(std::move(fallback)),
       tried_primary_(primary_.set->members.size(), false),
       tried_fallback_(fallback_ ? fallback_->set->members.size() : 0, false) {}
+
+void giveBackUnsent(const AttemptTarget& target) {
+    if (target.notes.trial) target.set->runtime->node(target.member).health().releaseTrial();
+}
 
 bool AttemptPlan::anyLeft(const Pool& pool, const std::vector<bool>& tried) {
     const auto& nodes = pool.set->balancing.nodes;

@@ -102,6 +102,7 @@ bool ProxyCall::sendHedge(AttemptRuns& runs, AttemptPlan& plan, HedgePlan& hedge
     }
     auto target = plan.next();
     if (!target || prepare(*target->upstream, slotOf(*target)).error) {
+        if (target) giveBackUnsent(*target);
         hedges.stop();
         return false;
     }

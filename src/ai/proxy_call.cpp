@@ -105,6 +105,7 @@ http::awaitable<void> ProxyCall::run() {
         } else if (!budget.tryRetry(route_.primary_set->balancing.retry_budget, Clock::now())) {
             count(route_.metrics.retry_budget_exhausted);
             retry_budget_spent_ = true;
+            giveBackUnsent(*target);
             break;
         }
         std::size_t slot = slotOf(*target);
@@ -124,6 +125,7 @@ http::awaitable<void> ProxyCall::run() {
         }
         const PreparedRequest& prepared = prepare(*target->upstream, slot);
         if (prepared.error) {
+            giveBackUnsent(*target);
             sink_.stopWatching();
             co_await answerError(prepared.error->status, prepared.error->message,
                                  "invalid_request_error", prepared.error->code, *target->upstream);

@@ -151,7 +151,8 @@ async function poke(ctx, path, rid, user) {
 
 // The routes to send healing traffic through and the upstreams behind them: the file's primary
 // and fallback, and admin routes without key-auth or limits whose upstream is not chash (a hash
-// may never pick a node).
+// may never pick a node). A route whose admin fallback upstream was deleted with ?force=true is
+// left out of the daemon's config (it cannot serve), so it carries no traffic either.
 function healTargets(operator) {
     const targets = [
         { path: "/llm/chat/completions", upstream: "primary" },
@@ -162,7 +163,10 @@ function healTargets(operator) {
         const plugins = model.value.plugins ?? {};
         const upstream = plugins["ai-proxy"]?.upstream_id;
         const up = operator.model.get(`upstreams/${upstream}`);
-        if (plugins["key-auth"] || plugins["limit-count"] || up?.state !== "present") continue;
+        const fallback = plugins["ai-proxy"]?.upstream_fallback_id;
+        const fallbackGone = fallback?.startsWith("a-u") &&
+            operator.model.get(`upstreams/${fallback}`)?.state !== "present";
+        if (plugins["key-auth"] || plugins["limit-count"] || up?.state !== "present" || fallbackGone) continue;
         if ((up.value.type ?? "roundrobin") === "chash") continue;
         targets.push({ path: model.value.uri.replace("*", "chat/completions"), upstream });
     }

@@ -555,6 +555,55 @@ TEST_F(ResilienceTest, RetriesBeyondTheUpstreamsBudgetAreNotSent) {
     EXPECT_EQ(metric(R"(aiproxy_retry_budget_exhausted_total{upstream="prim"})"), 1);
 }
 
+// A retry the budget refuses was already picked: when the pick won a half-open node's single
+// trial, the trial goes back. Before the fix it stayed taken for the 60 s lease, so the recovered
+// node got no traffic (the chaos suite's seed 329452382 found a node half-open 10 s after healing).
+TEST_F(ResilienceTest, ARetryTheBudgetRefusesGivesAHalfOpenTrialBack) {
+    a_.setDefault(Reply::json(500, R"({"error":{"message":"primary is down"}})"));
+    fallback_.setDefault(Reply::json(500, R"({"error":{"message":"fallback is down"}})"));
+    auto node = [](const MockBackend& backend, int priority) {
+        return "{host: 127.0.0.1, port: " + std::to_string(backend.port()) +
+               ", weight: 1, priority: " + std::to_string(priority) + "}";
+    };
+    ASSERT_TRUE(start(
+        header(1) + "upstreams:\n" +
+        upstream("prim", {a_.address()},
+                 "    retry_budget: {ratio: 0, min_per_second: 0}\n"
+                 "    checks: {passive: {unhealthy: {http_failures: 254}}}\n") +
+        "  - id: fb\n    nodes: [" + node(fallback_, 1) + ", " + node(b_, 0) + "]\n" +
+        "    checks: {passive: {cooldown: 0.2, max_cooldown: 0.2,\n"
+        "             unhealthy: {http_statuses: [500], http_failures: 1}}}\n" +
+        route("        upstream_id: prim\n        upstream_fallback_id: fb\n"
+              "        retry: 1\n") +
+        "  - id: direct\n    uri: /fb/*\n    plugins:\n      ai-proxy:\n"
+        "        upstream_id: fb\n        retry: 0\n"));
+
+    // The fallback's first node fails once (ejected), recovers, and comes back half-open.
+    auto ejecting = sendRequest(daemon_.port(), chatRequest("/fb/chat/completions"));
+    ASSERT_TRUE(ejecting.ok()) << ejecting.error;
+    ASSERT_EQ(ejecting.status, 500);
+    fallback_.setDefault(Reply::json(200, fallback_.defaultBody()));
+    auto deadline = Clock::now() + std::chrono::seconds(8);
+    while (nodeHealth("fb", 0)["state"] != "half_open" && Clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    ASSERT_EQ(nodeHealth("fb", 0)["state"], "half_open") << nodeHealth("fb", 0).dump();
+
+    // The primary fails; the retry would take the fallback node's trial, but the budget says no.
+    auto refused = sendRequest(daemon_.port(), chatRequest("/llm/chat/completions"));
+    ASSERT_TRUE(refused.ok()) << refused.error;
+    EXPECT_EQ(refused.status, 500);
+    EXPECT_EQ(refused.headers.get("X-AIProxy-Attempts"), "1");
+    EXPECT_EQ(metric(R"(aiproxy_retry_budget_exhausted_total{upstream="prim"})"), 1);
+
+    // The trial is free again: the next request to the fallback is it, and it closes the circuit.
+    auto trial = sendRequest(daemon_.port(), chatRequest("/fb/chat/completions"));
+    ASSERT_TRUE(trial.ok()) << trial.error;
+    EXPECT_EQ(trial.status, 200);
+    EXPECT_EQ(fallback_.requestCount(), 2U);
+    EXPECT_EQ(b_.requestCount(), 0U);
+    EXPECT_EQ(nodeHealth("fb", 0)["state"], "healthy") << nodeHealth("fb", 0).dump();
+}
+
 // The budget is on by default: a route whose every request fails over still reaches the fallback
 // for the first min_per_second x 10 retries, and a budget turned off never refuses one.
 TEST_F(ResilienceTest, ATurnedOffRetryBudgetNeverRefusesARetry) {

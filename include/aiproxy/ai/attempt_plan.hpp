@@ -36,6 +36,11 @@ struct AttemptTarget {
     upstream::PickNotes notes;
 };
 
+// A picked target that will not be sent (the retry budget said no, the request cannot be built
+// for it): gives back the half-open trial its pick won, so the node is not left untried until
+// the trial's lease runs out.
+void giveBackUnsent(const AttemptTarget& target);
+
 enum class Failure {
     None,         // the upstream answered with a status that is not retried: relay it
     Connect,      // DNS, TCP connect or TLS handshake failed
