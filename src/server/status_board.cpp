@@ -324,8 +324,15 @@ StatusSampler::StatusSampler(StatusBoard& board, boost::asio::any_io_executor ex
                              std::function<std::shared_ptr<const Snapshot>()> current)
     : board_(board), current_(std::move(current)), timer_(std::move(executor)) {}
 
+// The board's zero reading at its start is the first baseline. A sample taken at once would
+// land in the middle of the first requests and split one's counters (its retry counted, the
+// request not yet), so the first rates would miss it; the first sample comes a slot later.
 void StatusSampler::start() {
-    boost::asio::post(timer_.get_executor(), [this] { sample(StatusBoard::Clock::now()); });
+    auto first = StatusBoard::Clock::now() + StatusBoard::kSlot;
+    timer_.expires_at(first);
+    timer_.async_wait([this, first](const boost::system::error_code& ec) {
+        if (!ec) sample(first);
+    });
 }
 
 void StatusSampler::sample(StatusBoard::Clock::time_point due) {
