@@ -1,5 +1,6 @@
 #include "simple_json.hpp"
 
+#include <algorithm>
 #include <limits>
 
 namespace aiproxy::ai::detail {
@@ -189,6 +190,71 @@ bool simpleIsEmptyArray(std::string_view value) {
         if (!isSpace(value[i])) return value[i] == ']';
     }
     return false;
+}
+
+SimpleItems::SimpleItems(std::string_view container) : text_(container) {
+    if (!container.empty() && (container.front() == '{' || container.front() == '[')) {
+        object_ = container.front() == '{';
+        at_ = 1;
+    } else {
+        at_ = text_.size();
+    }
+}
+
+void SimpleItems::skipSpace() {
+    while (at_ < text_.size() && isSpace(text_[at_]))
+        ++at_;
+}
+
+// The text passed the check: strings end at the next quote (no escapes), brackets balance.
+void SimpleItems::skipValue() {
+    if (at_ >= text_.size()) return;
+    char c = text_[at_];
+    if (c == '"') {
+        at_ = std::min(text_.find('"', at_ + 1), text_.size() - 1) + 1;
+        return;
+    }
+    if (c == '{' || c == '[') {
+        std::size_t depth = 0;
+        for (; at_ < text_.size(); ++at_) {
+            c = text_[at_];
+            if (c == '"') {
+                at_ = std::min(text_.find('"', at_ + 1), text_.size() - 1);
+            } else if (c == '{' || c == '[') {
+                ++depth;
+            } else if ((c == '}' || c == ']') && --depth == 0) {
+                ++at_;
+                return;
+            }
+        }
+        return;
+    }
+    while (at_ < text_.size() && text_[at_] != ',' && text_[at_] != '}' && text_[at_] != ']' &&
+           !isSpace(text_[at_])) {
+        ++at_;
+    }
+}
+
+bool SimpleItems::next(std::string_view& key, std::string_view& value) {
+    skipSpace();
+    if (at_ >= text_.size() || text_[at_] == '}' || text_[at_] == ']') return false;
+    key = {};
+    if (object_) {
+        std::size_t start = at_;
+        skipValue();
+        if (at_ - start < 2) return false;
+        key = text_.substr(start + 1, at_ - start - 2);
+        skipSpace();
+        if (at_ >= text_.size() || text_[at_] != ':') return false;
+        ++at_;
+        skipSpace();
+    }
+    std::size_t start = at_;
+    skipValue();
+    value = text_.substr(start, at_ - start);
+    skipSpace();
+    if (at_ < text_.size() && text_[at_] == ',') ++at_;
+    return !value.empty();
 }
 
 }  // namespace aiproxy::ai::detail

@@ -34,4 +34,22 @@ inline bool simpleIsObject(std::string_view value) {
 }
 bool simpleIsEmptyArray(std::string_view value);
 
+// The members of an object or the elements of an array (a value from text that passed
+// isSimpleJson), in order, repeated keys included.
+class SimpleItems {
+public:
+    // An empty walk when `container` is not an object or an array.
+    explicit SimpleItems(std::string_view container);
+    // The next member's key (without quotes; empty for an array's element) and value text.
+    bool next(std::string_view& key, std::string_view& value);
+
+private:
+    void skipSpace();
+    void skipValue();
+
+    std::string_view text_;
+    std::size_t at_ = 0;
+    bool object_ = false;
+};
+
 }  // namespace aiproxy::ai::detail

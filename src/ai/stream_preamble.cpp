@@ -3,7 +3,9 @@
 #include <optional>
 #include <string>
 
+#include "aiproxy/ai/request_model.hpp"
 #include "json_access.hpp"
+#include "simple_json.hpp"
 
 namespace aiproxy::ai {
 namespace {
@@ -116,11 +118,49 @@ std::optional<StreamStart> errorEvent(std::string_view name, const Json& json,
     return StreamStart::UpstreamError;
 }
 
+// isEmptyChunk for an unnamed OpenAI chat chunk in simple JSON (detail::isSimpleJson), read by
+// a scan: the role-only first chunk of nearly every stream, without a parse. nullopt when the
+// chunk needs the full check (an error, a typed event, no choices array).
+std::optional<StreamStart> classifySimpleChunk(std::string_view data) {
+    enum Member { kError, kType, kChoices, kMembers };
+    std::optional<std::string_view> values[kMembers];
+    if (!detail::simpleIsObject(data) ||
+        !scanTopLevelMembers(data, {"error", "type", "choices"}, values) || values[kError] ||
+        values[kType] || !values[kChoices] || !values[kChoices]->starts_with('[')) {
+        return std::nullopt;
+    }
+    auto isNothing = [](std::string_view value) { return value == "null" || value == "\"\""; };
+    std::string_view key;
+    std::string_view choice;
+    for (detail::SimpleItems choices{*values[kChoices]}; choices.next(key, choice);) {
+        std::optional<std::string_view> members[2];
+        if (!detail::simpleIsObject(choice) ||
+            !scanTopLevelMembers(choice, {"finish_reason", "delta"}, members) ||
+            (members[0] && *members[0] != "null") || !members[1] ||
+            !detail::simpleIsObject(*members[1])) {
+            return StreamStart::Content;
+        }
+        std::string_view value;
+        for (detail::SimpleItems delta{*members[1]}; delta.next(key, value);) {
+            if (key == "role") continue;
+            if ((key == "content" || key == "reasoning_content" || key == "refusal") &&
+                isNothing(value)) {
+                continue;
+            }
+            return StreamStart::Content;
+        }
+    }
+    return StreamStart::Preamble;
+}
+
 StreamStart classifyEvent(std::string_view name, std::string_view data, std::string* message) {
     if (data.empty()) return StreamStart::Preamble;
     if (data == "[DONE]") return StreamStart::Content;
     if (isPreambleType(name)) return StreamStart::Preamble;
     if (carriesTextContent(data)) return StreamStart::Content;
+    if (name.empty() && detail::isSimpleJson(data)) {
+        if (auto kind = classifySimpleChunk(data)) return *kind;
+    }
     Json json = detail::parseJson(data);
     if (auto error = errorEvent(name, json, message)) return *error;
     if (!json.is_object()) return StreamStart::Content;

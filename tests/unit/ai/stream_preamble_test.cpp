@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 namespace aiproxy::ai {
 namespace {
@@ -143,6 +144,43 @@ TEST(StreamPreambleTest, NonEmptyContentIsContentWhateverElseTheChunkHolds) {
                                     "\n\n"));
     EXPECT_TRUE(onlyStreamPreamble(R"(data: {"choices": [{"delta": {"content": ""}}]})"
                                    "\n\n"));
+}
+
+// The role-only chunk in compact JSON is read by a scan, not a parse; the scan must answer as
+// the parse does. Each chunk runs twice: as it is, and with an escaped string member added in
+// front, which changes nothing but sends it down the parse.
+TEST(StreamPreambleTest, AScannedChunkIsClassifiedAsAParsedOneIs) {
+    const std::vector<std::string> chunks = {
+        R"({"id":"c","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]})",
+        R"({"choices":[{"delta":{"role":"assistant","content":null,"refusal":null}}]})",
+        R"({"choices":[{"delta":{"reasoning_content":""},"logprobs":null}]})",
+        R"({"choices":[{"delta":{"reasoning_content":"thinking"}}]})",
+        R"({"choices":[{"delta":{"refusal":"no"}}]})",
+        R"({"choices":[{"delta":{"content":[]}}]})",
+        R"({"choices":[{"delta":{"role":"assistant"},"finish_reason":"stop"}]})",
+        R"({"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"name":""}}]}}]})",
+        R"({"choices":[{"delta":{"role":"a}s]s{i[stant"}},{"delta":{"content":""}}]})",
+        R"({"choices":[{"delta":{"role":"assistant"}},{"delta":{"content":"x"}}]})",
+        R"({"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":1}})",
+        R"({"choices":{"delta":{}}})",
+        R"({"choices":[7]})",
+        R"({"choices":[{"index":0}]})",
+        R"({"choices":[{"delta":"role"}]})",
+        R"({"choices":[{"delta":{}}]})",
+        R"({"choices":[ { "delta" : { "role" : "assistant" , "content" : "" } } ] })",
+        R"({"object":"chat.completion.chunk"})",
+        R"({"error":{"message":"overloaded","type":"server_error"}})",
+        R"({"type":"message_start","message":{}})",
+    };
+    for (const auto& chunk : chunks) {
+        std::string scanned = "data: " + chunk + "\n\n";
+        std::string parsed = "data: {\"x\":\"\\u0041\"," + chunk.substr(1) + "\n\n";
+        EXPECT_EQ(onlyStreamPreamble(scanned), onlyStreamPreamble(parsed)) << chunk;
+    }
+    EXPECT_TRUE(onlyStreamPreamble("data: " + chunks[0] + "\n\n"));
+    EXPECT_FALSE(onlyStreamPreamble("data: " + chunks[3] + "\n\n"));
+    EXPECT_TRUE(onlyStreamPreamble("data: " + chunks[8] + "\n\n"));
+    EXPECT_FALSE(onlyStreamPreamble("data: " + chunks[9] + "\n\n"));
 }
 
 }  // namespace
