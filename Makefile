@@ -67,12 +67,17 @@ check: deps $(BUILD_DIR)/build.ninja
 # instrumented, the fuzzers built too), so one sanitized tree serves both: CI runs the fuzzers from
 # it (`bash fuzz/run.sh $(ASAN_DIR) SECONDS`) instead of building a second one. Line tables only
 # (-g1): sanitizer reports keep file:line, and full debug info would cost a third more build time.
-test-asan: deps
+# The integration tests are not compiled again: the normal tree's run against the sanitized daemon
+# (AIPROXY_TEST_AIPROXYD), which is what they exercise.
+SANITIZER_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1
+test-asan: deps $(BUILD_DIR)/build.ninja
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target aiproxy_integration_tests
 	cmake -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug \
-	    -DCMAKE_CXX_FLAGS_DEBUG=-g1 -DAIPROXY_FUZZ=ON $(CMAKE_FLAGS)
+	    -DCMAKE_CXX_FLAGS_DEBUG=-g1 -DAIPROXY_FUZZ=ON -DAIPROXY_INTEGRATION_TESTS=OFF $(CMAKE_FLAGS)
 	cmake --build $(ASAN_DIR) -j $(JOBS)
-	cd $(ASAN_DIR) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	    ctest --output-on-failure -j $(JOBS)
+	cd $(ASAN_DIR) && $(SANITIZER_ENV) ctest --output-on-failure -j $(JOBS)
+	cd $(BUILD_DIR) && $(SANITIZER_ENV) AIPROXY_TEST_AIPROXYD="$(abspath $(ASAN_DIR))/aiproxyd" \
+	    ctest --output-on-failure -j $(JOBS) -L integration
 
 # ThreadSanitizer over what runs threads: the integration suite and the chaos round, against a
 # TSan build of the daemon (unit tests are single-threaded and left out). halt_on_error makes a

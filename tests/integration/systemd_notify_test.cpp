@@ -41,7 +41,7 @@ protected:
         // and parallel tests must not share one.
         daemon_ = std::make_unique<ChildProcess>(
             std::vector<std::string>{"/usr/bin/env", "NOTIFY_SOCKET=" + notify_address,
-                                     AIPROXYD_PATH, "-c", path.string()},
+                                     aiproxydPath(), "-c", path.string()},
             std::vector<std::string>{}, dir_.path());
     }
 

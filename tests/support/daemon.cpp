@@ -197,8 +197,13 @@ std::optional<int> ChildProcess::waitExit(std::chrono::milliseconds timeout) con
     return impl_->exit_code;
 }
 
+std::string aiproxydPath() {
+    const char* chosen = std::getenv("AIPROXY_TEST_AIPROXYD");
+    return chosen != nullptr && *chosen != '\0' ? chosen : AIPROXYD_PATH;
+}
+
 RunResult runAiproxyd(const std::vector<std::string>& args, std::chrono::milliseconds timeout) {
-    std::vector<std::string> argv{AIPROXYD_PATH};
+    std::vector<std::string> argv{aiproxydPath()};
     argv.insert(argv.end(), args.begin(), args.end());
     ChildProcess process(argv);
     RunResult result;
@@ -245,7 +250,7 @@ Daemon::~Daemon() = default;
 bool Daemon::start(std::string_view config, std::chrono::milliseconds timeout) {
     writeConfig(config);
     process_ = std::make_unique<ChildProcess>(
-        std::vector<std::string>{AIPROXYD_PATH, "-c", configPath().string()}, environment_,
+        std::vector<std::string>{aiproxydPath(), "-c", configPath().string()}, environment_,
         dir_.path());
     if (!process_->waitForOutput(kListeningMarker, timeout)) return false;
     // The line may still be arriving: wait for its end before parsing the port.

@@ -1,6 +1,6 @@
 #pragma once
 
-// Runs the real aiproxyd binary (AIPROXYD_PATH) as a child process for the integration tests.
+// Runs the real aiproxyd binary (aiproxydPath()) as a child process for the integration tests.
 
 #include <sys/types.h>
 
@@ -68,6 +68,10 @@ struct RunResult {
 };
 
 /// Runs `aiproxyd <args...>` to completion, e.g. `--check -c FILE`.
+/// The daemon under test: $AIPROXY_TEST_AIPROXYD when set (`make test-asan` runs this suite
+/// against the sanitizer build's daemon), otherwise the one built beside the tests.
+std::string aiproxydPath();
+
 RunResult runAiproxyd(const std::vector<std::string>& args,
                       std::chrono::milliseconds timeout = kWaitTimeout);
 
