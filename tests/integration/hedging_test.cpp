@@ -89,8 +89,9 @@ TEST_F(HedgingTest, SlowNodeIsHedgedAndTheFastAnswerIsServed) {
     EXPECT_TRUE(slow_.waitForAbandonedHang());
     ASSERT_TRUE(countedEventually([&] { return hedges("won") == 1; }));
     EXPECT_EQ(hedges("sent"), 1);
-    EXPECT_EQ(attempts(slow_, "hedge_cancelled"), 1);
-    EXPECT_EQ(attempts(fast_, "success"), 1);
+    // Each attempt is recorded when it ends, which may be after the client has its answer.
+    EXPECT_TRUE(countedEventually([&] { return attempts(slow_, "hedge_cancelled") == 1; }));
+    EXPECT_TRUE(countedEventually([&] { return attempts(fast_, "success") == 1; }));
     // A lost race is no failure: the slow node is not ejected.
     auto health = Json::parse(adminCall(admin_port_, kAdminKey, "GET", "upstreams/u/health").body,
                               nullptr, false);
@@ -186,7 +187,8 @@ TEST_F(HedgingTest, OriginalFailingAfterTheHedgeWasSentLeavesTheHedgeToAnswer) {
     ASSERT_TRUE(event) << client.error();
     EXPECT_EQ(event->data, kContent);
     ASSERT_TRUE(countedEventually([&] { return hedges("won") == 1; }));
-    EXPECT_EQ(attempts(fast_, "success"), 1);
+    // Recorded when the relay ends, which may be after the client read the event.
+    EXPECT_TRUE(countedEventually([&] { return attempts(fast_, "success") == 1; }));
 }
 
 TEST_F(HedgingTest, RetryableStatusOfTheOriginalWaitsForTheHedge) {
@@ -230,7 +232,7 @@ TEST_F(HedgingTest, ClientLeavingCancelsBothAttempts) {
     EXPECT_TRUE(slow_.waitForAbandonedHang());
     EXPECT_TRUE(fast_.waitForAbandonedHang());
     ASSERT_TRUE(countedEventually([&] { return attempts(fast_, "client_cancel") == 1; }));
-    EXPECT_EQ(attempts(slow_, "client_cancel"), 1);
+    EXPECT_TRUE(countedEventually([&] { return attempts(slow_, "client_cancel") == 1; }));
     EXPECT_EQ(hedges("won"), 0);
 }
 
