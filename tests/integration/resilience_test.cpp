@@ -565,18 +565,17 @@ TEST_F(ResilienceTest, ARetryTheBudgetRefusesGivesAHalfOpenTrialBack) {
         return "{host: 127.0.0.1, port: " + std::to_string(backend.port()) +
                ", weight: 1, priority: " + std::to_string(priority) + "}";
     };
-    ASSERT_TRUE(start(
-        header(1) + "upstreams:\n" +
-        upstream("prim", {a_.address()},
-                 "    retry_budget: {ratio: 0, min_per_second: 0}\n"
-                 "    checks: {passive: {unhealthy: {http_failures: 254}}}\n") +
-        "  - id: fb\n    nodes: [" + node(fallback_, 1) + ", " + node(b_, 0) + "]\n" +
-        "    checks: {passive: {cooldown: 0.2, max_cooldown: 0.2,\n"
-        "             unhealthy: {http_statuses: [500], http_failures: 1}}}\n" +
-        route("        upstream_id: prim\n        upstream_fallback_id: fb\n"
-              "        retry: 1\n") +
-        "  - id: direct\n    uri: /fb/*\n    plugins:\n      ai-proxy:\n"
-        "        upstream_id: fb\n        retry: 0\n"));
+    ASSERT_TRUE(start(header(1) + "upstreams:\n" +
+                      upstream("prim", {a_.address()},
+                               "    retry_budget: {ratio: 0, min_per_second: 0}\n"
+                               "    checks: {passive: {unhealthy: {http_failures: 254}}}\n") +
+                      "  - id: fb\n    nodes: [" + node(fallback_, 1) + ", " + node(b_, 0) + "]\n" +
+                      "    checks: {passive: {cooldown: 0.2, max_cooldown: 0.2,\n"
+                      "             unhealthy: {http_statuses: [500], http_failures: 1}}}\n" +
+                      route("        upstream_id: prim\n        upstream_fallback_id: fb\n"
+                            "        retry: 1\n") +
+                      "  - id: direct\n    uri: /fb/*\n    plugins:\n      ai-proxy:\n"
+                      "        upstream_id: fb\n        retry: 0\n"));
 
     // The fallback's first node fails once (ejected), recovers, and comes back half-open.
     auto ejecting = sendRequest(daemon_.port(), chatRequest("/fb/chat/completions"));
