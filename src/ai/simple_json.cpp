@@ -36,9 +36,9 @@ private:
     bool value(std::size_t depth) {
         switch (peek()) {
             case '{':
-                return object(depth + 1);
+                return container(depth + 1, '}');
             case '[':
-                return array(depth + 1);
+                return container(depth + 1, ']');
             case '"':
                 return string();
             case 't':
@@ -52,50 +52,31 @@ private:
         }
     }
 
-    bool object(std::size_t depth) {
+    // An object (close '}': members "key": value) or an array (close ']': values).
+    bool container(std::size_t depth, char close) {
         if (depth > kMaxSimpleJsonDepth) return false;
         ++at_;
         skipSpace();
-        if (peek() == '}') {
+        if (peek() == close) {
             ++at_;
             return true;
         }
         for (;;) {
             skipSpace();
-            if (peek() != '"' || !string()) return false;
-            skipSpace();
-            if (peek() != ':') return false;
-            ++at_;
-            skipSpace();
+            if (close == '}') {
+                if (peek() != '"' || !string()) return false;
+                skipSpace();
+                if (peek() != ':') return false;
+                ++at_;
+                skipSpace();
+            }
             if (!value(depth)) return false;
             skipSpace();
             if (peek() == ',') {
                 ++at_;
                 continue;
             }
-            if (peek() != '}') return false;
-            ++at_;
-            return true;
-        }
-    }
-
-    bool array(std::size_t depth) {
-        if (depth > kMaxSimpleJsonDepth) return false;
-        ++at_;
-        skipSpace();
-        if (peek() == ']') {
-            ++at_;
-            return true;
-        }
-        for (;;) {
-            skipSpace();
-            if (!value(depth)) return false;
-            skipSpace();
-            if (peek() == ',') {
-                ++at_;
-                continue;
-            }
-            if (peek() != ']') return false;
+            if (peek() != close) return false;
             ++at_;
             return true;
         }
